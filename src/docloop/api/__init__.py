@@ -1,0 +1,1 @@
+"""HTTP: the native API, the Nanonets v2 adapter, and what they share."""

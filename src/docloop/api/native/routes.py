@@ -1,0 +1,130 @@
+"""Native routes: resource-shaped URLs over the same services the v2 adapter uses."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from docloop.api.deps import CtxDep, PrincipalDep
+from docloop.api.forms import list_field, parse_body
+from docloop.services import datasets, models, predictions, training
+from docloop.services.models import ModelInfo
+
+router = APIRouter(prefix="/api/v1", tags=["native"])
+
+
+class ModelCreate(BaseModel):
+    labels: list[str] = Field(min_length=1, description="Field names the model extracts.")
+    name: str | None = None
+
+
+def _model(m: ModelInfo) -> dict[str, Any]:
+    out = asdict(m)
+    out["state"] = int(m.state)
+    out["categories"] = [{"name": n, "count": c} for n, c in m.categories]
+    return out
+
+
+@router.post("/models", status_code=201)
+async def create_model(body: ModelCreate, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    info = await run_in_threadpool(
+        models.create_model, ctx, who, categories=body.labels, name=body.name
+    )
+    return _model(info)
+
+
+@router.get("/models")
+async def list_models(ctx: CtxDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    return [_model(m) for m in await run_in_threadpool(models.list_models, ctx, who)]
+
+
+@router.get("/models/{model_id}")
+async def get_model(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    return _model(await run_in_threadpool(models.get_model, ctx, who, model_id))
+
+
+@router.post("/models/{model_id}/files", status_code=201)
+async def upload(model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Multipart ``file`` parts plus ``annotations`` (the v2 ``data`` shape), or JSON ``urls``."""
+    body = await parse_body(request, ctx.settings.max_upload_bytes)
+    annotations = body.fields.get("annotations", body.fields.get("data"))
+    if body.files:
+        stored = await run_in_threadpool(
+            datasets.add_files, ctx, who, model_id, body.files, annotations
+        )
+    else:
+        stored = await run_in_threadpool(
+            datasets.add_urls, ctx, who, model_id, list_field(body, "urls"), annotations
+        )
+    return {"files": stored}
+
+
+@router.post("/models/{model_id}/train", status_code=202)
+async def train(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    return _model(await run_in_threadpool(training.request_training, ctx, who, model_id))
+
+
+@router.post("/models/{model_id}/predictions")
+async def predict(
+    model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep, wait: bool = True
+) -> dict[str, Any]:
+    """Predict on uploaded files (``wait=false`` queues them and returns their ids)."""
+    body = await parse_body(request, ctx.settings.max_upload_bytes)
+    meta = body.fields.get("request_metadata")
+    if not wait:
+        return {
+            "queued": await run_in_threadpool(
+                predictions.submit_async, ctx, who, model_id, body.files, meta
+            )
+        }
+    if body.files:
+        pages = await run_in_threadpool(
+            predictions.predict_files, ctx, who, model_id, body.files, meta
+        )
+    else:
+        pages = await run_in_threadpool(
+            predictions.predict_urls, ctx, who, model_id, list_field(body, "urls"), meta
+        )
+    return {"pages": pages}
+
+
+@router.get("/models/{model_id}/predictions")
+async def list_predictions(
+    model_id: str, ctx: CtxDep, who: PrincipalDep, start_day: int, end_day: int
+) -> dict[str, Any]:
+    return await run_in_threadpool(predictions.list_by_days, ctx, who, model_id, start_day, end_day)
+
+
+@router.get("/models/{model_id}/predictions/{file_id}")
+async def get_prediction(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(predictions.get_file, ctx, who, model_id, file_id)
+
+
+@router.put("/models/{model_id}/predictions/{file_id}/approval")
+async def approve(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    return await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, True)
+
+
+@router.delete("/models/{model_id}/predictions/{file_id}/approval")
+async def unapprove(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    return await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, False)
+
+
+@router.put("/models/{model_id}/predictions/{file_id}/pages/{page_id}")
+async def correct_page(
+    model_id: str, file_id: str, page_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    body = await parse_body(request, ctx.settings.max_upload_bytes)
+    fields = {**body.fields, "id": page_id, "request_file_id": file_id}
+    return await run_in_threadpool(predictions.update_page, ctx, who, model_id, fields)
+
+
+@router.delete("/models/{model_id}/predictions/{file_id}", status_code=204)
+async def delete_prediction(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> None:
+    await run_in_threadpool(predictions.delete_file, ctx, who, model_id, file_id)

@@ -1,0 +1,318 @@
+"""The ``docloop`` command: a thin shell over the services, with progress bars for long work."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from docloop.config import Settings
+from docloop.domain import ModelState
+from docloop.errors import DocloopError
+from docloop.services import auth, datasets, importers, models, predictions, training
+from docloop.services.context import AppContext, build_context
+
+app = typer.Typer(help="docloop: train, serve and review custom OCR models.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+models_app = typer.Typer(help="List and create models.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+console = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None, typer.Option("--home", help="Data folder (default $DOCLOOP_HOME or ./.docloop).")
+]
+WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace to act in.")]
+
+
+def _settings(home: Path | None, **overrides: object) -> Settings:
+    if home is not None:
+        overrides["home"] = home
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+def _ctx(home: Path | None) -> AppContext:
+    return build_context(_settings(home))
+
+
+def _fail(exc: DocloopError) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc.message}")
+    return typer.Exit(2)
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    home: HomeOpt = None,
+    worker: Annotated[bool, typer.Option(help="Run a worker inside the server process.")] = True,
+) -> None:
+    """Run the API and an in-process worker."""
+    import uvicorn
+
+    from docloop.api.app import create_app
+
+    settings = _settings(home, inprocess_worker=worker)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@app.command("worker")
+def worker_cmd(
+    home: HomeOpt = None,
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+    max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
+) -> None:
+    """Run a worker against the same database and file store as the server."""
+    import signal
+
+    from docloop.worker.loop import Worker
+
+    ctx = _ctx(home)
+    w = Worker(ctx)
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    console.print(f"worker {w.owner} started")
+    n = w.run(max_jobs=max_jobs, burst=burst)
+    console.print(f"worker ran {n} job(s)")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who or what the key is for.")],
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    admin: bool = False,
+    home: HomeOpt = None,
+) -> None:
+    """Create an API key and print it (it is shown only once)."""
+    console.print(
+        auth.create_key(_ctx(home), name=name, workspace=workspace, admin=admin), soft_wrap=True
+    )
+
+
+@keys_app.command("list")
+def keys_list(home: HomeOpt = None) -> None:
+    table = Table("id", "name", "workspace", "prefix", "admin", "created", "revoked")
+    for k in auth.list_keys(_ctx(home)):
+        table.add_row(
+            k.id,
+            k.name,
+            k.workspace,
+            k.prefix + "…",
+            str(k.is_admin),
+            k.created_at.isoformat(timespec="seconds"),
+            str(k.revoked),
+        )
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str, home: HomeOpt = None) -> None:
+    """Revoke a key by id or prefix."""
+    try:
+        k = auth.revoke_key(_ctx(home), key_id)
+    except DocloopError as exc:
+        raise _fail(exc) from None
+    console.print(f"revoked {k.id} ({k.name})")
+
+
+@models_app.command("list")
+def models_list(workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None) -> None:
+    ctx = _ctx(home)
+    table = Table("model_id", "name", "state", "status", "labels", "files", "version")
+    for m in models.list_models(ctx, auth.local_principal(ctx, workspace)):
+        labels = ", ".join(f"{n} ({c})" for n, c in m.categories)
+        table.add_row(
+            m.id, m.name, str(int(m.state)), m.status, labels, str(m.files), str(m.version or "-")
+        )
+    console.print(table)
+
+
+@models_app.command("create")
+def models_create(
+    labels: Annotated[str, typer.Option(help="Comma-separated field names.")],
+    name: str | None = None,
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    ctx = _ctx(home)
+    try:
+        m = models.create_model(
+            ctx, auth.local_principal(ctx, workspace), categories=labels.split(","), name=name
+        )
+    except DocloopError as exc:
+        raise _fail(exc) from None
+    console.print(m.id)
+
+
+def _import(
+    ctx: AppContext, who: auth.Principal, model_id: str, folder: Path, fmt: str | None
+) -> int:
+    items = importers.read(folder, fmt)
+    done = 0
+    with _bar() as bar:
+        task = bar.add_task(f"uploading {folder.name}", total=len(items))
+        for path, objects in items:
+            try:
+                datasets.add_files(
+                    ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())],
+                    [{"filename": path.name, "object": objects}],
+                )  # fmt: skip
+                done += 1
+            except DocloopError as exc:
+                err.print(f"[yellow]skipped[/yellow] {path.name}: {exc.message}")
+            bar.advance(task)
+    return done
+
+
+@app.command()
+def upload(
+    folder: Path,
+    model: Annotated[str, typer.Option("--model", "-m")],
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    """Upload a folder of images/ with annotations/<name>.json (the Nanonets upload shape)."""
+    ctx = _ctx(home)
+    n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, "nanonets")
+    console.print(f"uploaded {n} file(s)")
+
+
+@app.command("import")
+def import_cmd(
+    folder: Path,
+    model: Annotated[str, typer.Option("--model", "-m")],
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="nanonets, voc or coco (default: detect).")
+    ] = None,
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    """Import an annotated folder in Nanonets JSON, Pascal VOC XML or COCO format."""
+    ctx = _ctx(home)
+    try:
+        n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, fmt)
+    except DocloopError as exc:
+        raise _fail(exc) from None
+    console.print(f"imported {n} file(s)")
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+
+
+def _wait_trained(ctx: AppContext, who: auth.Principal, model_id: str) -> models.ModelInfo:
+    with _bar() as bar:
+        task = bar.add_task("training", total=1.0)
+        while True:
+            m = models.get_model(ctx, who, model_id)
+            bar.update(task, completed=m.progress or 0.0, description=f"training ({m.status})")
+            if m.state in (ModelState.HOSTED, ModelState.FAILED) and m.progress is None:
+                bar.update(task, completed=1.0)
+                return m
+            time.sleep(1)
+
+
+@app.command()
+def train(
+    model: str,
+    wait: Annotated[bool, typer.Option(help="Train here and show progress until done.")] = True,
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    """Queue a training; with --wait (default) run a worker here and show its progress."""
+    from docloop.worker.loop import Worker
+
+    ctx = _ctx(home)
+    who = auth.local_principal(ctx, workspace)
+    try:
+        training.request_training(ctx, who, model)
+    except DocloopError as exc:
+        raise _fail(exc) from None
+    if not wait:
+        console.print("queued")
+        return
+    worker = Worker(ctx)
+    thread = threading.Thread(target=worker.run, kwargs={"burst": True}, daemon=True)
+    thread.start()
+    m = _wait_trained(ctx, who, model)
+    thread.join()
+    console.print(f"state {int(m.state)}: {m.status}")
+    if m.state != ModelState.HOSTED:
+        raise typer.Exit(1)
+
+
+@app.command()
+def predict(
+    model: str,
+    files: list[Path],
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    """Predict on files and print the v2-shaped JSON."""
+    ctx = _ctx(home)
+    who = auth.local_principal(ctx, workspace)
+    incoming = [datasets.IncomingFile(f.name, f.read_bytes()) for f in files]
+    try:
+        result = predictions.predict_files(ctx, who, model, incoming)
+    except DocloopError as exc:
+        raise _fail(exc) from None
+    console.print_json(json.dumps({"message": "Success", "result": result}))
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> None:
+    """Train a number-plate model on the bundled sample, then serve it."""
+    import uvicorn
+
+    from docloop.api.app import create_app
+    from docloop.samples import PLATES
+
+    settings = _settings(home)
+    ctx = build_context(settings)
+    key = settings.bootstrap_api_key or auth.create_key(ctx, name="demo", admin=True)
+    who = auth.authenticate(ctx, key)
+    model = models.create_model(ctx, who, categories=["number_plate"], name="number plates (demo)")
+    console.print(f"model {model.id}: uploading the bundled sample")
+    _import(ctx, who, model.id, PLATES, "nanonets")
+    training.request_training(ctx, who, model.id)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, ctx=ctx), host=host, port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    m = _wait_trained(ctx, who, model.id)
+    if m.state != ModelState.HOSTED:
+        err.print(f"[red]training failed:[/red] {m.status}")
+        raise typer.Exit(1)
+    sample = sorted((PLATES / "unseen").iterdir())[0]
+    result = predictions.predict_files(
+        ctx, who, model.id, [datasets.IncomingFile(sample.name, sample.read_bytes())]
+    )
+    found = [(p["label"], p["ocr_text"], p["score"]) for p in result[0]["prediction"]]
+    console.print(f"\n[bold]docloop is serving on http://{host}:{port}[/bold]  (API key: {key})")
+    console.print(f"prediction on {sample.name}: {found}")
+    console.print("try it:")
+    console.print(
+        f"  curl -u {key}: -F file=@{os.path.relpath(sample)} "
+        f"http://{host}:{port}/api/v2/OCR/Model/{model.id}/LabelFile/",
+        soft_wrap=True,
+    )
+    console.print("press Ctrl-C to stop")
+    try:
+        thread.join()
+    except KeyboardInterrupt:
+        server.should_exit = True

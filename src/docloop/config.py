@@ -1,0 +1,52 @@
+"""Settings read from the environment (prefix ``DOCLOOP_``) once per process, never at import."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can tune; defaults run the product on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="DOCLOOP_", extra="ignore")
+
+    home: Path = Field(default=Path(".docloop"), description="Folder for the database and files.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias="DATABASE_URL",
+        description="SQLAlchemy URL; SQLite under `home` when unset.",
+    )
+    bootstrap_api_key: str | None = None
+    max_upload_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 50
+    allow_private_urls: bool = False
+    url_timeout_s: float = 10.0
+    url_max_redirects: int = 3
+    job_lease_s: float = 60.0
+    job_max_attempts: int = 3
+    worker_poll_s: float = 0.5
+    inprocess_worker: bool = True
+    train_epochs: int = 60
+    train_seed: int = 0
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the driver we ship (psycopg 3) filled in for PostgreSQL."""
+        url = self.database_url or f"sqlite:///{(self.home / 'docloop.db').resolve()}"
+        if url.startswith("postgresql://") or url.startswith("postgres://"):
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.home / "blobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own ``Settings`` instead."""
+    return Settings()

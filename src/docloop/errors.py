@@ -1,0 +1,58 @@
+"""One error tree for the whole product, translated to HTTP/CLI output only at the edges.
+
+DocloopError
+├── InvalidInput        (400)  the request or file cannot be used as sent
+│   └── UnsupportedMedia (415) bytes are not an image or PDF we read
+├── Unauthorized        (401)  missing or unknown API key
+├── Forbidden           (403)  key known but lacks the right
+├── NotFound            (404)  unknown id, or one of another workspace
+├── Conflict            (409)  the resource is not in a state that allows this
+├── PayloadTooLarge     (413)
+└── TransientError      (503)  worth retrying (network, lease lost)
+"""
+
+from __future__ import annotations
+
+
+class DocloopError(Exception):
+    """Base error; ``retryable`` tells workers whether another attempt can help."""
+
+    status_code = 500
+    retryable = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(DocloopError):
+    status_code = 400
+
+
+class UnsupportedMedia(InvalidInput):
+    status_code = 415
+
+
+class Unauthorized(DocloopError):
+    status_code = 401
+
+
+class Forbidden(DocloopError):
+    status_code = 403
+
+
+class NotFound(DocloopError):
+    status_code = 404
+
+
+class Conflict(DocloopError):
+    status_code = 409
+
+
+class PayloadTooLarge(DocloopError):
+    status_code = 413
+
+
+class TransientError(DocloopError):
+    status_code = 503
+    retryable = True

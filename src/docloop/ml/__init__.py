@@ -1,0 +1,1 @@
+"""Machine learning: document decoding, OCR engines, the field model, training and serving."""

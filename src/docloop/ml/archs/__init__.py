@@ -1,0 +1,1 @@
+"""Network architectures, one module each, looked up by name in ``registry``."""

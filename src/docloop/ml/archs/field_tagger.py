@@ -1,0 +1,73 @@
+"""A layout-aware transformer that tags each OCR word with the field it belongs to.
+
+Each word is a character CNN embedding plus its geometry; attention between words is biased by
+their relative position, so "the amount right of TOTAL" can be learned from a few hundred pages.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from docloop.ml.features import GEO_DIM, PAIR_DIM, VOCAB_SIZE
+
+
+class _Block(nn.Module):
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.heads = heads
+        self.ln1 = nn.LayerNorm(dim)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.proj = nn.Linear(dim, dim)
+        self.ln2 = nn.LayerNorm(dim)
+        self.ff = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        b, d = x.shape[0], x.shape[2]
+        dh = d // self.heads
+        q, k, v = self.qkv(self.ln1(x)).reshape(b, -1, 3, self.heads, dh).permute(2, 0, 3, 1, 4)
+        att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(dh) + bias, dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(b, -1, d)
+        x = x + self.drop(self.proj(y))
+        return x + self.drop(self.ff(self.ln2(x)))
+
+
+class FieldTagger(nn.Module):
+    def __init__(
+        self, n_classes: int, dim: int = 96, layers: int = 3, heads: int = 4, dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        self.heads = heads
+        self.char_emb = nn.Embedding(VOCAB_SIZE, 32, padding_idx=0)
+        self.char_cnn = nn.Sequential(
+            nn.Conv1d(32, dim, 3, padding=1),
+            nn.GELU(),
+            nn.Conv1d(dim, dim, 3, padding=1),
+            nn.GELU(),
+        )
+        self.geo = nn.Sequential(nn.Linear(GEO_DIM, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.pair = nn.Linear(PAIR_DIM, heads * layers)
+        self.norm = nn.LayerNorm(dim)
+        self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))
+        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, n_classes))
+
+    def forward(
+        self,
+        chars: torch.Tensor,  # B x T x L
+        geo: torch.Tensor,  # B x T x GEO_DIM
+        pairs: torch.Tensor,  # B x T x T x PAIR_DIM
+        key_mask: torch.Tensor,  # B x T, 1.0 for real tokens
+    ) -> torch.Tensor:
+        b, t, n_chars = chars.shape
+        emb = self.char_emb(chars.reshape(b * t, n_chars)).transpose(1, 2)
+        text = self.char_cnn(emb).amax(dim=2).reshape(b, t, -1)
+        x = self.norm(text + self.geo(geo))
+        pair_bias = self.pair(pairs).permute(0, 3, 1, 2)  # B x (heads*layers) x T x T
+        pad_bias = (1.0 - key_mask)[:, None, None, :] * -1e4
+        for i, block in enumerate(self.blocks):
+            bias = pair_bias[:, i * self.heads : (i + 1) * self.heads] + pad_bias
+            x = block(x, bias)
+        return self.head(x)

@@ -1,0 +1,52 @@
+"""A trained field model as one immutable blob: the ONNX network plus what decoding learned."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+from docloop.ml.decode import BoxRefiner
+from docloop.ml.textshape import TextShapeModel
+
+FORMAT = "docloop-field-tagger/1"
+
+
+@dataclass
+class FieldModelBundle:
+    labels: list[str]
+    onnx: bytes
+    refiner: BoxRefiner
+    shapes: TextShapeModel
+    metrics: dict[str, Any]
+
+    def to_bytes(self) -> bytes:
+        meta = {
+            "format": FORMAT,
+            "labels": self.labels,
+            "refiner": self.refiner.to_dict(),
+            "shapes": self.shapes.to_dict(),
+            "metrics": self.metrics,
+        }
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("meta.json", json.dumps(meta, sort_keys=True))
+            zf.writestr("model.onnx", self.onnx)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FieldModelBundle:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            meta = json.loads(zf.read("meta.json"))
+            onnx = zf.read("model.onnx")
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"unknown model format {meta.get('format')!r}")
+        return cls(
+            labels=meta["labels"],
+            onnx=onnx,
+            refiner=BoxRefiner(**meta["refiner"]),
+            shapes=TextShapeModel.from_dict(meta["shapes"]),
+            metrics=meta["metrics"],
+        )

@@ -1,0 +1,1 @@
+"""Pretrained OCR engines that find and read text lines."""

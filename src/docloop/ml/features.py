@@ -1,0 +1,92 @@
+"""Word tokens -> the arrays the field model reads. numpy only: serving never imports torch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from docloop.domain import OcrToken
+
+MAX_CHARS = 24
+# ids 1..95 are printable ASCII, 96 anything else, 0 padding
+VOCAB_SIZE = 97
+GEO_DIM = 18
+PAIR_DIM = 7
+
+
+def char_ids(text: str) -> np.ndarray:
+    out = np.zeros(MAX_CHARS, dtype=np.int64)
+    for i, ch in enumerate(text[:MAX_CHARS]):
+        code = ord(ch)
+        out[i] = code - 31 if 32 <= code <= 126 else 96
+    return out
+
+
+def page_features(
+    tokens: Sequence[OcrToken], width: int, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Characters (T x MAX_CHARS) and geometry (T x GEO_DIM) of a page's words."""
+    n = len(tokens)
+    chars = np.zeros((n, MAX_CHARS), dtype=np.int64)
+    geo = np.zeros((n, GEO_DIM), dtype=np.float32)
+    if n == 0:
+        return chars, geo
+    w, h = float(max(width, 1)), float(max(height, 1))
+    heights = np.array([max(t.box.height, 1.0) for t in tokens])
+    med_h = float(np.median(heights))
+    line_sizes: dict[int, int] = {}
+    for t in tokens:
+        line_sizes[t.line] = line_sizes.get(t.line, 0) + 1
+    line_rank = {
+        line: r for r, line in enumerate(sorted(line_sizes, key=lambda ln: _line_y(tokens, ln)))
+    }
+    seen: dict[int, int] = {}
+    for i, t in enumerate(tokens):
+        chars[i] = char_ids(t.text)
+        text = t.text
+        k = max(len(text), 1)
+        pos = seen.get(t.line, 0)
+        seen[t.line] = pos + 1
+        count = line_sizes[t.line]
+        geo[i] = (
+            t.box.xmin / w,
+            t.box.ymin / h,
+            t.box.xmax / w,
+            t.box.ymax / h,
+            t.box.center[0] / w,
+            t.box.center[1] / h,
+            t.box.width / w,
+            t.box.height / h,
+            np.log(heights[i] / med_h),
+            pos / max(count - 1, 1),
+            float(pos == 0),
+            float(pos == count - 1),
+            min(count, 20) / 10.0,
+            t.score,
+            min(len(text), 40) / 20.0,
+            sum(c.isdigit() for c in text) / k,
+            sum(c.isalpha() for c in text) / k,
+            line_rank[t.line] / max(len(line_sizes) - 1, 1),
+        )
+    return chars, geo
+
+
+def pair_features(geo: np.ndarray) -> np.ndarray:
+    """Pairwise layout (T x T x PAIR_DIM): offsets between centres in units of line height."""
+    cx, cy, hh = geo[:, 4], geo[:, 5], np.maximum(geo[:, 7], 1e-4)
+    unit = float(np.median(hh))
+    dx = (cx[None, :] - cx[:, None]) / unit
+    dy = (cy[None, :] - cy[:, None]) / unit
+    same_line = (np.abs(dy) < 0.5).astype(np.float32)
+    # Several scales stand in for a hidden layer: the bias network stays one linear map.
+    out = np.stack(
+        [np.tanh(dx / 10), np.tanh(dy / 10), np.tanh(dx / 3), np.tanh(dy / 3), np.tanh(dx),
+         np.tanh(dy), same_line],
+        axis=-1,
+    )  # fmt: skip
+    return out.astype(np.float32)
+
+
+def _line_y(tokens: Sequence[OcrToken], line: int) -> float:
+    return min(t.box.ymin for t in tokens if t.line == line)

@@ -1,0 +1,66 @@
+"""Which OCR words belong to which annotated field: the supervision the field model learns from.
+
+A word belongs to a field when it lies inside the field's box and, when the field's text is
+known, its characters are mostly found in that text in order. That keeps "DATE:" out of a date
+field whose box covers the whole printed line, without any rule that knows about dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from docloop.domain import Annotation, OcrToken
+
+MIN_MATCH = 0.6
+
+
+def _norm(text: str) -> str:
+    return "".join(ch for ch in text.upper() if not ch.isspace())
+
+
+def in_order_match(token: str, target: str) -> float:
+    """Share of ``token``'s characters found in ``target`` as a common subsequence."""
+    a, b = _norm(token), _norm(target)
+    if not a:
+        return 0.0
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if ca == cb else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1] / len(a)
+
+
+def _inside(token: OcrToken, ann: Annotation) -> float:
+    assert ann.box is not None
+    area = token.box.area()
+    if area <= 0:
+        return 1.0 if ann.box.contains_point(*token.box.center) else 0.0
+    return token.box.intersection(ann.box) / area
+
+
+def assign(
+    tokens: Sequence[OcrToken], annotations: Sequence[Annotation], labels: Sequence[str]
+) -> tuple[list[int], list[int]]:
+    """Per token: class index (0 = no field, i + 1 = labels[i]) and annotation index (-1 none)."""
+    classes = [0] * len(tokens)
+    owner = [-1] * len(tokens)
+    best = [0.0] * len(tokens)
+    index = {name: i + 1 for i, name in enumerate(labels)}
+    for a_idx, ann in enumerate(annotations):
+        if ann.box is None or ann.label not in index:
+            continue
+        for t_idx, tok in enumerate(tokens):
+            overlap = _inside(tok, ann)
+            if overlap < 0.5:
+                continue
+            match = in_order_match(tok.text, ann.text) if ann.text else 1.0
+            if match < MIN_MATCH:
+                continue
+            score = overlap + match
+            if score > best[t_idx]:
+                best[t_idx] = score
+                classes[t_idx] = index[ann.label]
+                owner[t_idx] = a_idx
+    return classes, owner

@@ -1,0 +1,124 @@
+"""Text correction learned from a label's training texts.
+
+From the texts annotated for a label we learn its alphabet, whether it is ever lower case, and the
+shapes it takes (letters as A, digits as 9: "MH02CB4545" -> "AA99AA9999"). A prediction whose
+shape was never seen is moved to the closest frequent shape through look-alike swaps (O/0, I/1,
+S/5, ...). Nothing here knows what a plate or a date is; a label with free-form text learns no
+dominant shape and is left alone.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Characters an OCR engine confuses; used in both directions.
+LOOKALIKES = {
+    "O": "0", "Q": "0", "D": "0", "I": "1", "L": "1", "Z": "2", "S": "5",
+    "B": "8", "G": "6", "T": "7", "A": "4",
+}  # fmt: skip
+_TO_LETTER: dict[str, str] = {}
+for _letter, _digit in LOOKALIKES.items():
+    _TO_LETTER.setdefault(_digit, _letter)
+
+MIN_EXAMPLES = 10
+MAX_SWAPS = 2
+
+
+def shape(text: str) -> str:
+    return "".join("A" if c.isalpha() else "9" if c.isdigit() else c for c in text)
+
+
+@dataclass
+class TextShapeModel:
+    """Per-label statistics; ``correct`` applies them to a predicted text."""
+
+    alphabet: dict[str, str] = field(default_factory=dict)
+    upper_only: dict[str, bool] = field(default_factory=dict)
+    no_spaces: dict[str, bool] = field(default_factory=dict)
+    shapes: dict[str, dict[str, int]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
+        """Learn from (label, text) pairs."""
+        texts: dict[str, list[str]] = {}
+        for label, text in examples:
+            if text:
+                texts.setdefault(label, []).append(text)
+        model = cls()
+        for label, items in texts.items():
+            model.counts[label] = len(items)
+            model.alphabet[label] = "".join(sorted({c for t in items for c in t}))
+            model.upper_only[label] = not any(c.islower() for t in items for c in t)
+            model.no_spaces[label] = not any(c.isspace() for t in items for c in t)
+            model.shapes[label] = dict(Counter(shape(_squash(t)) for t in items))
+        return model
+
+    def correct(self, label: str, text: str) -> str:
+        if self.counts.get(label, 0) < MIN_EXAMPLES:
+            return text
+        if self.upper_only[label]:
+            text = text.upper()
+        alphabet = set(self.alphabet[label]) | {" "}
+        text = "".join(c for c in text if c in alphabet)
+        if self.no_spaces[label]:
+            text = _squash(text)
+        return self._reshape(label, text)
+
+    def _reshape(self, label: str, text: str) -> str:
+        shapes = self.shapes[label]
+        positions = [i for i, c in enumerate(text) if not c.isspace()]
+        core = "".join(text[i] for i in positions)
+        current = shape(core)
+        if shapes.get(current, 0) >= 2:
+            return text
+        best: tuple[int, int, str] | None = None  # (swaps, -count, new core)
+        for target, count in shapes.items():
+            if count < 2 or len(target) != len(core):
+                continue
+            swapped = _swap_to(core, target)
+            if swapped is None:
+                continue
+            n_swaps = sum(a != b for a, b in zip(core, swapped, strict=True))
+            if n_swaps <= MAX_SWAPS and (best is None or (n_swaps, -count) < best[:2]):
+                best = (n_swaps, -count, swapped)
+        if best is None:
+            return text
+        chars = list(text)
+        for i, c in zip(positions, best[2], strict=True):
+            chars[i] = c
+        return "".join(chars)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alphabet": self.alphabet,
+            "upper_only": self.upper_only,
+            "no_spaces": self.no_spaces,
+            "shapes": self.shapes,
+            "counts": self.counts,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TextShapeModel:
+        return cls(**data)
+
+
+def _squash(text: str) -> str:
+    return "".join(c for c in text if not c.isspace())
+
+
+def _swap_to(core: str, target: str) -> str | None:
+    out = []
+    for c, t in zip(core, target, strict=True):
+        if shape(c) == t:
+            out.append(c)
+        elif t == "9" and c.upper() in LOOKALIKES:
+            out.append(LOOKALIKES[c.upper()])
+        elif t == "A" and c in _TO_LETTER:
+            out.append(_TO_LETTER[c])
+        else:
+            return None
+    return "".join(out)

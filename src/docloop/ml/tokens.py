@@ -1,0 +1,66 @@
+"""OCR lines -> word tokens, and word tokens -> reading order.
+
+The engine reads whole lines, but a field is often part of a line ("DATE: 25/12/2018"), so the
+model works on words. Word boxes are estimated from the character positions within the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from docloop.domain import Box, OcrToken
+
+
+def dedupe_lines(lines: Sequence[OcrToken]) -> list[OcrToken]:
+    """Drop lines the engine read twice: a box mostly covering a better-scored line's box."""
+    kept: list[OcrToken] = []
+    for line in sorted(lines, key=lambda t: -t.score):
+        if all(line.box.iou(k.box) <= 0.5 for k in kept):
+            kept.append(line)
+    return sorted(kept, key=lambda t: t.line)
+
+
+def split_words(lines: Sequence[OcrToken]) -> list[OcrToken]:
+    """Split each line at whitespace; each word keeps its line number."""
+    words: list[OcrToken] = []
+    for line_no, line in enumerate(dedupe_lines(lines)):
+        text = line.text
+        n = len(text)
+        if n == 0:
+            continue
+        char_w = line.box.width / n
+        start = None
+        for i, ch in enumerate(text + " "):
+            if not ch.isspace() and start is None:
+                start = i
+            elif ch.isspace() and start is not None:
+                box = Box(
+                    line.box.xmin + start * char_w,
+                    line.box.ymin,
+                    line.box.xmin + i * char_w,
+                    line.box.ymax,
+                )
+                words.append(OcrToken(text[start:i], box, line.score, line_no))
+                start = None
+    return words
+
+
+def reading_order(tokens: Sequence[OcrToken]) -> list[OcrToken]:
+    """Sort tokens into rows (by vertical overlap), then left to right within a row."""
+    rows: list[list[OcrToken]] = []
+    for tok in sorted(tokens, key=lambda t: t.box.center[1]):
+        cy = tok.box.center[1]
+        if rows:
+            last = rows[-1]
+            top = min(t.box.ymin for t in last)
+            bottom = max(t.box.ymax for t in last)
+            if top <= cy <= bottom:
+                last.append(tok)
+                continue
+        rows.append([tok])
+    return [t for row in rows for t in sorted(row, key=lambda t: t.box.xmin)]
+
+
+def join_text(tokens: Sequence[OcrToken]) -> str:
+    """Text of tokens in reading order: words of a row joined by spaces, rows by spaces."""
+    return " ".join(t.text for t in reading_order(tokens))

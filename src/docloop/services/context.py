@@ -1,0 +1,62 @@
+"""Everything a use case needs, built once per process from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from docloop.config import Settings
+from docloop.db.engine import make_engine, make_session_factory
+from docloop.db.migrate import upgrade
+from docloop.ml.engines.base import OcrEngine
+from docloop.ml.engines.rapid import RapidOcrEngine
+from docloop.ml.infer import PredictorCache
+from docloop.storage import BlobStore, LocalBlobStore
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    ocr: OcrEngine
+    predictors: PredictorCache = field(default_factory=PredictorCache)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed when the block succeeds, rolled back when it raises."""
+        with self.sessions() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppContext:
+    """Create folders, migrate the database, and create the bootstrap key if configured."""
+    from docloop.services import auth
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    url = settings.sqlalchemy_url
+    upgrade(url)
+    engine = make_engine(url)
+    ctx = AppContext(
+        settings=settings,
+        engine=engine,
+        sessions=make_session_factory(engine),
+        blobs=LocalBlobStore(settings.blob_dir),
+        ocr=ocr or RapidOcrEngine(),
+    )
+    if settings.bootstrap_api_key:
+        auth.ensure_key(ctx, settings.bootstrap_api_key, name="bootstrap", admin=True)
+    return ctx

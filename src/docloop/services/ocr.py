@@ -1,0 +1,60 @@
+"""OCR of stored files, cached by (content hash, engine): each file is read at most once."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from docloop.db.tables import OcrResult
+from docloop.domain import Box, OcrToken
+from docloop.ml.io import Page, decode
+from docloop.services.context import AppContext
+
+PageLines = list[OcrToken]
+
+
+def _encode(lines: list[OcrToken]) -> list[list[object]]:
+    return [[t.text, t.box.xmin, t.box.ymin, t.box.xmax, t.box.ymax, t.score] for t in lines]
+
+
+def _decode(rows: list[list[object]]) -> list[OcrToken]:
+    return [
+        OcrToken(str(r[0]), Box(float(r[1]), float(r[2]), float(r[3]), float(r[4])), float(r[5]), i)  # type: ignore[arg-type]
+        for i, r in enumerate(rows)
+    ]
+
+
+def cached(ctx: AppContext, blob_hash: str) -> list[PageLines] | None:
+    with ctx.session() as s:
+        row = s.scalar(
+            select(OcrResult.pages).where(
+                OcrResult.blob_hash == blob_hash, OcrResult.engine == ctx.ocr.name
+            )
+        )
+    return None if row is None else [_decode(p) for p in row]
+
+
+def read_pages(ctx: AppContext, blob_hash: str, pages: list[Page]) -> list[PageLines]:
+    """OCR lines for each page of an already decoded file, from the cache when possible."""
+    hit = cached(ctx, blob_hash)
+    if hit is not None:
+        return hit
+    result = [ctx.ocr.read(p.image) for p in pages]
+    try:
+        with ctx.session() as s:
+            s.add(
+                OcrResult(
+                    blob_hash=blob_hash, engine=ctx.ocr.name, pages=[_encode(r) for r in result]
+                )
+            )
+    except IntegrityError:
+        pass  # another worker stored the same result first
+    return result
+
+
+def read_blob(ctx: AppContext, blob_hash: str, filename: str) -> list[PageLines]:
+    hit = cached(ctx, blob_hash)
+    if hit is not None:
+        return hit
+    _, pages = decode(ctx.blobs.get(blob_hash), filename, max_pages=ctx.settings.max_pages)
+    return read_pages(ctx, blob_hash, pages)

@@ -1,0 +1,344 @@
+"""Predictions: run a hosted model on a file, store every result, and let people moderate it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import PurePath
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from docloop.db.tables import InferenceFile, InferencePage, Model, ModelVersion, utcnow
+from docloop.domain import JobKind
+from docloop.errors import Conflict, InvalidInput, NotFound
+from docloop.ml.infer import FieldPredictor
+from docloop.ml.io import decode
+from docloop.services import jobs
+from docloop.services.auth import Principal
+from docloop.services.context import AppContext
+from docloop.services.datasets import IncomingFile, check_size, download_all, validate_objects
+from docloop.services.models import load_model
+from docloop.services.ocr import read_pages
+
+PENDING, DONE, FAILED = "pending", "done", "failed"
+
+
+def epoch_day(when: datetime) -> int:
+    """Days since 1970-01-01 UTC, the unit of the v2 listing's day range."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() // 86400)
+
+
+def _production(session: Session, model: Model) -> ModelVersion:
+    version = (
+        session.get(ModelVersion, model.production_version_id)
+        if model.production_version_id
+        else None
+    )
+    if version is None:
+        raise Conflict(f"model {model.id} is not trained yet: train it and wait for state 5")
+    return version
+
+
+def _predictor(ctx: AppContext, version: ModelVersion) -> FieldPredictor:
+    return ctx.predictors.get(version.artifact_hash, lambda: ctx.blobs.get(version.artifact_hash))
+
+
+def predict_files(
+    ctx: AppContext,
+    who: Principal,
+    model_id: str,
+    files: list[IncomingFile],
+    metadata: str | None = None,
+) -> list[dict[str, Any]]:
+    """Predict synchronously; returns one result per page of every file, all stored."""
+    if not files:
+        raise InvalidInput("no file was sent")
+    with ctx.session() as s:
+        version = _production(s, load_model(s, who, model_id))
+    results = []
+    for f in files:
+        check_size(ctx, f.filename, f.data)
+        media_type, pages = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
+        digest = ctx.blobs.put(f.data)
+        lines = read_pages(ctx, digest, pages)
+        predictor = _predictor(ctx, version)
+        fields = [
+            predictor.predict(ln, p.width, p.height) for ln, p in zip(lines, pages, strict=True)
+        ]
+        with ctx.session() as s:
+            row = _new_file(s, model_id, f.filename, digest, media_type, metadata, status=DONE)
+            row.model_version_id = version.id
+            for p, found in zip(pages, fields, strict=True):
+                s.add(_page_row(row.id, p.index, p.width, p.height, found))
+            s.flush()
+            results.extend(_file_results(s, row))
+    return results
+
+
+def predict_urls(
+    ctx: AppContext, who: Principal, model_id: str, urls: object, metadata: str | None = None
+) -> list[dict[str, Any]]:
+    with ctx.session() as s:
+        _production(s, load_model(s, who, model_id))
+    return predict_files(ctx, who, model_id, download_all(ctx, urls), metadata)
+
+
+def submit_async(
+    ctx: AppContext,
+    who: Principal,
+    model_id: str,
+    files: list[IncomingFile],
+    metadata: str | None = None,
+) -> list[dict[str, Any]]:
+    """Store the files and queue their prediction; returns the request_file_ids to poll."""
+    if not files:
+        raise InvalidInput("no file was sent")
+    with ctx.session() as s:
+        _production(s, load_model(s, who, model_id))
+    checked = []
+    for f in files:
+        check_size(ctx, f.filename, f.data)
+        media_type, _ = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
+        checked.append((f, media_type))
+    out = []
+    with ctx.session() as s:
+        for f, media_type in checked:
+            digest = ctx.blobs.put(f.data)
+            row = _new_file(s, model_id, f.filename, digest, media_type, metadata, status=PENDING)
+            jobs.enqueue(
+                s, JobKind.PREDICT, {"request_file_id": row.id}, model_id=model_id,
+                max_attempts=ctx.settings.job_max_attempts,
+            )  # fmt: skip
+            out.append({"request_file_id": row.id, "filename": row.filename, "status": PENDING})
+    return out
+
+
+def run_prediction_job(ctx: AppContext, payload: dict[str, Any]) -> None:
+    file_id = payload["request_file_id"]
+    with ctx.session() as s:
+        row = s.get(InferenceFile, file_id)
+        if row is None or row.status != PENDING:
+            return  # deleted meanwhile, or done by an earlier attempt
+        model = s.get(Model, row.model_id)
+        if model is None:
+            return
+        version = _production(s, model)
+        filename, digest = row.filename, row.blob_hash
+    _, pages = decode(ctx.blobs.get(digest), filename, max_pages=ctx.settings.max_pages)
+    lines = read_pages(ctx, digest, pages)
+    predictor = _predictor(ctx, version)
+    fields = [predictor.predict(ln, p.width, p.height) for ln, p in zip(lines, pages, strict=True)]
+    with ctx.session() as s:
+        row = s.get(InferenceFile, file_id)
+        if row is None or row.status != PENDING:
+            return
+        s.execute(delete(InferencePage).where(InferencePage.file_id == file_id))
+        for p, found in zip(pages, fields, strict=True):
+            s.add(_page_row(file_id, p.index, p.width, p.height, found))
+        row.status = DONE
+        row.model_version_id = version.id
+
+
+def mark_failed(session: Session, file_id: str, reason: str) -> None:
+    row = session.get(InferenceFile, file_id)
+    if row is not None and row.status == PENDING:
+        row.status = FAILED
+        row.error = reason
+
+
+def _new_file(
+    session: Session,
+    model_id: str,
+    filename: str,
+    digest: str,
+    media_type: str,
+    metadata: str | None,
+    *,
+    status: str,
+) -> InferenceFile:
+    now = utcnow()
+    row = InferenceFile(
+        id=str(uuid.uuid4()),
+        model_id=model_id,
+        filename=PurePath(filename).name or "file",
+        blob_hash=digest,
+        media_type=media_type,
+        status=status,
+        request_metadata=metadata,
+        moderated=False,
+        day=epoch_day(now),
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def _page_row(file_id: str, index: int, width: int, height: int, fields: list) -> InferencePage:  # type: ignore[type-arg]
+    return InferencePage(
+        id=str(uuid.uuid4()),
+        file_id=file_id,
+        page=index,
+        width=width,
+        height=height,
+        predictions=[
+            {
+                "id": str(uuid.uuid4()),
+                "label": f.label,
+                "type": "field",
+                **f.box.as_dict(),
+                "score": round(f.score, 4),
+                "ocr_text": f.text,
+                "page_no": index,
+                "status": "correctly_predicted",
+            }
+            for f in fields
+        ],
+    )
+
+
+def _file_results(session: Session, row: InferenceFile) -> list[dict[str, Any]]:
+    pages = session.scalars(
+        select(InferencePage).where(InferencePage.file_id == row.id).order_by(InferencePage.page)
+    ).all()
+    return [_page_view(row, p) for p in pages]
+
+
+def _page_view(row: InferenceFile, page: InferencePage) -> dict[str, Any]:
+    return {
+        "message": "Success",
+        "input": row.filename,
+        "page": page.page,
+        "request_file_id": row.id,
+        "id": page.id,
+        "size": {"width": page.width, "height": page.height},
+        "prediction": list(page.predictions),
+        "moderated": row.moderated,
+        "created_at": row.created_at.isoformat(),
+        "request_metadata": row.request_metadata,
+    }
+
+
+def _load_file(session: Session, who: Principal, model_id: str, file_id: str) -> InferenceFile:
+    load_model(session, who, model_id)
+    row = session.get(InferenceFile, file_id) if file_id else None
+    if row is None or row.model_id != model_id:
+        raise NotFound(f"no inference request file {file_id!r} for model {model_id}")
+    return row
+
+
+def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
+    """A stored result: its status, moderation state and per-page predictions."""
+    with ctx.session() as s:
+        row = _load_file(s, who, model_id, file_id)
+        return {
+            "request_file_id": row.id,
+            "filename": row.filename,
+            "status": row.status,
+            "error": row.error,
+            "moderated": row.moderated,
+            "created_at": row.created_at.isoformat(),
+            "result": _file_results(s, row),
+        }
+
+
+def list_by_days(
+    ctx: AppContext, who: Principal, model_id: str, start_day: int, end_day: int
+) -> dict[str, Any]:
+    if start_day > end_day:
+        raise InvalidInput(f"start_day_interval {start_day} is after current_batch_day {end_day}")
+    with ctx.session() as s:
+        load_model(s, who, model_id)
+        rows = s.scalars(
+            select(InferenceFile)
+            .where(
+                InferenceFile.model_id == model_id,
+                InferenceFile.day >= start_day,
+                InferenceFile.day <= end_day,
+            )
+            .order_by(InferenceFile.created_at)
+        ).all()
+        views = [{"request_file_id": r.id, "filename": r.filename, "status": r.status,
+                  "moderated": r.moderated, "day": r.day, "result": _file_results(s, r)}
+                 for r in rows]  # fmt: skip
+    moderated = [v for v in views if v["moderated"]]
+    unmoderated = [v for v in views if not v["moderated"]]
+    return {"moderated": moderated, "unmoderated": unmoderated}
+
+
+def set_moderated(
+    ctx: AppContext, who: Principal, model_id: str, file_id: str, value: bool
+) -> dict[str, Any]:
+    with ctx.session() as s:
+        row = _load_file(s, who, model_id, file_id)
+        if row.status != DONE:
+            raise Conflict(
+                f"file {file_id} has no finished prediction to moderate (status {row.status})"
+            )
+        row.moderated = value
+        row.moderated_at = utcnow() if value else None
+    return get_file(ctx, who, model_id, file_id)
+
+
+def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) -> dict[str, Any]:
+    """Replace one page's predictions with corrected ones (validated like training boxes)."""
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object")
+    page_id = body.get("id") or body.get("page_id")
+    file_id = body.get("request_file_id")
+    items = body.get("predicted_boxes", body.get("prediction"))
+    if not isinstance(items, list):
+        raise InvalidInput("body needs 'predicted_boxes' (or 'prediction'): a list of boxes")
+    with ctx.session() as s:
+        labels = list(load_model(s, who, model_id).categories)
+        page = s.get(InferencePage, page_id) if isinstance(page_id, str) else None
+        if page is None and isinstance(file_id, str):
+            row = _load_file(s, who, model_id, file_id)
+            page = s.scalar(
+                select(InferencePage).where(
+                    InferencePage.file_id == row.id,
+                    InferencePage.page == int(body.get("page", 0) or 0),
+                )
+            )
+        if page is None:
+            raise NotFound("no such page: give its 'id', or 'request_file_id' and 'page'")
+        row = _load_file(s, who, model_id, page.file_id)
+        page.predictions = [_corrected(item, labels, page, n) for n, item in enumerate(items)]
+        page.updated_at = utcnow()
+        s.flush()
+        return _page_view(row, page)
+
+
+def _corrected(item: object, labels: list[str], page: InferencePage, n: int) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"box {n} must be a JSON object")
+    box = item.get("bndbox") or {k: item.get(k) for k in ("xmin", "ymin", "xmax", "ymax")}
+    sizes = [(page.width, page.height)] * (page.page + 1)
+    obj = {
+        "name": item.get("label"),
+        "bndbox": box,
+        "ocr_text": item.get("ocr_text", ""),
+        "page": page.page,
+    }
+    [valid] = validate_objects([obj], labels, sizes, f"box {n}")
+    return {
+        "id": str(item.get("id") or uuid.uuid4()),
+        "label": valid["label"],
+        "type": "field",
+        **{k: round(v) for k, v in valid["box"].items()},
+        "score": float(item.get("score", 1.0) or 1.0),
+        "ocr_text": valid["text"] or "",
+        "page_no": page.page,
+        "status": str(item.get("status", "corrected")),
+    }
+
+
+def delete_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> None:
+    with ctx.session() as s:
+        row = _load_file(s, who, model_id, file_id)
+        s.execute(delete(InferencePage).where(InferencePage.file_id == row.id))
+        s.delete(row)
