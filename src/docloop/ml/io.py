@@ -19,6 +19,8 @@ EXTENSIONS = {
     "png": {".png"},
     "tiff": {".tif", ".tiff"},
     "webp": {".webp"},
+    "gif": {".gif"},
+    "bmp": {".bmp"},
     "pdf": {".pdf"},
 }
 MEDIA_TYPES = {
@@ -26,6 +28,8 @@ MEDIA_TYPES = {
     "png": "image/png",
     "tiff": "image/tiff",
     "webp": "image/webp",
+    "gif": "image/gif",
+    "bmp": "image/bmp",
     "pdf": "application/pdf",
 }
 
@@ -54,23 +58,29 @@ def sniff(data: bytes) -> str | None:
         return "tiff"
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return "webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "gif"
+    if data[:2] == b"BM" and len(data) > 26:
+        return "bmp"
     if data[:1024].lstrip().startswith(b"%PDF-"):
         return "pdf"
     return None
 
 
 def check_kind(data: bytes, filename: str) -> str:
-    """Return the sniffed kind; refuse empty files, unknown bytes and names that lie."""
+    """Return the sniffed kind; refuse empty files, unknown bytes, and PDFs named as images."""
     if not data:
         raise InvalidInput(f"file {filename!r} is empty")
     kind = sniff(data)
     if kind is None:
         raise UnsupportedMedia(
-            f"file {filename!r} is not a JPEG, PNG, TIFF, WebP image or a PDF (checked its bytes)"
+            f"file {filename!r} is not a JPEG, PNG, TIFF, WebP, GIF or BMP image or a PDF (checked its bytes)"
         )
     ext = PurePath(filename).suffix.lower()
     claimed = next((k for k, exts in EXTENSIONS.items() if ext in exts), None)
-    if claimed is not None and claimed != kind:
+    # A PNG saved as .jpg is common and harmless (the bytes decide); a PDF posing as an image,
+    # or the reverse, means the wrong file was picked.
+    if claimed is not None and (claimed == "pdf") != (kind == "pdf"):
         raise UnsupportedMedia(f"file {filename!r} is named as {claimed} but its bytes are {kind}")
     return kind
 

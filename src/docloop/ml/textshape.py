@@ -62,8 +62,10 @@ class TextShapeModel:
             return text
         if self.upper_only[label]:
             text = text.upper()
+        # Punctuation the label never uses is noise (a dash or dot read on a plate's frame);
+        # letters and digits are kept, since too few examples show every one of them.
         alphabet = set(self.alphabet[label]) | {" "}
-        text = "".join(c for c in text if c in alphabet)
+        text = "".join(c for c in text if c.isalnum() or c in alphabet)
         if self.no_spaces[label]:
             text = _squash(text)
         return self._reshape(label, text)
@@ -79,7 +81,7 @@ class TextShapeModel:
         for target, count in shapes.items():
             if count < 2 or len(target) != len(core):
                 continue
-            swapped = _swap_to(core, target)
+            swapped = _swap_to(core, target, self.alphabet[label])
             if swapped is None:
                 continue
             n_swaps = sum(a != b for a, b in zip(core, swapped, strict=True))
@@ -110,7 +112,7 @@ def _squash(text: str) -> str:
     return "".join(c for c in text if not c.isspace())
 
 
-def _swap_to(core: str, target: str) -> str | None:
+def _swap_to(core: str, target: str, alphabet: str) -> str | None:
     out = []
     for c, t in zip(core, target, strict=True):
         if shape(c) == t:
@@ -118,7 +120,10 @@ def _swap_to(core: str, target: str) -> str | None:
         elif t == "9" and c.upper() in LOOKALIKES:
             out.append(LOOKALIKES[c.upper()])
         elif t == "A" and c in _TO_LETTER:
-            out.append(_TO_LETTER[c])
+            letter = _TO_LETTER[c]
+            out.append(
+                letter if letter in alphabet or letter.lower() not in alphabet else letter.lower()
+            )
         else:
             return None
     return "".join(out)

@@ -1,0 +1,50 @@
+"""A real model: real OCR on bundled photos, a real training job, predictions on photos."""
+
+from __future__ import annotations
+
+import re
+
+from docloop.ml.bundle import FieldModelBundle
+from docloop.samples import PLATES
+from docloop.services import auth, datasets, predictions
+from docloop.services.models import get_model
+
+
+def test_trained_model_reads_plates(trained) -> None:  # type: ignore[no-untyped-def]
+    ctx, model_id = trained
+    who = auth.authenticate(ctx, "test-admin-key")
+    info = get_model(ctx, who, model_id)
+    assert int(info.state) == 5 and info.version == 1
+    assert info.versions[0]["metrics"]["train_pages"] > 0
+
+    # the training photos themselves must be read back: the model learned which text is the plate
+    hits = 0
+    from tests.conftest import sample_items
+
+    items = sample_items(16)
+    for path, objects in items:
+        [page] = predictions.predict_files(
+            ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())]
+        )
+        truth = re.sub("[^A-Z0-9]", "", (objects[0].get("ocr_text") or "").upper())
+        top = max(page["prediction"], key=lambda p: p["score"], default=None)
+        hits += bool(top and truth and re.sub("[^A-Z0-9]", "", top["ocr_text"].upper()) == truth)
+    assert hits >= len(items) // 2
+
+    unseen = sorted((PLATES / "unseen").iterdir())[0]
+    [page] = predictions.predict_files(
+        ctx, who, model_id, [datasets.IncomingFile(unseen.name, unseen.read_bytes())]
+    )
+    assert page["prediction"], "no plate found on an unseen photo"
+
+
+def test_exported_model_is_onnx_with_learned_decoding(trained) -> None:  # type: ignore[no-untyped-def]
+    ctx, model_id = trained
+    from docloop.db.tables import Model, ModelVersion
+
+    with ctx.session() as s:
+        version = s.get(ModelVersion, s.get(Model, model_id).production_version_id)
+        bundle = FieldModelBundle.from_bytes(ctx.blobs.get(version.artifact_hash))
+    assert bundle.onnx[:2] == b"\x08\x0b" or len(bundle.onnx) > 10_000
+    assert bundle.labels == ["number_plate"]
+    assert bundle.refiner.offsets["number_plate"][0] < 0  # a plate box is wider than its text
