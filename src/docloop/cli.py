@@ -316,3 +316,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> Non
         thread.join()
     except KeyboardInterrupt:
         server.should_exit = True
+
+
+if __name__ == "__main__":
+    app()
