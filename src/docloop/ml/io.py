@@ -74,7 +74,8 @@ def check_kind(data: bytes, filename: str) -> str:
     kind = sniff(data)
     if kind is None:
         raise UnsupportedMedia(
-            f"file {filename!r} is not a JPEG, PNG, TIFF, WebP, GIF or BMP image or a PDF (checked its bytes)"
+            f"file {filename!r} is not a JPEG, PNG, TIFF, WebP, GIF or BMP image or a PDF "
+            "(checked its bytes)"
         )
     ext = PurePath(filename).suffix.lower()
     claimed = next((k for k, exts in EXTENSIONS.items() if ext in exts), None)
