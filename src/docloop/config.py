@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field
@@ -44,9 +43,3 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.home / "blobs"
-
-
-@lru_cache
-def get_settings() -> Settings:
-    """The process-wide settings; tests build their own ``Settings`` instead."""
-    return Settings()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
 
@@ -118,16 +118,6 @@ class OcrToken:
     box: Box
     score: float
     line: int = 0
-
-
-@dataclass(slots=True)
-class PagePrediction:
-    """What a field model found on one page."""
-
-    page: int
-    width: int
-    height: int
-    fields: list[FieldPrediction] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)

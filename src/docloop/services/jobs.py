@@ -8,7 +8,7 @@ claimed again; after ``max_attempts`` claims it fails with the last reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -164,10 +164,3 @@ def _on_final_failure(session, job_id: int) -> None:  # type: ignore[no-untyped-
         training.mark_failed(session, job.payload["model_id"], reason)
     elif job.kind == JobKind.PREDICT.value:
         predictions.mark_failed(session, job.payload["request_file_id"], reason)
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they were written as UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)

@@ -11,10 +11,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from docloop.db.tables import InferenceFile, InferencePage, Model, ModelVersion, utcnow
-from docloop.domain import JobKind
+from docloop.domain import FieldPrediction, JobKind
 from docloop.errors import Conflict, InvalidInput, NotFound
 from docloop.ml.infer import FieldPredictor
-from docloop.ml.io import decode
+from docloop.ml.io import Page, decode
 from docloop.services import jobs
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
@@ -47,6 +47,24 @@ def _predictor(ctx: AppContext, version: ModelVersion) -> FieldPredictor:
     return ctx.predictors.get(version.artifact_hash, lambda: ctx.blobs.get(version.artifact_hash))
 
 
+def _hosted_version(
+    ctx: AppContext, who: Principal, model_id: str, files: list[IncomingFile]
+) -> ModelVersion:
+    if not files:
+        raise InvalidInput("no file was sent")
+    with ctx.session() as s:
+        return _production(s, load_model(s, who, model_id))
+
+
+def _read_fields(
+    ctx: AppContext, version: ModelVersion, digest: str, pages: list[Page]
+) -> list[list[FieldPrediction]]:
+    """OCR (cached by content) and the model, page by page."""
+    lines = read_pages(ctx, digest, pages)
+    predictor = _predictor(ctx, version)
+    return [predictor.predict(ln, p.width, p.height) for ln, p in zip(lines, pages, strict=True)]
+
+
 def predict_files(
     ctx: AppContext,
     who: Principal,
@@ -55,20 +73,13 @@ def predict_files(
     metadata: str | None = None,
 ) -> list[dict[str, Any]]:
     """Predict synchronously; returns one result per page of every file, all stored."""
-    if not files:
-        raise InvalidInput("no file was sent")
-    with ctx.session() as s:
-        version = _production(s, load_model(s, who, model_id))
+    version = _hosted_version(ctx, who, model_id, files)
     results = []
     for f in files:
         check_size(ctx, f.filename, f.data)
         media_type, pages = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
         digest = ctx.blobs.put(f.data)
-        lines = read_pages(ctx, digest, pages)
-        predictor = _predictor(ctx, version)
-        fields = [
-            predictor.predict(ln, p.width, p.height) for ln, p in zip(lines, pages, strict=True)
-        ]
+        fields = _read_fields(ctx, version, digest, pages)
         with ctx.session() as s:
             row = _new_file(s, model_id, f.filename, digest, media_type, metadata, status=DONE)
             row.model_version_id = version.id
@@ -95,10 +106,7 @@ def submit_async(
     metadata: str | None = None,
 ) -> list[dict[str, Any]]:
     """Store the files and queue their prediction; returns the request_file_ids to poll."""
-    if not files:
-        raise InvalidInput("no file was sent")
-    with ctx.session() as s:
-        _production(s, load_model(s, who, model_id))
+    _hosted_version(ctx, who, model_id, files)
     checked = []
     for f in files:
         check_size(ctx, f.filename, f.data)
@@ -129,9 +137,7 @@ def run_prediction_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         version = _production(s, model)
         filename, digest = row.filename, row.blob_hash
     _, pages = decode(ctx.blobs.get(digest), filename, max_pages=ctx.settings.max_pages)
-    lines = read_pages(ctx, digest, pages)
-    predictor = _predictor(ctx, version)
-    fields = [predictor.predict(ln, p.width, p.height) for ln, p in zip(lines, pages, strict=True)]
+    fields = _read_fields(ctx, version, digest, pages)
     with ctx.session() as s:
         row = s.get(InferenceFile, file_id)
         if row is None or row.status != PENDING:
