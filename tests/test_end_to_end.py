@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from docloop.domain import Box
+from docloop.ml.boxes import BoxSample
 from docloop.ml.bundle import FieldModelBundle
 from docloop.samples import PLATES
 from docloop.services import auth, datasets, predictions
@@ -47,4 +49,7 @@ def test_exported_model_is_onnx_with_learned_decoding(trained) -> None:  # type:
         bundle = FieldModelBundle.from_bytes(ctx.blobs.get(version.artifact_hash))
     assert bundle.onnx[:2] == b"\x08\x0b" or len(bundle.onnx) > 10_000
     assert bundle.labels == ["number_plate"]
-    assert bundle.refiner.offsets["number_plate"][0] < 0  # a plate box is wider than its text
+    text = Box(100, 100, 200, 125)
+    plate = bundle.refiner.refine(BoxSample("number_plate", text, text, 1, 640, 480))
+    assert plate.width > text.width and plate.height > text.height  # a frame around the text
+    assert bundle.layout.instances["number_plate"][1:] == []  # one plate per training photo

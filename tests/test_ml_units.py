@@ -1,9 +1,16 @@
-"""Pieces of the field model that need no training: tokens, label assignment, text shapes."""
+"""Pieces of the field model that need no network: tokens, labels, text shapes, boxes, decoding."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from docloop.domain import Annotation, Box, OcrToken
+from docloop.ml.augment import recut_words
+from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
+from docloop.ml.data import LabelledPage
+from docloop.ml.decode import group_fields
 from docloop.ml.labels import assign, in_order_match
+from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import reading_order, split_words
 
@@ -55,3 +62,108 @@ def test_text_shapes_fix_lookalikes_only_when_a_shape_is_learned() -> None:
     assert model.correct("word", "w0rd 5") == "word 5"
     assert model.correct("free", "B1g Sh0p 2") == "B1g Sh0p 2"
     assert TextShapeModel.from_dict(model.to_dict()).correct("plate", "MHO2AB1234") == "MH02AB1234"
+
+
+def _plate(x: float, y: float, size: float, lines: int) -> BoxSample:
+    """Text of height ``size``; the frame's margin is larger around one line than around two."""
+    words = Box(x, y, x + 5 * size, y + size * lines)
+    margin = size * (1.0 if lines == 1 else 0.3)
+    target = Box(x - margin, y - margin, words.xmax + margin, words.ymax + margin)
+    return BoxSample("plate", words, words, lines, 2000, 2000, target)
+
+
+def test_box_refiner_learns_a_margin_that_depends_on_the_layout() -> None:
+    rng = np.random.default_rng(0)
+    train = [
+        _plate(rng.uniform(0, 500), rng.uniform(0, 500), rng.uniform(10, 80), 1 + i % 2)
+        for i in range(40)
+    ]
+    refiner = BoxRefiner.fit(train)
+    for lines in (1, 2):
+        unseen = _plate(300, 300, 40, lines)
+        assert refiner.refine(unseen).iou(unseen.target) > 0.9
+    assert BoxRefiner(**refiner.to_dict()).refine(unseen) == refiner.refine(unseen)
+
+
+def test_box_refiner_prefers_whole_lines_when_boxes_are_whole_lines() -> None:
+    samples = []
+    for i in range(20):
+        line = [OcrToken("DATE:", Box(10, 20 * i, 60, 20 * i + 10), 1, i)]
+        line.append(OcrToken(f"{i:02d}/01/2020", Box(70 + i, 20 * i, 170 + i, 20 * i + 10), 1, i))
+        lines = line_boxes(line)
+        samples.append(BoxSample.of_words("date", line[1:], lines, 400, 400, lines[i]))
+    refiner = BoxRefiner.fit(samples)
+    assert refiner.base["date"] == "lines"
+    assert refiner.refine(samples[3]).iou(samples[3].line_box) > 0.95
+
+
+def test_a_second_instance_of_a_one_per_page_label_is_scored_down() -> None:
+    words = [
+        OcrToken("MH02AB1234", Box(10, 10, 110, 30), 1, 0),
+        OcrToken("9876543210", Box(10, 300, 110, 320), 1, 1),
+    ]
+    probs = np.array([[0.05, 0.95], [0.1, 0.9]])
+    kwargs = {"width": 400, "height": 400, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    one = group_fields(words, probs, ["plate"], layout=FieldLayout({"plate": [50]}), **kwargs)
+    assert [p.text for p in one] == ["MH02AB1234", "9876543210"]
+    assert one[0].score == 0.95 and one[1].score < 0.05
+    two = group_fields(words, probs, ["plate"], layout=FieldLayout({"plate": [50, 50]}), **kwargs)
+    assert two[1].score > 0.8
+
+
+def test_recut_words_keeps_each_line_text_and_stays_inside_the_words() -> None:
+    line = split_words([OcrToken("TOTAL RM19.00 MH02AB1234", Box(0, 0, 240, 10), 1, 0)])
+    page = LabelledPage(line, 300, 20, [])
+    for seed in range(20):
+        cut = recut_words(page, np.random.default_rng(seed), p_split=0.5, p_merge=0.3)
+        assert "".join(w.text for w in cut.words) == "TOTALRM19.00MH02AB1234"
+        assert all(0 <= w.box.xmin < w.box.xmax <= 240 for w in cut.words)
+
+
+def test_text_shapes_cut_a_value_out_of_glued_neighbours() -> None:
+    dates = [("date", f"{d:02d}/0{m}/2018") for d in range(1, 13) for m in range(1, 4)]
+    names = [("free", "x" * i + f" shop {i * 7}") for i in range(12)]
+    model = TextShapeModel.fit(dates + names)
+    assert model.correct("date", "19/03/201818:08:38") == "19/03/2018"
+    assert model.correct("date", "DATE 27/02/2018") == "27/02/2018"
+    assert model.correct("date", "27/02/2018") == "27/02/2018"
+    assert model.correct("date", "21/02/2018 11:47") == "21/02/2018"
+    assert model.correct("free", "xxx shop 21X") == "xxx shop 21X"
+
+
+def test_layout_learns_one_line_labels_and_keeps_their_fields_apart() -> None:
+    pages = []
+    for i in range(12):
+        words = [
+            OcrToken("TOTAL", Box(0, 0, 50, 10), 1, 0),
+            OcrToken(f"{i}.00", Box(60, 0, 100, 10), 1, 0),
+            OcrToken("NO 5", Box(0, 30, 40, 40), 1, 1),
+            OcrToken("JALAN", Box(0, 41, 50, 51), 1, 2),
+        ]
+        anns = [
+            Annotation("total", Box(0, 0, 100, 10), f"{i}.00"),
+            Annotation("address", Box(0, 30, 50, 51), "NO 5 JALAN"),
+        ]
+        pages.append(LabelledPage(words, 200, 100, anns))
+    layout = FieldLayout.fit(pages, ["total", "address"])
+    assert layout.single_line == ["total"]
+    assert layout.instances == {"total": [12], "address": [12]}
+    words = [
+        OcrToken("9.00", Box(60, 0, 100, 10), 1, 0),
+        OcrToken("9.00", Box(60, 12, 100, 22), 1, 1),
+    ]
+    kwargs = {"width": 200, "height": 100, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(
+        words, np.array([[0.0, 1.0], [0.1, 0.9]]), ["total"], layout=layout, **kwargs
+    )
+    assert [f.text for f in fields] == ["9.00", "9.00"] and fields[1].score < 0.1
+
+
+def test_a_page_without_words_has_empty_features_and_no_warning() -> None:
+    import warnings
+
+    from docloop.ml.features import GEO_DIM, PAIR_DIM, pair_features
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert pair_features(np.zeros((0, GEO_DIM), np.float32)).shape == (0, 0, PAIR_DIM)

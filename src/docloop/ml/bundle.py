@@ -8,10 +8,11 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any
 
-from docloop.ml.decode import BoxRefiner
+from docloop.ml.boxes import BoxRefiner
+from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
 
-FORMAT = "docloop-field-tagger/1"
+FORMAT = "docloop-field-tagger/2"
 
 
 @dataclass
@@ -20,6 +21,7 @@ class FieldModelBundle:
     onnx: bytes
     refiner: BoxRefiner
     shapes: TextShapeModel
+    layout: FieldLayout
     metrics: dict[str, Any]
 
     def to_bytes(self) -> bytes:
@@ -28,6 +30,7 @@ class FieldModelBundle:
             "labels": self.labels,
             "refiner": self.refiner.to_dict(),
             "shapes": self.shapes.to_dict(),
+            "layout": self.layout.to_dict(),
             "metrics": self.metrics,
         }
         buf = io.BytesIO()
@@ -48,5 +51,6 @@ class FieldModelBundle:
             onnx=onnx,
             refiner=BoxRefiner(**meta["refiner"]),
             shapes=TextShapeModel.from_dict(meta["shapes"]),
+            layout=FieldLayout(**meta["layout"]),
             metrics=meta["metrics"],
         )

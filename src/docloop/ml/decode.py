@@ -3,56 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
-from docloop.domain import Box, FieldPrediction, OcrToken
+from docloop.domain import FieldPrediction, OcrToken
+from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
+from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text
 
 FALLBACK_MIN_PROB = 0.15
-
-
-@dataclass
-class BoxRefiner:
-    """Learned per-label offsets from the words' union box to the annotated box.
-
-    Offsets are medians over the training fields, in units of the union box's width and height, so a
-    plate's frame around its characters or a line-wide receipt box is learned, not assumed.
-    """
-
-    offsets: dict[str, list[float]] = field(default_factory=dict)
-
-    @classmethod
-    def fit(cls, pairs: Sequence[tuple[str, Box, Box]]) -> BoxRefiner:
-        """Learn from (label, union of the field's words, annotated box)."""
-        deltas: dict[str, list[list[float]]] = {}
-        for label, words, target in pairs:
-            w, h = max(words.width, 1.0), max(words.height, 1.0)
-            deltas.setdefault(label, []).append(
-                [
-                    (target.xmin - words.xmin) / w,
-                    (target.ymin - words.ymin) / h,
-                    (target.xmax - words.xmax) / w,
-                    (target.ymax - words.ymax) / h,
-                ]
-            )
-        return cls({k: np.median(np.array(v), axis=0).tolist() for k, v in deltas.items()})
-
-    def refine(self, label: str, words: Box, width: int, height: int) -> Box:
-        dx0, dy0, dx1, dy1 = self.offsets.get(label, [0.0, 0.0, 0.0, 0.0])
-        w, h = max(words.width, 1.0), max(words.height, 1.0)
-        return Box(
-            max(0.0, words.xmin + dx0 * w),
-            max(0.0, words.ymin + dy0 * h),
-            min(float(width), words.xmax + dx1 * w),
-            min(float(height), words.ymax + dy1 * h),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"offsets": self.offsets}
+GROW_MIN_PROB = 0.2
 
 
 def group_fields(
@@ -64,11 +26,18 @@ def group_fields(
     height: int,
     refiner: BoxRefiner,
     shapes: TextShapeModel,
+    layout: FieldLayout,
 ) -> list[FieldPrediction]:
-    """Words tagged with a label, grouped into nearby clusters; one prediction per cluster."""
+    """Words tagged with a label, grouped into nearby clusters; one prediction per cluster.
+
+    The k-th strongest cluster of a label is scored down by how often training pages held k
+    instances of it: a second plate on a photo where training photos show one is most likely a
+    dealer's sign, but it is kept, with a low score, for the photo that does show two cars.
+    """
     out: list[FieldPrediction] = []
     if len(tokens) == 0:
         return out
+    lines = line_boxes(tokens)
     winners = probs.argmax(axis=1)
     for k, label in enumerate(labels, start=1):
         members = [i for i in range(len(tokens)) if winners[i] == k]
@@ -77,26 +46,57 @@ def group_fields(
             if probs[best, k] < FALLBACK_MIN_PROB:
                 continue
             members = [best]
-        for cluster in _clusters([tokens[i] for i in members]):
+        members = _grow(members, tokens, probs, k, label, layout)
+        found = []
+        for cluster in _clusters([tokens[i] for i in members], label, layout):
             idx = _dedupe([members[j] for j in cluster], tokens, probs[:, k])
             words = [tokens[i] for i in idx]
-            union = words[0].box
-            for w in words[1:]:
-                union = union.union(w.box)
-            text = shapes.correct(label, join_text(words))
-            out.append(
-                FieldPrediction(
-                    label=label,
-                    box=refiner.refine(label, union, width, height),
-                    text=text,
-                    score=float(np.mean(probs[idx, k])),
-                )
+            sample = BoxSample.of_words(label, words, lines, width, height)
+            prediction = FieldPrediction(
+                label=label,
+                box=refiner.refine(sample),
+                text=shapes.correct(label, join_text(words)),
+                score=float(np.mean(probs[idx, k])),
             )
+            found.append(prediction)
+        found.sort(key=lambda p: -p.score)
+        out.extend(
+            replace(p, score=p.score * layout.rank_prior(label, rank))
+            for rank, p in enumerate(found)
+        )
     return out
 
 
-def _clusters(words: Sequence[OcrToken]) -> list[list[int]]:
-    """Connected groups: words on neighbouring lines or close on the same line."""
+def _grow(
+    members: list[int],
+    tokens: Sequence[OcrToken],
+    probs: np.ndarray,
+    k: int,
+    label: str,
+    layout: FieldLayout,
+) -> list[int]:
+    """Add weaker words next to tagged ones (hysteresis): a plate's short "37" between "TN" and
+    "CF" is less sure on its own than beside its neighbours."""
+    chosen = set(members)
+    winners = probs.argmax(axis=1)
+    candidates = [
+        i
+        for i in range(len(tokens))
+        if i not in chosen and winners[i] == 0 and probs[i, k] >= GROW_MIN_PROB
+    ]
+    grew = True
+    while grew and candidates:
+        grew = False
+        for i in list(candidates):
+            if any(layout.joins(label, tokens[i], tokens[j]) for j in chosen):
+                chosen.add(i)
+                candidates.remove(i)
+                grew = True
+    return sorted(chosen)
+
+
+def _clusters(words: Sequence[OcrToken], label: str, layout: FieldLayout) -> list[list[int]]:
+    """Connected groups of words, joined as close as the label's training fields are."""
     parent = list(range(len(words)))
 
     def find(i: int) -> int:
@@ -107,11 +107,7 @@ def _clusters(words: Sequence[OcrToken]) -> list[list[int]]:
 
     for i, a in enumerate(words):
         for j in range(i + 1, len(words)):
-            b = words[j]
-            unit = max(a.box.height, b.box.height, 1.0)
-            gap_y = max(0.0, max(a.box.ymin, b.box.ymin) - min(a.box.ymax, b.box.ymax))
-            gap_x = max(0.0, max(a.box.xmin, b.box.xmin) - min(a.box.xmax, b.box.xmax))
-            if gap_y <= 1.0 * unit and gap_x <= 3.0 * unit:
+            if layout.joins(label, a, words[j]):
                 parent[find(i)] = find(j)
     groups: dict[int, list[int]] = {}
     for i in range(len(words)):

@@ -75,7 +75,7 @@ def page_features(
 def pair_features(geo: np.ndarray) -> np.ndarray:
     """Pairwise layout (T x T x PAIR_DIM): offsets between centres in units of line height."""
     cx, cy, hh = geo[:, 4], geo[:, 5], np.maximum(geo[:, 7], 1e-4)
-    unit = float(np.median(hh))
+    unit = float(np.median(hh)) if len(hh) else 1.0
     dx = (cx[None, :] - cx[:, None]) / unit
     dy = (cy[None, :] - cy[:, None]) / unit
     same_line = (np.abs(dy) < 0.5).astype(np.float32)

@@ -38,6 +38,7 @@ class FieldPredictor:
             height=height,
             refiner=self.bundle.refiner,
             shapes=self.bundle.shapes,
+            layout=self.bundle.layout,
         )
 
     def predict(self, lines: Sequence[OcrToken], width: int, height: int) -> list[FieldPrediction]:

@@ -9,6 +9,7 @@ dominant shape and is left alone.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +26,10 @@ for _letter, _digit in LOOKALIKES.items():
 
 MIN_EXAMPLES = 10
 MAX_SWAPS = 2
+# A shape seen this often is one the label takes; parts of longer texts are cut to it.
+MIN_SHAPE_COUNT = 3
+MAX_EXTRACT_LEN = 48
+SHAPED_SHARE = 0.5
 
 
 def shape(text: str) -> str:
@@ -68,7 +73,41 @@ class TextShapeModel:
         text = "".join(c for c in text if c.isalnum() or c in alphabet)
         if self.no_spaces[label]:
             text = _squash(text)
-        return self._reshape(label, text)
+        return self._reshape(label, self._extract(label, text))
+
+    def _extract(self, label: str, text: str) -> str:
+        """The longest part of ``text`` whose shape is a frequent one, when its own is not.
+
+        OCR glues neighbours to a value ("DATE27/07/17", "19-03-201818:08:38"); the shapes a
+        label takes say where the value ends. Only labels most of whose texts take a frequent
+        shape are cut: free text (names, addresses) is left as it is.
+        """
+        shapes = self.shapes[label]
+        core = shape(_squash(text))
+        if shapes.get(core, 0) >= 2 or len(core) > MAX_EXTRACT_LEN:
+            return text
+        frequent = {k for k, n in shapes.items() if n >= MIN_SHAPE_COUNT}
+        if sum(shapes[k] for k in frequent) < SHAPED_SHARE * sum(shapes.values()):
+            return text
+        # Whole words first ("21/02/18" out of "21/02/18 11:47"), then any run of characters.
+        words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+        word_spans = [
+            (words[i][0], words[j][1]) for i in range(len(words)) for j in range(i, len(words))
+        ]
+        chars = [i for i, c in enumerate(text) if not c.isspace()]
+        char_spans = [
+            (chars[i], chars[j] + 1) for i in range(len(chars)) for j in range(i, len(chars))
+        ]
+        for spans in (word_spans, char_spans):
+            found = []
+            for start, end in spans:
+                part = shape(_squash(text[start:end]))
+                if part in frequent and len(part) < len(core):
+                    found.append((len(part), shapes[part], -start, start, end))
+            if found:
+                *_, start, end = max(found)
+                return text[start:end]
+        return text
 
     def _reshape(self, label: str, text: str) -> str:
         shapes = self.shapes[label]

@@ -18,13 +18,15 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from docloop.domain import Box
 from docloop.ml.archs.field_tagger import FieldTagger
+from docloop.ml.augment import recut_words
+from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.data import Example, LabelledPage, collate, make_example
-from docloop.ml.decode import BoxRefiner, group_fields
+from docloop.ml.decode import group_fields
 from docloop.ml.export import to_onnx
 from docloop.ml.labels import assign
+from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
 
 ProgressFn = Callable[[float, dict[str, Any]], None]
@@ -46,6 +48,7 @@ class TrainConfig:
     char_noise: float = 0.02
     token_drop: float = 0.1
     geo_noise: float = 0.003
+    recuts: int = 3
 
 
 def split_pages(
@@ -72,9 +75,16 @@ def fit(
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
     labels = list(labels)
+    rng = np.random.default_rng(config.seed + rank)
+    aug_rng = np.random.default_rng(config.seed)
     train_pages, val_pages = split_pages(pages, config.val_every)
     examples = [make_example(p, labels) for p in train_pages]
-    shard = examples[rank::world]
+    shard = [
+        [examples[i]]
+        + [make_example(recut_words(p, aug_rng), labels) for _ in range(config.recuts)]
+        for i, p in enumerate(train_pages)
+        if i % world == rank
+    ]
 
     model = FieldTagger(
         len(labels) + 1, dim=config.dim, layers=config.layers, heads=config.heads,
@@ -91,7 +101,6 @@ def fit(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         optim, max_lr=config.lr, total_steps=total, pct_start=0.1
     )
-    rng = np.random.default_rng(config.seed + rank)
     history: list[float] = []
     for epoch in range(config.epochs):
         net.train()
@@ -99,7 +108,8 @@ def fit(
         losses = []
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_pages : (step + 1) * config.batch_pages]
-            batch = _augment(collate([shard[i] for i in idx]) if len(idx) else None, config, rng)
+            picked = [shard[i][rng.integers(len(shard[i]))] for i in idx]
+            batch = _augment(collate(picked) if picked else None, config, rng)
             if batch is None:
                 continue
             logits = net(*(torch.from_numpy(batch[k]) for k in ("chars", "geo", "pairs", "mask")))
@@ -118,7 +128,8 @@ def fit(
         return None
 
     shapes = TextShapeModel.fit((a.label, a.text or "") for p in train_pages for a in p.annotations)
-    refiner = BoxRefiner.fit(_box_pairs(train_pages, labels))
+    refiner = BoxRefiner.fit(_box_samples(train_pages, labels))
+    layout = FieldLayout.fit(train_pages, labels)
     model.eval()
     metrics: dict[str, Any] = {
         "train_pages": len(train_pages),
@@ -127,11 +138,11 @@ def fit(
         "train_seconds": round(time.time() - started, 1),
         "config": asdict(config),
     }
-    metrics.update(evaluate(model, val_pages, labels, refiner, shapes))
+    metrics.update(evaluate(model, val_pages, labels, refiner, shapes, layout))
     sample = next((e for e in examples if len(e.classes)), None)
     if sample is None:
         raise ValueError("no training page has any OCR text; nothing to learn from")
-    return FieldModelBundle(labels, to_onnx(model, sample), refiner, shapes, metrics)
+    return FieldModelBundle(labels, to_onnx(model, sample), refiner, shapes, layout, metrics)
 
 
 def _augment(
@@ -151,19 +162,19 @@ def _augment(
     return batch
 
 
-def _box_pairs(pages: Sequence[LabelledPage], labels: Sequence[str]) -> list[tuple[str, Box, Box]]:
-    pairs = []
+def _box_samples(pages: Sequence[LabelledPage], labels: Sequence[str]) -> list[BoxSample]:
+    """Each annotated box with the words the labelling rule gave it: what the refiner learns."""
+    samples = []
     for page in pages:
         _, owner = assign(page.words, page.annotations, labels)
+        lines = line_boxes(page.words)
         for a_idx, ann in enumerate(page.annotations):
             words = [w for w, o in zip(page.words, owner, strict=True) if o == a_idx]
-            if not words or ann.box is None:
-                continue
-            union = words[0].box
-            for w in words[1:]:
-                union = union.union(w.box)
-            pairs.append((ann.label, union, ann.box))
-    return pairs
+            if words and ann.box is not None:
+                samples.append(
+                    BoxSample.of_words(ann.label, words, lines, page.width, page.height, ann.box)
+                )
+    return samples
 
 
 def _norm(text: str) -> str:
@@ -176,6 +187,7 @@ def evaluate(
     labels: Sequence[str],
     refiner: BoxRefiner,
     shapes: TextShapeModel,
+    layout: FieldLayout,
 ) -> dict[str, Any]:
     """Validation figures: per label, share of pages whose top prediction has the right text
     and share whose top box overlaps the annotated one at IoU >= 0.5."""
@@ -194,7 +206,7 @@ def evaluate(
                 probs = np.zeros((0, len(labels) + 1))
             preds = group_fields(
                 page.words, probs, labels, width=page.width, height=page.height,
-                refiner=refiner, shapes=shapes,
+                refiner=refiner, shapes=shapes, layout=layout,
             )  # fmt: skip
             for ann in page.annotations:
                 if ann.label not in text_ok:

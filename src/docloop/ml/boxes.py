@@ -1,0 +1,161 @@
+"""Where a field's box lies, given the words it was read from: a small learned regression per label.
+
+The annotated box is rarely the words' own box. A plate's frame is a margin around its
+characters, larger for a one-line plate than for a two-line one; a receipt's date box is the
+whole printed line around the date. A constant offset cannot express both shapes, so per label
+we fit a ridge regression from a base box (its aspect, its height relative to the page, the
+number of lines it spans) to the target, in detection-head coordinates: centre shifts in units
+of the base box and log size ratios. The base is either the words' own box or the box of the
+whole OCR lines they sit on, whichever fits the label's training boxes better.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from docloop.domain import Box, OcrToken
+
+N_FEATURES = 4
+# Below this many examples of a label only the mean shift is learned (no slopes).
+MIN_FOR_SLOPES = 12
+RIDGE = 1.0
+MAX_LOG_SCALE = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class BoxSample:
+    """One field: the union of its words, of their whole lines, how many lines, the page size."""
+
+    label: str
+    words: Box
+    line_box: Box
+    lines: int
+    page_width: int
+    page_height: int
+    target: Box | None = None
+
+    @classmethod
+    def of_words(
+        cls,
+        label: str,
+        words: Sequence[OcrToken],
+        lines: Mapping[int, Box],
+        page_width: int,
+        page_height: int,
+        target: Box | None = None,
+    ) -> BoxSample:
+        """``lines``: the page's line boxes by line number (see ``line_boxes``)."""
+        return cls(
+            label,
+            _union(w.box for w in words),
+            _union(lines[w.line] for w in words),
+            len({w.line for w in words}),
+            page_width,
+            page_height,
+            target,
+        )
+
+    def base(self, kind: str) -> Box:
+        return self.line_box if kind == "lines" else self.words
+
+
+def line_boxes(tokens: Iterable[OcrToken]) -> dict[int, Box]:
+    """The box of each OCR line, from its words."""
+    out: dict[int, Box] = {}
+    for t in tokens:
+        out[t.line] = out[t.line].union(t.box) if t.line in out else t.box
+    return out
+
+
+def _union(boxes: Iterable[Box]) -> Box:
+    it = iter(boxes)
+    out = next(it)
+    for b in it:
+        out = out.union(b)
+    return out
+
+
+def _features(words: Box, lines: int, page_height: int) -> np.ndarray:
+    w, h = max(words.width, 1.0), max(words.height, 1.0)
+    return np.array([1.0, np.log(w / h), np.log(h / max(page_height, 1)), min(lines, 4) - 1.0])
+
+
+def _deltas(words: Box, target: Box) -> np.ndarray:
+    w, h = max(words.width, 1.0), max(words.height, 1.0)
+    return np.array(
+        [
+            (target.center[0] - words.center[0]) / w,
+            (target.center[1] - words.center[1]) / h,
+            np.log(max(target.width, 1.0) / w),
+            np.log(max(target.height, 1.0) / h),
+        ]
+    )
+
+
+@dataclass
+class BoxRefiner:
+    """Per label: ``base`` ("words" or "lines") and ``coef``, an N_FEATURES x 4 matrix.
+
+    A label without either keeps the words' box."""
+
+    coef: dict[str, list[list[float]]] = field(default_factory=dict)
+    base: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, samples: Sequence[BoxSample]) -> BoxRefiner:
+        by_label: dict[str, list[BoxSample]] = {}
+        for s in samples:
+            if s.target is not None:
+                by_label.setdefault(s.label, []).append(s)
+        refiner = cls()
+        for label, items in by_label.items():
+            best = -1.0
+            for kind in ("words", "lines"):
+                coef = _fit_one(items, kind)
+                trial = cls({label: coef}, {label: kind})
+                fit_iou = float(
+                    np.mean([trial.refine(s).iou(s.target) for s in items if s.target is not None])
+                )
+                if fit_iou > best:
+                    best = fit_iou
+                    refiner.coef[label], refiner.base[label] = coef, kind
+        return refiner
+
+    def refine(self, sample: BoxSample) -> Box:
+        """The predicted box of ``sample``'s field, within its page."""
+        label = sample.label
+        if label not in self.coef:
+            return sample.words
+        box = sample.base(self.base.get(label, "words"))
+        d = _features(box, sample.lines, sample.page_height) @ np.array(self.coef[label])
+        w, h = max(box.width, 1.0), max(box.height, 1.0)
+        cx, cy = box.center[0] + d[0] * w, box.center[1] + d[1] * h
+        half_w = w * np.exp(np.clip(d[2], -MAX_LOG_SCALE, MAX_LOG_SCALE)) / 2
+        half_h = h * np.exp(np.clip(d[3], -MAX_LOG_SCALE, MAX_LOG_SCALE)) / 2
+        return Box(
+            float(max(0.0, cx - half_w)),
+            float(max(0.0, cy - half_h)),
+            float(min(float(sample.page_width), cx + half_w)),
+            float(min(float(sample.page_height), cy + half_h)),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"coef": self.coef, "base": self.base}
+
+
+def _fit_one(items: Sequence[BoxSample], kind: str) -> list[list[float]]:
+    x = np.stack([_features(s.base(kind), s.lines, s.page_height) for s in items])
+    y = np.stack([_deltas(s.base(kind), s.target) for s in items if s.target is not None])
+    if len(items) < MIN_FOR_SLOPES:
+        x = x[:, :1]
+    # The intercept is not shrunk: only the slopes pay the ridge penalty.
+    penalty = RIDGE * np.eye(x.shape[1])
+    penalty[0, 0] = 0.0
+    c = np.linalg.solve(x.T @ x + penalty, x.T @ y)
+    full = np.zeros((N_FEATURES, 4))
+    full[: c.shape[0]] = c
+    return full.round(6).tolist()

@@ -1,0 +1,118 @@
+"""What the training pages say about each label's layout, used when words become fields.
+
+How many instances of a label a page holds, and whether one instance spans several lines, are
+learned from the annotations rather than assumed: a user's "number_plate" is one per photo and
+sometimes two lines, a receipt's "total" is one amount on one line, an invoice's "line_item"
+repeats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from docloop.domain import Box, OcrToken
+from docloop.ml.data import LabelledPage
+from docloop.ml.labels import assign
+
+# A label is read as one-line when at most this share of its training fields span more lines.
+MULTILINE_SHARE = 0.05
+MIN_FIELDS = 10
+# Gaps between words of one field, in line heights, when too few fields show them.
+DEFAULT_GAP_X, DEFAULT_GAP_Y = 3.0, 1.0
+GAP_MARGIN = 1.25
+
+
+def gaps(a: Box, b: Box) -> tuple[float, float]:
+    """Horizontal and vertical space between two word boxes, in units of the smaller height."""
+    unit = max(min(a.height, b.height), 1.0)
+    gap_x = max(0.0, max(a.xmin, b.xmin) - min(a.xmax, b.xmax))
+    gap_y = max(0.0, max(a.ymin, b.ymin) - min(a.ymax, b.ymax))
+    return gap_x / unit, gap_y / unit
+
+
+@dataclass
+class FieldLayout:
+    """``instances[label]``: how many pages held at least 1, 2, ... of it;
+    ``single_line``: labels whose fields stay on one OCR line."""
+
+    instances: dict[str, list[int]] = field(default_factory=dict)
+    single_line: list[str] = field(default_factory=list)
+    max_gap: dict[str, list[float]] = field(default_factory=dict)
+
+    @classmethod
+    def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
+        layout = cls()
+        spans: dict[str, list[int]] = {label: [] for label in labels}
+        seen_gaps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
+        for page in pages:
+            _, owner = assign(page.words, page.annotations, labels)
+            for a_idx, ann in enumerate(page.annotations):
+                words = [w for w, o in zip(page.words, owner, strict=True) if o == a_idx]
+                if words and ann.label in spans:
+                    spans[ann.label].append(len({w.line for w in words}))
+                    gx, gy = _field_gaps(words)
+                    seen_gaps[ann.label][0].extend(gx)
+                    seen_gaps[ann.label][1].extend(gy)
+        for label in labels:
+            counts = [sum(a.label == label for a in p.annotations) for p in pages]
+            top = max(counts, default=0)
+            layout.instances[label] = [sum(c >= k for c in counts) for k in range(1, top + 1)]
+            multi = sum(n > 1 for n in spans[label])
+            if len(spans[label]) >= MIN_FIELDS and multi <= MULTILINE_SHARE * len(spans[label]):
+                layout.single_line.append(label)
+            layout.max_gap[label] = [
+                _learned_gap(seen_gaps[label][0], DEFAULT_GAP_X),
+                _learned_gap(seen_gaps[label][1], DEFAULT_GAP_Y),
+            ]
+        return layout
+
+    def joins(self, label: str, a: OcrToken, b: OcrToken) -> bool:
+        """Whether two words tagged ``label`` are close enough to be one field."""
+        if label in self.single_line and a.line != b.line:
+            return False
+        max_x, max_y = self.max_gap.get(label, (DEFAULT_GAP_X, DEFAULT_GAP_Y))
+        gap_x, gap_y = gaps(a.box, b.box)
+        return gap_x <= max_x and gap_y <= max_y
+
+    def rank_prior(self, label: str, rank: int) -> float:
+        """How likely a page holds a (rank+1)-th instance of ``label``, as training pages say
+        (smoothed); 1.0 for the first instance or a label never seen."""
+        counts = self.instances.get(label)
+        if not counts or rank == 0:
+            return 1.0
+        seen = counts[rank] if rank < len(counts) else 0
+        return (seen + 1) / (counts[0] + 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "instances": self.instances,
+            "single_line": self.single_line,
+            "max_gap": self.max_gap,
+        }
+
+
+def _field_gaps(words: Sequence[OcrToken]) -> tuple[list[float], list[float]]:
+    """Gaps between neighbours within a field: next word on a line, next line down."""
+    gx: list[float] = []
+    by_line: dict[int, list[OcrToken]] = {}
+    for w in words:
+        by_line.setdefault(w.line, []).append(w)
+    for line in by_line.values():
+        line.sort(key=lambda w: w.box.xmin)
+        gx.extend(gaps(a.box, b.box)[0] for a, b in zip(line, line[1:], strict=False))
+    rows = sorted(by_line.values(), key=lambda ws: min(w.box.ymin for w in ws))
+    gy = [
+        min(gaps(a.box, b.box)[1] for a in up for b in down)
+        for up, down in zip(rows, rows[1:], strict=False)
+    ]
+    return gx, gy
+
+
+def _learned_gap(observed: Sequence[float], default: float) -> float:
+    if len(observed) < MIN_FIELDS:
+        return default
+    return round(float(np.percentile(observed, 95)) * GAP_MARGIN + 0.1, 3)
