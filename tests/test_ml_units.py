@@ -167,3 +167,14 @@ def test_a_page_without_words_has_empty_features_and_no_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pair_features(np.zeros((0, GEO_DIM), np.float32)).shape == (0, 0, PAIR_DIM)
+
+
+def test_members_hold_out_different_folds_and_together_see_every_page() -> None:
+    from docloop.ml.train import members_for, split_pages
+
+    pages = [LabelledPage([OcrToken(str(i), Box(0, 0, 10, 10), 1)], 20, 20, []) for i in range(30)]
+    held = [split_pages(pages, 10, fold=m)[1] for m in range(3)]
+    assert all(len(h) == 3 for h in held)
+    assert not set(map(id, held[0])) & set(map(id, held[1]))
+    assert members_for(pages, epochs=60, max_members=3) == 3
+    assert members_for(pages * 1000, epochs=60, max_members=3) == 1

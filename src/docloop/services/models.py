@@ -145,7 +145,13 @@ def describe(session: Session, model: Model) -> ModelInfo:
 def _summary(metrics: dict) -> dict:  # type: ignore[type-arg]
     return {
         k: metrics[k]
-        for k in ("val_text_accuracy", "val_per_label", "train_pages", "val_pages")
+        for k in (
+            "val_text_accuracy",
+            "val_per_label",
+            "train_pages",
+            "val_pages_scored",
+            "members",
+        )
         if k in metrics
     }
 

@@ -88,7 +88,8 @@ def load_pages(
         files = s.scalars(
             select(TrainingFile)
             .where(TrainingFile.model_id == model_id)
-            .order_by(TrainingFile.created_at, TrainingFile.id)
+            # By content, not upload time: the same files train the same model however they came.
+            .order_by(TrainingFile.blob_hash, TrainingFile.id)
         ).all()
     pages: list[LabelledPage] = []
     for n, f in enumerate(files):

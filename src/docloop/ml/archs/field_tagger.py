@@ -53,6 +53,7 @@ class FieldTagger(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.blocks = nn.ModuleList(_Block(dim, heads, dropout) for _ in range(layers))
         self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, n_classes))
+        self.loss_history: list[float] = []
 
     def forward(
         self,
