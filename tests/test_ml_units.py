@@ -59,6 +59,7 @@ def test_text_shapes_fix_lookalikes_only_when_a_shape_is_learned() -> None:
     )
     assert model.correct("plate", "MH 0Z-AB 1234") == "MH02AB1234"
     assert model.correct("plate", "mhO2ab1234") == "MH02AB1234"
+    assert model.correct("plate", "MH02ÁB1234") == "MH02AB1234"
     assert model.correct("word", "w0rd 5") == "word 5"
     assert model.correct("free", "B1g Sh0p 2") == "B1g Sh0p 2"
     assert TextShapeModel.from_dict(model.to_dict()).correct("plate", "MHO2AB1234") == "MH02AB1234"

@@ -10,6 +10,7 @@ dominant shape and is left alone.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -67,6 +68,9 @@ class TextShapeModel:
             return text
         if self.upper_only[label]:
             text = text.upper()
+        if self.alphabet[label].isascii():
+            # The engine's "Á" in "SETIA ÁLAM" is a stain on the scan, not an accent.
+            text = "".join(_to_ascii(c) for c in text)
         # Punctuation the label never uses is noise (a dash or dot read on a plate's frame);
         # letters and digits are kept, since too few examples show every one of them.
         alphabet = set(self.alphabet[label]) | {" "}
@@ -145,6 +149,14 @@ class TextShapeModel:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextShapeModel:
         return cls(**data)
+
+
+def _to_ascii(c: str) -> str:
+    """A letter without its accents ("Á" -> "A"); other characters unchanged."""
+    if c.isascii():
+        return c
+    base = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
+    return base if len(base) == 1 else c
 
 
 def _squash(text: str) -> str:
