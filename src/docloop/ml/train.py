@@ -292,7 +292,7 @@ class _Counts:
         if not total and not any(v[1] for v in self.box.values()):
             return {}
         return {
-            "val_pages_scored": total,
+            "val_fields": total,
             "val_per_label": {
                 k: {"text_accuracy": ratio(self.text[k]), "box_iou50": ratio(self.box[k])}
                 for k in self.labels

@@ -149,7 +149,7 @@ def _summary(metrics: dict) -> dict:  # type: ignore[type-arg]
             "val_text_accuracy",
             "val_per_label",
             "train_pages",
-            "val_pages_scored",
+            "val_fields",
             "members",
         )
         if k in metrics

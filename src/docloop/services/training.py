@@ -162,8 +162,10 @@ def run_training_job(
 
 
 def epochs_for(n_pages: int, max_epochs: int) -> int:
-    """About 1,500 optimiser steps of 8 pages in all: small sets get more passes, large fewer."""
-    return max(15, min(max_epochs, round(1500 * 8 / max(n_pages, 1))))
+    """About 2,300 optimiser steps of 8 pages in all: small sets get more passes, large fewer.
+
+    Measured on the dev receipts (405 pages): 1,500 steps gave total F1 0.76, 2,300 gave 0.82."""
+    return max(15, min(max_epochs, round(2300 * 8 / max(n_pages, 1))))
 
 
 def requeued(ctx: AppContext, model_id: str) -> None:
