@@ -179,3 +179,10 @@ def test_members_hold_out_different_folds_and_together_see_every_page() -> None:
     assert not set(map(id, held[0])) & set(map(id, held[1]))
     assert members_for(pages, epochs=60, max_members=3) == 3
     assert members_for(pages * 1000, epochs=60, max_members=3) == 1
+
+
+def test_a_refined_box_stays_on_the_page_and_upright() -> None:
+    refiner = BoxRefiner({"x": [[5.0, 5.0, 0.0, 0.0]] + [[0.0] * 4] * 3}, {"x": "words"})
+    words = Box(90, 90, 100, 100)
+    box = refiner.refine(BoxSample("x", words, words, 1, 100, 100))
+    assert 0 <= box.xmin <= box.xmax <= 100 and 0 <= box.ymin <= box.ymax <= 100

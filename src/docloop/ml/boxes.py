@@ -107,19 +107,18 @@ class BoxRefiner:
 
     @classmethod
     def fit(cls, samples: Sequence[BoxSample]) -> BoxRefiner:
-        by_label: dict[str, list[BoxSample]] = {}
+        """Learn from samples with a ``target``; the others are ignored."""
+        by_label: dict[str, list[tuple[BoxSample, Box]]] = {}
         for s in samples:
             if s.target is not None:
-                by_label.setdefault(s.label, []).append(s)
+                by_label.setdefault(s.label, []).append((s, s.target))
         refiner = cls()
         for label, items in by_label.items():
             best = -1.0
             for kind in ("words", "lines"):
                 coef = _fit_one(items, kind)
                 trial = cls({label: coef}, {label: kind})
-                fit_iou = float(
-                    np.mean([trial.refine(s).iou(s.target) for s in items if s.target is not None])
-                )
+                fit_iou = float(np.mean([trial.refine(s).iou(t) for s, t in items]))
                 if fit_iou > best:
                     best = fit_iou
                     refiner.coef[label], refiner.base[label] = coef, kind
@@ -133,7 +132,9 @@ class BoxRefiner:
         box = sample.base(self.base.get(label, "words"))
         d = _features(box, sample.lines, sample.page_height) @ np.array(self.coef[label])
         w, h = max(box.width, 1.0), max(box.height, 1.0)
-        cx, cy = box.center[0] + d[0] * w, box.center[1] + d[1] * h
+        # The centre stays on the page, so the clipped box is never inverted.
+        cx = float(np.clip(box.center[0] + d[0] * w, 0.0, sample.page_width))
+        cy = float(np.clip(box.center[1] + d[1] * h, 0.0, sample.page_height))
         half_w = w * np.exp(np.clip(d[2], -MAX_LOG_SCALE, MAX_LOG_SCALE)) / 2
         half_h = h * np.exp(np.clip(d[3], -MAX_LOG_SCALE, MAX_LOG_SCALE)) / 2
         return Box(
@@ -147,9 +148,9 @@ class BoxRefiner:
         return {"coef": self.coef, "base": self.base}
 
 
-def _fit_one(items: Sequence[BoxSample], kind: str) -> list[list[float]]:
-    x = np.stack([_features(s.base(kind), s.lines, s.page_height) for s in items])
-    y = np.stack([_deltas(s.base(kind), s.target) for s in items if s.target is not None])
+def _fit_one(items: Sequence[tuple[BoxSample, Box]], kind: str) -> list[list[float]]:
+    x = np.stack([_features(s.base(kind), s.lines, s.page_height) for s, _ in items])
+    y = np.stack([_deltas(s.base(kind), t) for s, t in items])
     if len(items) < MIN_FOR_SLOPES:
         x = x[:, :1]
     # The intercept is not shrunk: only the slopes pay the ridge penalty.
