@@ -186,3 +186,13 @@ def test_a_refined_box_stays_on_the_page_and_upright() -> None:
     words = Box(90, 90, 100, 100)
     box = refiner.refine(BoxSample("x", words, words, 1, 100, 100))
     assert 0 <= box.xmin <= box.xmax <= 100 and 0 <= box.ymin <= box.ymax <= 100
+
+
+def test_training_without_any_ocr_text_fails_at_once_with_a_reason() -> None:
+    import pytest
+
+    from docloop.ml.train import fit
+
+    page = LabelledPage([], 100, 100, [Annotation("total", Box(0, 0, 10, 10), "1.00")])
+    with pytest.raises(ValueError, match="no training page has any OCR text"):
+        fit([page] * 12, ["total"])

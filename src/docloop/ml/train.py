@@ -102,6 +102,9 @@ def fit(
     started = time.time()
     rank = dist.get_rank() if dist.is_initialized() else 0
     labels = list(labels)
+    sample = next((e for p in pages if len((e := make_example(p, labels)).classes)), None)
+    if sample is None:
+        raise ValueError("no training page has any OCR text; nothing to learn from")
     n_members = members_for(pages, config.epochs, config.members)
     networks, counts, history = [], _Counts(labels), []
     for m in range(n_members):
@@ -111,8 +114,8 @@ def fit(
             if progress is not None:
                 progress((m + fraction) / n_members, {**info, "member": m + 1})
 
-        net = _train_network(train_pages, labels, replace(config, seed=config.seed + m),
-                             member_progress)  # fmt: skip
+        member_config = replace(config, seed=config.seed + m)
+        net = _train_network(train_pages, labels, member_config, member_progress)
         networks.append(net)
         history.append(net.loss_history)
         if rank == 0 and val_pages:
@@ -129,9 +132,6 @@ def fit(
         "config": asdict(config),
         **counts.figures(),
     }
-    sample = next((e for p in pages if len((e := make_example(p, labels)).classes)), None)
-    if sample is None:
-        raise ValueError("no training page has any OCR text; nothing to learn from")
     return FieldModelBundle(labels, to_onnx(model, sample), refiner, shapes, layout, metrics)
 
 
