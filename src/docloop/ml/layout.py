@@ -37,7 +37,9 @@ def gaps(a: Box, b: Box) -> tuple[float, float]:
 @dataclass
 class FieldLayout:
     """``instances[label]``: how many pages held at least 1, 2, ... of it;
-    ``single_line``: labels whose fields stay on one OCR line."""
+    ``single_line``: labels whose fields stay on one OCR line;
+    ``max_gap[label]``: the widest horizontal and vertical gaps (in line heights) between
+    neighbouring words of one field, with a margin."""
 
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
