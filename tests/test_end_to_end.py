@@ -53,3 +53,17 @@ def test_exported_model_is_onnx_with_learned_decoding(trained) -> None:  # type:
     plate = bundle.refiner.refine(BoxSample("number_plate", text, text, 1, 640, 480))
     assert plate.width > text.width and plate.height > text.height  # a frame around the text
     assert bundle.layout.instances["number_plate"][1:] == []  # one plate per training photo
+
+
+def test_a_trained_version_records_its_dataset_version(trained_client) -> None:  # type: ignore[no-untyped-def]
+    client, model_id = trained_client
+    listed = client.get(f"/api/v1/models/{model_id}/datasets").json()
+    assert len(listed) == 1 and listed[0]["model_versions"] == [1]
+    model = client.get(f"/api/v1/models/{model_id}").json()
+    assert model["versions"][0]["dataset_version_id"] == listed[0]["id"]
+    same = client.get(
+        f"/api/v1/models/{model_id}/datasets/diff",
+        params={"old": listed[0]["id"], "new": listed[0]["id"]},
+    ).json()
+    assert same["added"] == same["removed"] == same["reannotated"] == []
+    assert client.get(f"/api/v1/models/{model_id}/datasets/diff?old=x&new=y").status_code == 404

@@ -52,3 +52,13 @@ def test_blob_store_is_content_addressed(tmp_path) -> None:  # type: ignore[no-u
         store.get("f" * 64)
     with pytest.raises(NotFound):
         store.get("../etc/passwd")
+
+
+def test_migrations_build_exactly_the_tables_the_code_declares(db_ctx) -> None:  # type: ignore[no-untyped-def]
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from docloop.db.tables import Base
+
+    with db_ctx.engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []

@@ -17,7 +17,15 @@ from rich.table import Table
 from docloop.config import Settings
 from docloop.domain import ModelState
 from docloop.errors import DocloopError
-from docloop.services import auth, datasets, importers, models, predictions, training
+from docloop.services import (
+    auth,
+    dataset_versions,
+    datasets,
+    importers,
+    models,
+    predictions,
+    training,
+)
 from docloop.services.context import AppContext, build_context
 
 app = typer.Typer(help="docloop: train, serve and review custom OCR models.", no_args_is_help=True)
@@ -25,6 +33,10 @@ keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 models_app = typer.Typer(help="List and create models.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+data_app = typer.Typer(
+    help="Dataset versions: what each training learned from.", no_args_is_help=True
+)
+app.add_typer(data_app, name="datasets")
 console = Console()
 err = Console(stderr=True)
 
@@ -133,6 +145,43 @@ def models_list(workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt 
             m.id, m.name, str(int(m.state)), m.status, labels, str(m.files), str(m.version or "-")
         )
     console.print(table)
+
+
+@data_app.command("list")
+def datasets_list(
+    model_id: str, workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None
+) -> None:
+    """The dataset versions of a model's trainings, oldest first."""
+    ctx = _ctx(home)
+    table = Table("dataset_version", "digest", "files", "annotations", "created", "model versions")
+    try:
+        found = dataset_versions.list_versions(ctx, auth.local_principal(ctx, workspace), model_id)
+    except DocloopError as exc:
+        raise _fail(exc) from None
+    for v in found:
+        table.add_row(
+            v["id"], v["digest"][:12], str(v["files"]), str(v["annotations"]),
+            v["created_at"][:19], ", ".join(map(str, v["model_versions"])),
+        )  # fmt: skip
+    console.print(table)
+
+
+@data_app.command("diff")
+def datasets_diff(
+    model_id: str,
+    old: str,
+    new: str,
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    """Files added, removed and re-annotated from dataset version OLD to NEW (JSON)."""
+    ctx = _ctx(home)
+    who = auth.local_principal(ctx, workspace)
+    try:
+        changes = dataset_versions.diff(ctx, who, model_id, old, new)
+    except DocloopError as exc:
+        raise _fail(exc) from None
+    console.print_json(data=changes)
 
 
 @models_app.command("create")

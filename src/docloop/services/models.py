@@ -135,6 +135,7 @@ def describe(session: Session, model: Model) -> ModelInfo:
                 "id": v.id,
                 "created_at": v.created_at.isoformat(),
                 "train_seconds": v.train_seconds,
+                "dataset_version_id": v.dataset_version_id,
                 "metrics": _summary(v.metrics),
             }
             for v in versions

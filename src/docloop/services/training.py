@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,7 +15,7 @@ from docloop.domain import Annotation, Box, JobKind
 from docloop.errors import Conflict, InvalidInput
 from docloop.ml.data import LabelledPage
 from docloop.ml.tokens import split_words
-from docloop.services import jobs
+from docloop.services import dataset_versions, jobs
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import ModelInfo, describe, load_model
@@ -77,34 +77,25 @@ def _set_progress(ctx: AppContext, model_id: str, fraction: float, started: floa
 
 
 def load_pages(
-    ctx: AppContext, model_id: str, on_file: Callable[[int, int], None] | None = None
-) -> tuple[list[str], list[LabelledPage]]:
-    """The model's labels and every annotated page, OCR-ed (from the cache when done at upload)."""
-    with ctx.session() as s:
-        model = s.get(Model, model_id)
-        if model is None:
-            raise InvalidInput(f"model {model_id} no longer exists")
-        labels = list(model.categories)
-        files = s.scalars(
-            select(TrainingFile)
-            .where(TrainingFile.model_id == model_id)
-            # By content, not upload time: the same files train the same model however they came.
-            .order_by(TrainingFile.blob_hash, TrainingFile.id)
-        ).all()
+    ctx: AppContext,
+    files: Sequence[dict[str, Any]],
+    on_file: Callable[[int, int], None] | None = None,
+) -> list[LabelledPage]:
+    """Every annotated page of a dataset version's files, OCR-ed (from the upload-time cache)."""
     pages: list[LabelledPage] = []
     for n, f in enumerate(files):
         if on_file:
             on_file(n, len(files))
-        if not f.annotations:
+        if not f["annotations"]:
             continue
-        lines = read_blob(ctx, f.blob_hash, f.filename)
-        for page_no, size in enumerate(f.pages):
-            anns = [_annotation(a) for a in f.annotations if a.get("page", 0) == page_no]
+        lines = read_blob(ctx, f["blob_hash"], f["filename"])
+        for page_no, size in enumerate(f["pages"]):
+            anns = [_annotation(a) for a in f["annotations"] if a.get("page", 0) == page_no]
             if anns:
                 pages.append(
                     LabelledPage(split_words(lines[page_no]), size["width"], size["height"], anns)
                 )
-    return labels, pages
+    return pages
 
 
 def _annotation(a: dict[str, Any]) -> Annotation:
@@ -127,7 +118,13 @@ def run_training_job(
         heartbeat(fraction)
 
     report(0.0)
-    labels, pages = load_pages(ctx, model_id, lambda i, n: report(OCR_SHARE * i / max(n, 1)))
+    with ctx.session() as s:
+        model = s.get(Model, model_id)
+        if model is None:
+            raise InvalidInput(f"model {model_id} no longer exists")
+        labels = list(model.categories)
+    dataset_version_id, files = dataset_versions.snapshot(ctx, model_id)
+    pages = load_pages(ctx, files, lambda i, n: report(OCR_SHARE * i / max(n, 1)))
     if not pages:
         raise InvalidInput("no annotated page to train on")
     config = TrainConfig(
@@ -148,6 +145,7 @@ def run_training_job(
             id=str(uuid.uuid4()),
             model_id=model_id,
             number=number,
+            dataset_version_id=dataset_version_id,
             artifact_hash=digest,
             metrics=bundle.metrics,
             train_seconds=round(time.time() - started, 1),

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
-from docloop.services import datasets, models, predictions, training
+from docloop.services import dataset_versions, datasets, models, predictions, training
 from docloop.services.models import ModelInfo
 
 router = APIRouter(prefix="/api/v1", tags=["native"])
@@ -90,6 +90,22 @@ async def predict(
             predictions.predict_urls, ctx, who, model_id, list_field(body, "urls"), meta
         )
     return {"pages": pages}
+
+
+@router.get("/models/{model_id}/datasets")
+async def list_dataset_versions(
+    model_id: str, ctx: CtxDep, who: PrincipalDep
+) -> list[dict[str, Any]]:
+    """The immutable dataset versions the model's trainings used, oldest first."""
+    return await run_in_threadpool(dataset_versions.list_versions, ctx, who, model_id)
+
+
+@router.get("/models/{model_id}/datasets/diff")
+async def diff_dataset_versions(
+    model_id: str, ctx: CtxDep, who: PrincipalDep, old: str, new: str
+) -> dict[str, Any]:
+    """Files added, removed and re-annotated between two dataset versions."""
+    return await run_in_threadpool(dataset_versions.diff, ctx, who, model_id, old, new)
 
 
 @router.get("/models/{model_id}/predictions")
