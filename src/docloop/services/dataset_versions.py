@@ -102,8 +102,7 @@ def diff(ctx: AppContext, who: Principal, model_id: str, old: str, new: str) -> 
     """Files added, removed and re-annotated from version ``old`` to version ``new``."""
     with ctx.session() as s:
         load_model(s, who, model_id)
-        a, b = (_load(s, model_id, v) for v in (old, new))
-    before, after = _by_content(a.files), _by_content(b.files)
+        before, after = (_by_content(_load(s, model_id, v).files) for v in (old, new))
     return {
         "from": old,
         "to": new,
