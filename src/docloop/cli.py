@@ -6,6 +6,8 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -56,9 +58,14 @@ def _ctx(home: Path | None) -> AppContext:
     return build_context(_settings(home))
 
 
-def _fail(exc: DocloopError) -> typer.Exit:
-    err.print(f"[red]error:[/red] {exc.message}")
-    return typer.Exit(2)
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """A refusal from the services becomes one line on stderr and exit status 2."""
+    try:
+        yield
+    except DocloopError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -128,10 +135,8 @@ def keys_list(home: HomeOpt = None) -> None:
 @keys_app.command("revoke")
 def keys_revoke(key_id: str, home: HomeOpt = None) -> None:
     """Revoke a key by id or prefix."""
-    try:
+    with _user_errors():
         k = auth.revoke_key(_ctx(home), key_id)
-    except DocloopError as exc:
-        raise _fail(exc) from None
     console.print(f"revoked {k.id} ({k.name})")
 
 
@@ -154,10 +159,8 @@ def datasets_list(
     """The dataset versions of a model's trainings, oldest first."""
     ctx = _ctx(home)
     table = Table("dataset_version", "digest", "files", "annotations", "created", "model versions")
-    try:
+    with _user_errors():
         found = dataset_versions.list_versions(ctx, auth.local_principal(ctx, workspace), model_id)
-    except DocloopError as exc:
-        raise _fail(exc) from None
     for v in found:
         table.add_row(
             v["id"], v["digest"][:12], str(v["files"]), str(v["annotations"]),
@@ -177,10 +180,8 @@ def datasets_diff(
     """Files added, removed and re-annotated from dataset version OLD to NEW (JSON)."""
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
-    try:
+    with _user_errors():
         changes = dataset_versions.diff(ctx, who, model_id, old, new)
-    except DocloopError as exc:
-        raise _fail(exc) from None
     console.print_json(data=changes)
 
 
@@ -192,12 +193,10 @@ def models_create(
     home: HomeOpt = None,
 ) -> None:
     ctx = _ctx(home)
-    try:
+    with _user_errors():
         m = models.create_model(
             ctx, auth.local_principal(ctx, workspace), categories=labels.split(","), name=name
         )
-    except DocloopError as exc:
-        raise _fail(exc) from None
     console.print(m.id)
 
 
@@ -246,10 +245,8 @@ def import_cmd(
 ) -> None:
     """Import an annotated folder in Nanonets JSON, Pascal VOC XML or COCO format."""
     ctx = _ctx(home)
-    try:
+    with _user_errors():
         n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, fmt)
-    except DocloopError as exc:
-        raise _fail(exc) from None
     console.print(f"imported {n} file(s)")
 
 
@@ -287,10 +284,8 @@ def train(
 
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
-    try:
+    with _user_errors():
         training.request_training(ctx, who, model)
-    except DocloopError as exc:
-        raise _fail(exc) from None
     if not wait:
         console.print("queued")
         return
@@ -315,10 +310,8 @@ def predict(
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
     incoming = [datasets.IncomingFile(f.name, f.read_bytes()) for f in files]
-    try:
+    with _user_errors():
         result = predictions.predict_files(ctx, who, model, incoming)
-    except DocloopError as exc:
-        raise _fail(exc) from None
     console.print_json(json.dumps({"message": "Success", "result": result}))
 
 

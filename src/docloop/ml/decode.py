@@ -46,7 +46,7 @@ def group_fields(
             if probs[best, k] < FALLBACK_MIN_PROB:
                 continue
             members = [best]
-        members = _grow(members, tokens, probs, k, label, layout)
+        members = _grow(members, tokens, probs, winners, k, label, layout)
         found = []
         for cluster in _clusters([tokens[i] for i in members], label, layout):
             idx = _dedupe([members[j] for j in cluster], tokens, probs[:, k])
@@ -71,6 +71,7 @@ def _grow(
     members: list[int],
     tokens: Sequence[OcrToken],
     probs: np.ndarray,
+    winners: np.ndarray,
     k: int,
     label: str,
     layout: FieldLayout,
@@ -78,7 +79,6 @@ def _grow(
     """Add weaker words next to tagged ones (hysteresis): a plate's short "37" between "TN" and
     "CF" is less sure on its own than beside its neighbours."""
     chosen = set(members)
-    winners = probs.argmax(axis=1)
     candidates = [
         i
         for i in range(len(tokens))

@@ -64,3 +64,14 @@ def assign(
                 classes[t_idx] = index[ann.label]
                 owner[t_idx] = a_idx
     return classes, owner
+
+
+def words_by_field(
+    tokens: Sequence[OcrToken], annotations: Sequence[Annotation], labels: Sequence[str]
+) -> list[tuple[Annotation, list[OcrToken]]]:
+    """Each annotation with the words ``assign`` gave it (an empty list when none)."""
+    _, owner = assign(tokens, annotations, labels)
+    return [
+        (ann, [t for t, o in zip(tokens, owner, strict=True) if o == a_idx])
+        for a_idx, ann in enumerate(annotations)
+    ]

@@ -16,7 +16,7 @@ import numpy as np
 
 from docloop.domain import Box, OcrToken
 from docloop.ml.data import LabelledPage
-from docloop.ml.labels import assign
+from docloop.ml.labels import words_by_field
 
 # A label is read as one-line when at most this share of its training fields span more lines.
 MULTILINE_SHARE = 0.05
@@ -51,9 +51,7 @@ class FieldLayout:
         spans: dict[str, list[int]] = {label: [] for label in labels}
         seen_gaps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
         for page in pages:
-            _, owner = assign(page.words, page.annotations, labels)
-            for a_idx, ann in enumerate(page.annotations):
-                words = [w for w, o in zip(page.words, owner, strict=True) if o == a_idx]
+            for ann, words in words_by_field(page.words, page.annotations, labels):
                 if words and ann.label in spans:
                     spans[ann.label].append(len({w.line for w in words}))
                     gx, gy = _field_gaps(words)

@@ -11,7 +11,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -22,16 +22,17 @@ from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.augment import recut_words
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.bundle import FieldModelBundle
-from docloop.ml.data import LabelledPage, collate, make_example
+from docloop.ml.data import Example, LabelledPage, collate, make_example
 from docloop.ml.decode import group_fields
 from docloop.ml.export import to_onnx
-from docloop.ml.labels import assign
+from docloop.ml.labels import words_by_field
 from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
 
 # Words x epochs one training may spend on extra ensemble members (a few minutes on 2 cores).
 WORD_EPOCH_BUDGET = 600_000
 
+T = TypeVar("T")
 ProgressFn = Callable[[float, dict[str, Any]], None]
 
 
@@ -55,9 +56,7 @@ class TrainConfig:
     recuts: int = 3
 
 
-def split_pages(
-    pages: Sequence[LabelledPage], val_every: int, fold: int = 0
-) -> tuple[list[LabelledPage], list[LabelledPage]]:
+def split_pages(pages: Sequence[T], val_every: int, fold: int = 0) -> tuple[list[T], list[T]]:
     """Every ``val_every``-th page (starting at ``fold``) is held out for validation figures;
     nothing is held out under 10 pages."""
     if len(pages) < 10 or val_every <= 1:
@@ -102,24 +101,28 @@ def fit(
     started = time.time()
     rank = dist.get_rank() if dist.is_initialized() else 0
     labels = list(labels)
-    sample = next((e for p in pages if len((e := make_example(p, labels)).classes)), None)
+    # Each page's arrays are built once and shared by every member (augmentation copies them).
+    examples = [make_example(p, labels) for p in pages]
+    paired = list(zip(pages, examples, strict=True))
+    sample = next((e for e in examples if len(e.classes)), None)
     if sample is None:
         raise ValueError("no training page has any OCR text; nothing to learn from")
     n_members = members_for(pages, config.epochs, config.members)
     networks, counts, history = [], _Counts(labels), []
     for m in range(n_members):
-        train_pages, val_pages = split_pages(pages, config.val_every, fold=m)
+        train_set, val_set = split_pages(paired, config.val_every, fold=m)
+        train_pages = [p for p, _ in train_set]
 
         def member_progress(fraction: float, info: dict[str, Any], m: int = m) -> None:
             if progress is not None:
                 progress((m + fraction) / n_members, {**info, "member": m + 1})
 
         member_config = replace(config, seed=config.seed + m)
-        net = _train_network(train_pages, labels, member_config, member_progress)
+        net = _train_network(train_set, labels, member_config, member_progress)
         networks.append(net)
         history.append(net.loss_history)
-        if rank == 0 and val_pages:
-            counts.add(net, val_pages, _fit_decoders(train_pages, labels))
+        if rank == 0 and val_set:
+            counts.add(net, val_set, _fit_decoders(train_pages, labels))
     if rank != 0:
         return None
     refiner, shapes, layout = _fit_decoders(pages, labels)
@@ -144,7 +147,7 @@ def _fit_decoders(
 
 
 def _train_network(
-    pages: Sequence[LabelledPage],
+    pages: Sequence[tuple[LabelledPage, Example]],
     labels: Sequence[str],
     config: TrainConfig,
     progress: ProgressFn,
@@ -157,9 +160,8 @@ def _train_network(
     rng = np.random.default_rng(config.seed + rank)
     aug_rng = np.random.default_rng(config.seed)
     shard = [
-        [make_example(p, labels)]
-        + [make_example(recut_words(p, aug_rng), labels) for _ in range(config.recuts)]
-        for i, p in enumerate(pages)
+        [example] + [make_example(recut_words(p, aug_rng), labels) for _ in range(config.recuts)]
+        for i, (p, example) in enumerate(pages)
         if i % world == rank
     ]
     model = FieldTagger(
@@ -226,10 +228,8 @@ def _box_samples(pages: Sequence[LabelledPage], labels: Sequence[str]) -> list[B
     """Each annotated box with the words the labelling rule gave it: what the refiner learns."""
     samples = []
     for page in pages:
-        _, owner = assign(page.words, page.annotations, labels)
         lines = line_boxes(page.words)
-        for a_idx, ann in enumerate(page.annotations):
-            words = [w for w, o in zip(page.words, owner, strict=True) if o == a_idx]
+        for ann, words in words_by_field(page.words, page.annotations, labels):
             if words and ann.box is not None:
                 samples.append(
                     BoxSample.of_words(ann.label, words, lines, page.width, page.height, ann.box)
@@ -253,12 +253,11 @@ class _Counts:
     def add(
         self,
         model: nn.Module,
-        pages: Sequence[LabelledPage],
+        pages: Sequence[tuple[LabelledPage, Example]],
         decoders: tuple[BoxRefiner, TextShapeModel, FieldLayout],
     ) -> None:
         refiner, shapes, layout = decoders
-        for page in pages:
-            ex = make_example(page, self.labels)
+        for page, ex in pages:
             probs = np.zeros((0, len(self.labels) + 1))
             if len(ex.classes):
                 b = collate([ex])
