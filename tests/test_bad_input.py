@@ -102,6 +102,29 @@ def test_predict_with_untrained_model(client: TestClient, model_id: str) -> None
     assert r.status_code == 409 and "not trained" in r.json()["message"]
 
 
+def test_predict_with_a_model_from_an_older_artifact_format(
+    client: TestClient, model_id: str, ctx
+) -> None:  # type: ignore[no-untyped-def]
+    import zipfile
+
+    from docloop.db.tables import Model, ModelVersion
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("meta.json", json.dumps({"format": "docloop-field-tagger/1"}))
+        zf.writestr("model.onnx", b"")
+    with ctx.session() as s:
+        s.add(ModelVersion(id="old-v1", model_id=model_id, number=1,
+                           artifact_hash=ctx.blobs.put(buf.getvalue()), metrics={},
+                           train_seconds=1.0))  # fmt: skip
+        s.flush()
+        s.get(Model, model_id).production_version_id = "old-v1"
+    r = client.post(
+        f"/api/v2/OCR/Model/{model_id}/LabelFile/", files={"file": ("a.png", png_bytes())}
+    )
+    assert r.status_code == 409 and "train the model again" in r.json()["message"]
+
+
 def test_train_without_annotations(client: TestClient, model_id: str) -> None:
     r = client.post(f"/api/v2/OCR/Model/{model_id}/Train/")
     assert r.status_code == 409 and "no annotated files" in r.json()["message"]

@@ -15,6 +15,14 @@ from docloop.ml.textshape import TextShapeModel
 FORMAT = "docloop-field-tagger/2"
 
 
+class UnknownFormat(ValueError):
+    """An artifact written by another docloop version's field model (retraining replaces it)."""
+
+    def __init__(self, found: object) -> None:
+        super().__init__(f"model artifact format {found!r}, this docloop reads {FORMAT!r}")
+        self.found = found
+
+
 @dataclass
 class FieldModelBundle:
     labels: list[str]
@@ -45,7 +53,7 @@ class FieldModelBundle:
             meta = json.loads(zf.read("meta.json"))
             onnx = zf.read("model.onnx")
         if meta.get("format") != FORMAT:
-            raise ValueError(f"unknown model format {meta.get('format')!r}")
+            raise UnknownFormat(meta.get("format"))
         return cls(
             labels=meta["labels"],
             onnx=onnx,

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from docloop.db.tables import InferenceFile, InferencePage, Model, ModelVersion, utcnow
 from docloop.domain import FieldPrediction, JobKind
 from docloop.errors import Conflict, InvalidInput, NotFound
+from docloop.ml.bundle import UnknownFormat
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.io import Page, decode
 from docloop.services import jobs
@@ -44,7 +45,15 @@ def _production(session: Session, model: Model) -> ModelVersion:
 
 
 def _predictor(ctx: AppContext, version: ModelVersion) -> FieldPredictor:
-    return ctx.predictors.get(version.artifact_hash, lambda: ctx.blobs.get(version.artifact_hash))
+    try:
+        return ctx.predictors.get(
+            version.artifact_hash, lambda: ctx.blobs.get(version.artifact_hash)
+        )
+    except UnknownFormat as exc:
+        raise Conflict(
+            f"model version {version.number} was trained by an earlier docloop ({exc}); "
+            "train the model again to predict with it"
+        ) from None
 
 
 def _hosted_version(
