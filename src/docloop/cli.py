@@ -345,7 +345,10 @@ def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> Non
         ctx, who, model.id, [datasets.IncomingFile(sample.name, sample.read_bytes())]
     )
     found = [(p["label"], p["ocr_text"], p["score"]) for p in result[0]["prediction"]]
-    console.print(f"\n[bold]docloop is serving on http://{host}:{port}[/bold]  (API key: {key})")
+    console.print(
+        f"\n[bold]docloop is serving on http://{host}:{port}[/bold]  (API key: {key})",
+        soft_wrap=True,
+    )
     console.print(f"prediction on {sample.name}: {found}")
     console.print("try it:")
     console.print(
