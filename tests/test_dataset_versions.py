@@ -27,15 +27,21 @@ def test_snapshots_are_shared_when_unchanged_and_diffed_when_not(db_ctx) -> None
     m = models.create_model(db_ctx, who, categories=["number_plate"])
     items = sample_items(3)
     _upload(db_ctx, who, m.id, items[:2])
-    first, files = dataset_versions.snapshot(db_ctx, m.id)
+    files = dataset_versions.current_files(db_ctx, m.id)
     assert len(files) == 2
-    assert dataset_versions.snapshot(db_ctx, m.id)[0] == first
+    first, _, created = dataset_versions.record(db_ctx, m.id, files)
+    assert created
+    assert dataset_versions.record(db_ctx, m.id, dataset_versions.current_files(db_ctx, m.id)) == (
+        first, _, False
+    )
 
     _upload(db_ctx, who, m.id, items[2:])
     with db_ctx.session() as s:  # a reviewer's correction, as the review app will make it
         row = s.scalars(select(TrainingFile).where(TrainingFile.filename == items[0][0].name)).one()
         row.annotations = [{**row.annotations[0], "text": "CORRECTED1"}]
-    second, _ = dataset_versions.snapshot(db_ctx, m.id)
+    second, _, _ = dataset_versions.record(
+        db_ctx, m.id, dataset_versions.current_files(db_ctx, m.id)
+    )
     assert second != first
 
     changes = dataset_versions.diff(db_ctx, who, m.id, first, second)

@@ -24,21 +24,27 @@ from docloop.services import (
     dataset_versions,
     datasets,
     importers,
+    model_versions,
     models,
     predictions,
+    runs,
     training,
 )
 from docloop.services.context import AppContext, build_context
 
 app = typer.Typer(help="docloop: train, serve and review custom OCR models.", no_args_is_help=True)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
-models_app = typer.Typer(help="List and create models.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="List and create models; switch the version they serve.", no_args_is_help=True
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
 data_app = typer.Typer(
     help="Dataset versions: what each training learned from.", no_args_is_help=True
 )
 app.add_typer(data_app, name="datasets")
+runs_app = typer.Typer(help="Training runs: what made each model version.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
 console = Console()
 err = Console(stderr=True)
 
@@ -200,6 +206,101 @@ def models_create(
     console.print(m.id)
 
 
+@models_app.command("promote")
+def models_promote(
+    model_id: str,
+    version: Annotated[int, typer.Option("--version", "-v", help="Version number to serve.")],
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    """Serve VERSION from now on, whatever its validation figures."""
+    ctx = _ctx(home)
+    with _user_errors():
+        m = model_versions.promote(ctx, auth.local_principal(ctx, workspace), model_id, version)
+    console.print(f"model {m.id} now serves version {m.version}")
+
+
+@models_app.command("rollback")
+def models_rollback(
+    model_id: str, workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None
+) -> None:
+    """Serve again the version the current one replaced."""
+    ctx = _ctx(home)
+    with _user_errors():
+        m = model_versions.rollback(ctx, auth.local_principal(ctx, workspace), model_id)
+    console.print(f"model {m.id} now serves version {m.version}")
+
+
+@models_app.command("versions")
+def models_versions(
+    model_id: str, workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None
+) -> None:
+    """The trained versions with their validation figures, and each change of the served one."""
+    ctx = _ctx(home)
+    who = auth.local_principal(ctx, workspace)
+    with _user_errors():
+        m = models.get_model(ctx, who, model_id)
+        changes = model_versions.history(ctx, who, model_id)
+    table = Table("version", "serving", "val text accuracy", "pages", "train s", "created")
+    for v in m.versions:
+        table.add_row(
+            str(v["number"]), "yes" if v["number"] == m.version else "",
+            str(v["metrics"].get("val_text_accuracy", "-")),
+            str(v["metrics"].get("train_pages", "-")), str(v["train_seconds"]),
+            v["created_at"][:19],
+        )  # fmt: skip
+    console.print(table)
+    for c in changes:
+        console.print(f"{c['at'][:19]} {c['action']:>8} -> version {c['version']}: {c['reason']}")
+
+
+@runs_app.command("list")
+def runs_list(
+    model_id: str, workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None
+) -> None:
+    """The model's trainings, newest first."""
+    ctx = _ctx(home)
+    with _user_errors():
+        found = runs.list_runs(ctx, auth.local_principal(ctx, workspace), model_id)
+    table = Table("run", "status", "started", "version", "promoted", "cached steps",
+                  *runs.SUMMARY_METRICS)  # fmt: skip
+    for r in found:
+        table.add_row(
+            r["id"][:8], r["status"], r["started_at"][:19], str(r["model_version"] or "-"),
+            str(r["promoted"] if r["promoted"] is not None else "-"),
+            ", ".join(r["cached_steps"]) or "-",
+            *(str(r["metrics"].get(k, "-")) for k in runs.SUMMARY_METRICS),
+        )  # fmt: skip
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: str, workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None
+) -> None:
+    """Everything recorded about one training (JSON): steps, report, parameters, figures."""
+    ctx = _ctx(home)
+    with _user_errors():
+        console.print_json(data=runs.show_run(ctx, auth.local_principal(ctx, workspace), run_id))
+
+
+@runs_app.command("compare")
+def runs_compare(
+    run_ids: list[str], workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None
+) -> None:
+    """Parameters and final figures of two or more runs side by side (differences in bold)."""
+    ctx = _ctx(home)
+    with _user_errors():
+        found = runs.compare(ctx, auth.local_principal(ctx, workspace), run_ids)
+    table = Table("", *(r[:8] for r in found["runs"]))
+    for kind in ("params", "metrics"):
+        for key, values in found[kind].items():
+            name = f"{kind}.{key}"
+            style = "bold" if name in found["differs"] else None
+            table.add_row(name, *(str(v) if v is not None else "-" for v in values), style=style)
+    console.print(table)
+
+
 def _import(
     ctx: AppContext, who: auth.Principal, model_id: str, folder: Path, fmt: str | None
 ) -> int:
@@ -276,6 +377,9 @@ def _wait_trained(ctx: AppContext, who: auth.Principal, model_id: str) -> models
 def train(
     model: str,
     wait: Annotated[bool, typer.Option(help="Train here and show progress until done.")] = True,
+    force: Annotated[
+        bool, typer.Option(help="Serve the new version even if it validates worse.")
+    ] = False,
     workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
     home: HomeOpt = None,
 ) -> None:
@@ -285,7 +389,7 @@ def train(
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
     with _user_errors():
-        training.request_training(ctx, who, model)
+        training.request_training(ctx, who, model, force=force)
     if not wait:
         console.print("queued")
         return

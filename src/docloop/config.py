@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     inprocess_worker: bool = True
     train_epochs: int = 60
     train_seed: int = 0
+    train_processes: int = Field(
+        default=1, ge=1, description="Data-parallel training processes (torchrun) per training."
+    )
+    torchrun_args: str = Field(
+        default="",
+        description="Extra torchrun arguments, e.g. multi-node rendezvous (see the README).",
+    )
+    cpu_hour_cost: float = Field(default=0.05, description="Cost of one CPU-hour, for run costs.")
+    gpu_hour_cost: float = Field(default=2.50, description="Cost of one GPU-hour, for run costs.")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -162,3 +162,50 @@ class InferencePage(Base):
     height: Mapped[int] = mapped_column(Integer)
     predictions: Mapped[list[Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingRun(Base):
+    """One training, from the Train call to a registered version (or a failure).
+
+    Keyed by its job, so a worker that takes over a dead worker's job resumes the same run."""
+
+    __tablename__ = "training_runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    force: Mapped[bool] = mapped_column(Boolean, default=False)
+    dataset_version_id: Mapped[str | None] = mapped_column(String(36))
+    model_version_id: Mapped[str | None] = mapped_column(String(36))
+    mlflow_run_id: Mapped[str | None] = mapped_column(String(64))
+    report: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    steps: Mapped[list[Any]] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StepOutput(Base):
+    """A pipeline step's stored result, found by the digest of the step's inputs."""
+
+    __tablename__ = "step_outputs"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    step: Mapped[str] = mapped_column(String(40))
+    blob_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProductionChange(Base):
+    """Each switch of the version a model serves: automatic, promoted or rolled back.
+
+    ``previous_version_id`` is what a rollback from this change returns to."""
+
+    __tablename__ = "production_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    version_id: Mapped[str] = mapped_column(String(36))
+    previous_version_id: Mapped[str | None] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -9,6 +9,8 @@ assigned again afterwards by the usual rule, so nothing here knows about any fie
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from docloop.domain import Box, OcrToken
@@ -35,7 +37,7 @@ def recut_words(
             )
         else:
             merged.append(w)
-    return LabelledPage(merged, page.width, page.height, page.annotations)
+    return replace(page, words=merged)
 
 
 def _split(word: OcrToken, at: int) -> list[OcrToken]:

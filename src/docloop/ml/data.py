@@ -14,12 +14,15 @@ from docloop.ml.labels import assign
 
 @dataclass(frozen=True, slots=True)
 class LabelledPage:
-    """One page of a training file: its OCR words and the fields annotated on it."""
+    """One page of a training file: its OCR words and the fields annotated on it.
+
+    Pages sharing a ``group`` (near-duplicate images) always fall on the same side of a split."""
 
     words: list[OcrToken]
     width: int
     height: int
     annotations: list[Annotation]
+    group: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,15 @@ class Example:
     geo: np.ndarray
     pairs: np.ndarray
     classes: np.ndarray
+
+    def __reduce__(self) -> tuple[object, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Stored without ``pairs``: T x T x 7 floats per page would be most of a cached
+        examples step (about 300 MB for 400 receipts), and they are cheap to derive again."""
+        return _without_pairs, (self.chars, self.geo, self.classes)
+
+
+def _without_pairs(chars: np.ndarray, geo: np.ndarray, classes: np.ndarray) -> Example:
+    return Example(chars, geo, pair_features(geo), classes)
 
 
 def make_example(page: LabelledPage, labels: Sequence[str]) -> Example:

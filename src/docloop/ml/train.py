@@ -7,11 +7,11 @@ shard of the pages and gradients are averaged; alone, it is plain single-process
 from __future__ import annotations
 
 import math
+import os
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -56,15 +56,24 @@ class TrainConfig:
     recuts: int = 3
 
 
-def split_pages(pages: Sequence[T], val_every: int, fold: int = 0) -> tuple[list[T], list[T]]:
-    """Every ``val_every``-th page (starting at ``fold``) is held out for validation figures;
-    nothing is held out under 10 pages."""
-    if len(pages) < 10 or val_every <= 1:
-        return list(pages), []
+def split_pages(
+    items: Sequence[T], val_every: int, fold: int = 0, keys: Sequence[int] | None = None
+) -> tuple[list[T], list[T]]:
+    """Items whose key (default: position) is ``fold``-th of every ``val_every`` are held out for
+    validation figures; nothing is held out under 10 items. Items sharing a key stay together."""
+    if len(items) < 10 or val_every <= 1:
+        return list(items), []
+    keys = range(len(items)) if keys is None else keys
     held = (val_every // 2 + fold) % val_every
-    train = [p for i, p in enumerate(pages) if i % val_every != held]
-    val = [p for i, p in enumerate(pages) if i % val_every == held]
+    train = [p for k, p in zip(keys, items, strict=True) if k % val_every != held]
+    val = [p for k, p in zip(keys, items, strict=True) if k % val_every == held]
     return train, val
+
+
+def group_keys(pages: Sequence[LabelledPage]) -> list[int]:
+    """Each page's split key: the position of the first page of its group (near-duplicates)."""
+    first: dict[str, int] = {}
+    return [first.setdefault(p.group, i) if p.group else i for i, p in enumerate(pages)]
 
 
 def members_for(pages: Sequence[LabelledPage], epochs: int, max_members: int) -> int:
@@ -85,57 +94,114 @@ class Ensemble(nn.Module):
         return torch.log(probs.mean(dim=0) + 1e-9)
 
 
+class Checkpoints(Protocol):
+    """Where a member's training state is saved after each epoch, so a killed training resumes."""
+
+    def load(self, member: int) -> dict[str, Any] | None: ...
+
+    def save(self, member: int, state: dict[str, Any]) -> None: ...
+
+
 def fit(
     pages: Sequence[LabelledPage],
     labels: Sequence[str],
     config: TrainConfig = TrainConfig(),
     progress: ProgressFn | None = None,
 ) -> FieldModelBundle | None:
-    """Train the field model; returns the bundle on rank 0 and None on other ranks.
+    """Train the field model in one call; returns the bundle on rank 0 and None on other ranks.
 
-    Up to ``config.members`` networks are trained, each holding out a different fold: one
-    network's validation figures cost a tenth of the data, an ensemble's cost none, and the
-    average of a few small networks is much steadier than any one of them. The figures are
-    out-of-fold: each page is scored by the network (and decoders) that did not see it.
-    """
-    started = time.time()
-    rank = dist.get_rank() if dist.is_initialized() else 0
-    labels = list(labels)
-    # Each page's arrays are built once and shared by every member (augmentation copies them).
-    examples = [make_example(p, labels) for p in pages]
-    paired = list(zip(pages, examples, strict=True))
-    sample = next((e for e in examples if len(e.classes)), None)
-    if sample is None:
+    The pipeline runs the same four stages as separate cached steps."""
+    examples = build_examples(pages, labels)
+    networks = train_members(pages, examples, labels, config, progress)
+    if dist.is_initialized() and dist.get_rank() != 0:
+        return None
+    metrics = evaluate_members(pages, examples, labels, networks, config)
+    return export_bundle(pages, examples, labels, networks, metrics)
+
+
+def build_examples(pages: Sequence[LabelledPage], labels: Sequence[str]) -> list[Example]:
+    """Each page's arrays, built once and shared by every member (augmentation copies them)."""
+    examples = [make_example(p, list(labels)) for p in pages]
+    if not any(len(e.classes) for e in examples):
         raise ValueError("no training page has any OCR text; nothing to learn from")
+    return examples
+
+
+def train_members(
+    pages: Sequence[LabelledPage],
+    examples: Sequence[Example],
+    labels: Sequence[str],
+    config: TrainConfig,
+    progress: ProgressFn | None = None,
+    checkpoints: Checkpoints | None = None,
+) -> list[FieldTagger]:
+    """Up to ``config.members`` networks, each holding out a different fold.
+
+    One network's validation figures cost a tenth of the data, an ensemble's cost none, and the
+    average of a few small networks is much steadier than any one of them."""
+    paired = list(zip(pages, examples, strict=True))
+    keys = group_keys(pages)
     n_members = members_for(pages, config.epochs, config.members)
-    networks, counts, history = [], _Counts(labels), []
+    networks = []
     for m in range(n_members):
-        train_set, val_set = split_pages(paired, config.val_every, fold=m)
-        train_pages = [p for p, _ in train_set]
+        train_set, val_set = split_pages(paired, config.val_every, fold=m, keys=keys)
 
         def member_progress(fraction: float, info: dict[str, Any], m: int = m) -> None:
             if progress is not None:
                 progress((m + fraction) / n_members, {**info, "member": m + 1})
 
         member_config = replace(config, seed=config.seed + m)
-        net = _train_network(train_set, labels, member_config, member_progress)
-        networks.append(net)
-        history.append(net.loss_history)
-        if rank == 0 and val_set:
-            counts.add(net, val_set, _fit_decoders(train_pages, labels))
-    if rank != 0:
-        return None
-    refiner, shapes, layout = _fit_decoders(pages, labels)
-    model = Ensemble(networks) if len(networks) > 1 else networks[0]
-    metrics: dict[str, Any] = {
+        networks.append(
+            _train_network(
+                train_set,
+                labels,
+                member_config,
+                member_progress,
+                checkpoints,
+                m,
+                val=[e for _, e in val_set],
+            )  # fmt: skip
+        )
+    return networks
+
+
+def evaluate_members(
+    pages: Sequence[LabelledPage],
+    examples: Sequence[Example],
+    labels: Sequence[str],
+    networks: Sequence[FieldTagger],
+    config: TrainConfig,
+) -> dict[str, Any]:
+    """Out-of-fold figures: each page is scored by the network (and decoders) that did not see
+    it, so every page counts once and none was seen in training."""
+    paired = list(zip(pages, examples, strict=True))
+    keys = group_keys(pages)
+    counts = _Counts(labels)
+    for m, net in enumerate(networks):
+        train_set, val_set = split_pages(paired, config.val_every, fold=m, keys=keys)
+        if val_set:
+            counts.add(net, val_set, _fit_decoders([p for p, _ in train_set], labels))
+    return {
         "train_pages": len(pages),
-        "members": n_members,
-        "loss_history": [[round(x, 4) for x in h] for h in history],
-        "train_seconds": round(time.time() - started, 1),
+        "members": len(networks),
+        "loss_history": [[round(x, 4) for x in n.loss_history] for n in networks],
         "config": asdict(config),
         **counts.figures(),
     }
-    return FieldModelBundle(labels, to_onnx(model, sample), refiner, shapes, layout, metrics)
+
+
+def export_bundle(
+    pages: Sequence[LabelledPage],
+    examples: Sequence[Example],
+    labels: Sequence[str],
+    networks: Sequence[FieldTagger],
+    metrics: dict[str, Any],
+) -> FieldModelBundle:
+    """The servable artifact: the averaged networks as ONNX, and decoders fitted on every page."""
+    sample = next(e for e in examples if len(e.classes))
+    refiner, shapes, layout = _fit_decoders(pages, labels)
+    model = Ensemble(networks) if len(networks) > 1 else networks[0]
+    return FieldModelBundle(list(labels), to_onnx(model, sample), refiner, shapes, layout, metrics)
 
 
 def _fit_decoders(
@@ -146,14 +212,30 @@ def _fit_decoders(
     return BoxRefiner.fit(_box_samples(pages, labels)), shapes, FieldLayout.fit(pages, labels)
 
 
+def training_device() -> torch.device:
+    """This process's GPU when there is one (its LOCAL_RANK under torchrun), else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
+
+
 def _train_network(
     pages: Sequence[tuple[LabelledPage, Example]],
     labels: Sequence[str],
     config: TrainConfig,
     progress: ProgressFn,
+    checkpoints: Checkpoints | None = None,
+    member: int = 0,
+    val: Sequence[Example] = (),
 ) -> FieldTagger:
-    """One network, DDP-aware: each rank trains on its shard and gradients are averaged."""
+    """One network, DDP-aware: each rank trains on its shard and gradients are averaged.
+
+    Rank 0 reports each epoch's mean loss, and the loss on ``val`` (the held-out fold).
+
+    With ``checkpoints``, the state after each epoch is saved (by rank 0) and a later call with
+    the same inputs resumes from the last saved epoch, with the same random streams."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    device = training_device()
     random.seed(config.seed)
     np.random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -167,11 +249,11 @@ def _train_network(
     model = FieldTagger(
         len(labels) + 1, dim=config.dim, layers=config.layers, heads=config.heads,
         dropout=config.dropout,
-    )  # fmt: skip
+    ).to(device)  # fmt: skip
     net: nn.Module = nn.parallel.DistributedDataParallel(model) if world > 1 else model
     weight = torch.full((len(labels) + 1,), config.positive_weight)
     weight[0] = 1.0
-    loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=-100)
+    loss_fn = nn.CrossEntropyLoss(weight=weight.to(device), ignore_index=-100)
     optim = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     # Every rank takes the same number of steps, or DDP's all-reduce would wait forever.
     steps_per_epoch = max(1, math.ceil((len(pages) // world) / config.batch_pages))
@@ -179,7 +261,17 @@ def _train_network(
     sched = torch.optim.lr_scheduler.OneCycleLR(
         optim, max_lr=config.lr, total_steps=total, pct_start=0.1
     )
-    for epoch in range(config.epochs):
+    start = 0
+    saved = checkpoints.load(member) if checkpoints is not None else None
+    if saved is not None and len(saved["rng"]) == world:  # else the steps would not line up
+        model.load_state_dict(saved["model"])
+        optim.load_state_dict(saved["optim"])
+        sched.load_state_dict(saved["sched"])
+        rng.bit_generator.state = saved["rng"][rank]
+        torch.set_rng_state(saved["torch_rng"])
+        model.loss_history = list(saved["loss_history"])
+        start = saved["epoch"]
+    for epoch in range(start, config.epochs):
         net.train()
         order = rng.permutation(len(shard)) if shard else np.array([], dtype=int)
         losses = []
@@ -189,9 +281,12 @@ def _train_network(
             batch = _augment(collate(picked) if picked else None, config, rng)
             if batch is None:
                 continue
-            logits = net(*(torch.from_numpy(batch[k]) for k in ("chars", "geo", "pairs", "mask")))
+            logits = net(
+                *(torch.from_numpy(batch[k]).to(device) for k in ("chars", "geo", "pairs", "mask"))
+            )
             loss = loss_fn(
-                logits.reshape(-1, logits.shape[-1]), torch.from_numpy(batch["classes"]).reshape(-1)
+                logits.reshape(-1, logits.shape[-1]),
+                torch.from_numpy(batch["classes"]).to(device).reshape(-1),
             )
             optim.zero_grad()
             loss.backward()
@@ -199,12 +294,67 @@ def _train_network(
             sched.step()
             losses.append(loss.item())
         model.loss_history.append(float(np.mean(losses)) if losses else float("nan"))
+        if checkpoints is not None:
+            _save_checkpoint(checkpoints, member, epoch + 1, model, optim, sched, rng)
         if rank == 0:
-            progress(
-                (epoch + 1) / config.epochs, {"epoch": epoch + 1, "loss": model.loss_history[-1]}
-            )
+            info = {"epoch": epoch + 1, "loss": model.loss_history[-1]}
+            if val:
+                info["val_loss"] = _mean_loss(model, val, loss_fn, config.batch_pages, device)
+            progress((epoch + 1) / config.epochs, info)
     model.eval()
-    return model
+    return model.cpu()
+
+
+def _mean_loss(
+    model: nn.Module,
+    examples: Sequence[Example],
+    loss_fn: nn.Module,
+    batch_pages: int,
+    device: torch.device,
+) -> float:
+    model.eval()
+    losses = []
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_pages):
+            b = collate(examples[i : i + batch_pages])
+            logits = model(
+                *(torch.from_numpy(b[k]).to(device) for k in ("chars", "geo", "pairs", "mask"))
+            )
+            target = torch.from_numpy(b["classes"]).to(device).reshape(-1)
+            if (target != -100).any():
+                losses.append(loss_fn(logits.reshape(-1, logits.shape[-1]), target).item())
+    return float(np.mean(losses)) if losses else float("nan")
+
+
+def _save_checkpoint(
+    checkpoints: Checkpoints,
+    member: int,
+    epoch: int,
+    model: FieldTagger,
+    optim: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    rng: np.random.Generator,
+) -> None:
+    """Rank 0 saves every rank's sampling stream with the weights (all ranks share them)."""
+    states = [rng.bit_generator.state]
+    if dist.is_initialized():
+        gathered: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(gathered, rng.bit_generator.state)
+        states = gathered
+        if dist.get_rank() != 0:
+            return
+    checkpoints.save(
+        member,
+        {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optim": optim.state_dict(),
+            "sched": sched.state_dict(),
+            "rng": states,  # one per rank: its length is the world size
+            "torch_rng": torch.get_rng_state(),
+            "loss_history": list(model.loss_history),
+        },
+    )
 
 
 def _augment(

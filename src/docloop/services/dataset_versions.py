@@ -1,7 +1,8 @@
 """Dataset versions: what exactly a model learned from, and what changed between two trainings.
 
 Each training snapshots the model's training files (by content hash) with their annotations and
-page sizes. The digest covers contents and annotations only, not file names or upload order, so
+page sizes, as validation cleaned them: the version is what the model learned from. The digest
+covers contents and annotations only, not file names or upload order, so
 two trainings on unchanged data share one version, and a model version can always say which data
 made it.
 """
@@ -29,16 +30,16 @@ def _digest(files: list[dict[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def snapshot(ctx: AppContext, model_id: str) -> tuple[str, list[dict[str, Any]]]:
-    """The version of the model's current training data (created if new): its id and files."""
+def current_files(ctx: AppContext, model_id: str) -> list[dict[str, Any]]:
+    """The model's training files as they are now, ordered by content (not upload time: the
+    same files train the same model however they came)."""
     with ctx.session() as s:
         rows = s.scalars(
             select(TrainingFile)
             .where(TrainingFile.model_id == model_id)
-            # By content, not upload time: the same files train the same model however they came.
             .order_by(TrainingFile.blob_hash, TrainingFile.id)
         ).all()
-        files = [
+        return [
             {
                 "blob_hash": f.blob_hash,
                 "filename": f.filename,
@@ -47,19 +48,23 @@ def snapshot(ctx: AppContext, model_id: str) -> tuple[str, list[dict[str, Any]]]
             }
             for f in rows
         ]
+
+
+def record(ctx: AppContext, model_id: str, files: list[dict[str, Any]]) -> tuple[str, str, bool]:
+    """The version holding exactly ``files``: its id, its digest, and whether it is new."""
     digest = _digest(files)
     existing = _find(ctx, model_id, digest)
     if existing is not None:
-        return existing, files
+        return existing, digest, False
     version_id = str(uuid.uuid4())
     try:
         with ctx.session() as s:
             s.add(DatasetVersion(id=version_id, model_id=model_id, digest=digest, files=files))
-    except IntegrityError:  # another training snapshotted the same data a moment earlier
+    except IntegrityError:  # another training recorded the same data a moment earlier
         found = _find(ctx, model_id, digest)
         assert found is not None
-        return found, files
-    return version_id, files
+        return found, digest, False
+    return version_id, digest, True
 
 
 def _find(ctx: AppContext, model_id: str, digest: str) -> str | None:

@@ -161,6 +161,6 @@ def _on_final_failure(session, job_id: int) -> None:  # type: ignore[no-untyped-
         return
     reason = job.error or "failed"
     if job.kind == JobKind.TRAIN.value:
-        training.mark_failed(session, job.payload["model_id"], reason)
+        training.mark_failed(session, job.payload, reason)
     elif job.kind == JobKind.PREDICT.value:
         predictions.mark_failed(session, job.payload["request_file_id"], reason)

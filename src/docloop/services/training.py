@@ -2,31 +2,42 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from docloop.db.tables import Model, ModelVersion, TrainingFile, utcnow
+from docloop import __version__
+from docloop.db.tables import Model, ModelVersion, TrainingFile, TrainingRun, utcnow
 from docloop.domain import Annotation, Box, JobKind
 from docloop.errors import Conflict, InvalidInput
+from docloop.ml.checkpoints import FileCheckpoints
 from docloop.ml.data import LabelledPage
 from docloop.ml.tokens import split_words
-from docloop.services import dataset_versions, jobs
+from docloop.services import dataset_versions, jobs, model_versions, tracking, validation
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import ModelInfo, describe, load_model
 from docloop.services.ocr import read_blob
+from docloop.services.pipeline import Pipeline, digest
 
-# Share of the reported progress spent on OCR before the network trains.
+# Shares of the reported progress: OCR (when not cached) before the network trains, and the
+# point where training ends and evaluation and export begin.
 OCR_SHARE = 0.3
+TRAIN_END = 0.95
 
 
-def request_training(ctx: AppContext, who: Principal, model_id: str) -> ModelInfo:
-    """Queue a training of ``model_id``; a second request while one is pending is a no-op."""
+def request_training(
+    ctx: AppContext, who: Principal, model_id: str, *, force: bool = False
+) -> ModelInfo:
+    """Queue a training of ``model_id``; a second request while one is pending is a no-op.
+
+    ``force`` serves the new version even if its validation score is below the served one's."""
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         if model.train_state in ("queued", "training"):
@@ -48,16 +59,26 @@ def request_training(ctx: AppContext, who: Principal, model_id: str) -> ModelInf
         model.train_progress = 0.0
         model.train_eta_s = None
         model.updated_at = utcnow()
-        jobs.enqueue(
-            s, JobKind.TRAIN, {"model_id": model.id}, model_id=model.id,
+        run = TrainingRun(
+            id=str(uuid.uuid4()), model_id=model.id, status="queued", force=force, steps=[]
+        )
+        s.add(run)
+        job = jobs.enqueue(
+            s, JobKind.TRAIN, {"model_id": model.id, "run_id": run.id}, model_id=model.id,
             max_attempts=ctx.settings.job_max_attempts,
         )  # fmt: skip
+        run.job_id = job.id
         s.flush()
         return describe(s, model)
 
 
-def mark_failed(session: Session, model_id: str, reason: str) -> None:
-    model = session.get(Model, model_id)
+def mark_failed(session: Session, payload: dict[str, Any], reason: str) -> None:
+    run = session.get(TrainingRun, payload.get("run_id") or "")
+    if run is not None:
+        run.status = "failed"
+        run.error = reason
+        run.finished_at = utcnow()
+    model = session.get(Model, payload["model_id"])
     if model is not None:
         model.train_state = "failed"
         model.train_error = reason
@@ -92,8 +113,9 @@ def load_pages(
         for page_no, size in enumerate(f["pages"]):
             anns = [_annotation(a) for a in f["annotations"] if a.get("page", 0) == page_no]
             if anns:
+                words = split_words(lines[page_no])
                 pages.append(
-                    LabelledPage(split_words(lines[page_no]), size["width"], size["height"], anns)
+                    LabelledPage(words, size["width"], size["height"], anns, f.get("group", ""))
                 )
     return pages
 
@@ -107,56 +129,249 @@ def _annotation(a: dict[str, Any]) -> Annotation:
 def run_training_job(
     ctx: AppContext, payload: dict[str, Any], heartbeat: Callable[[float], None]
 ) -> None:
-    """OCR what is missing, train, export, and make the new version the served one."""
-    from docloop.ml.train import TrainConfig, fit
+    """Validate, snapshot, OCR, build examples, train, evaluate, export, register: each step
+    cached under the digest of its inputs, so a worker taking over a dead one's job resumes."""
+    _TrainingJob(ctx, payload["model_id"], payload.get("run_id"), heartbeat).run()
 
-    model_id = payload["model_id"]
-    started = time.time()
 
-    def report(fraction: float) -> None:
-        _set_progress(ctx, model_id, fraction, started)
-        heartbeat(fraction)
-
-    report(0.0)
-    with ctx.session() as s:
-        model = s.get(Model, model_id)
-        if model is None:
-            raise InvalidInput(f"model {model_id} no longer exists")
-        labels = list(model.categories)
-    dataset_version_id, files = dataset_versions.snapshot(ctx, model_id)
-    pages = load_pages(ctx, files, lambda i, n: report(OCR_SHARE * i / max(n, 1)))
-    if not pages:
-        raise InvalidInput("no annotated page to train on")
-    config = TrainConfig(
-        epochs=epochs_for(len(pages), ctx.settings.train_epochs), seed=ctx.settings.train_seed
-    )
-    bundle = fit(pages, labels, config, lambda f, _m: report(OCR_SHARE + (1 - OCR_SHARE) * f))
-    assert bundle is not None
-    digest = ctx.blobs.put(bundle.to_bytes())
-    with ctx.session() as s:
-        model = s.get(Model, model_id)
-        if model is None:
-            return
-        number = (
-            s.scalar(select(func.max(ModelVersion.number)).where(ModelVersion.model_id == model_id))
-            or 0
-        ) + 1
-        version = ModelVersion(
-            id=str(uuid.uuid4()),
-            model_id=model_id,
-            number=number,
-            dataset_version_id=dataset_version_id,
-            artifact_hash=digest,
-            metrics=bundle.metrics,
-            train_seconds=round(time.time() - started, 1),
+class _TrainingJob:
+    def __init__(
+        self,
+        ctx: AppContext,
+        model_id: str,
+        run_id: str | None,
+        heartbeat: Callable[[float], None],
+    ) -> None:
+        self.ctx = ctx
+        self.model_id = model_id
+        self.heartbeat = heartbeat
+        self.started = time.time()
+        with ctx.session() as s:
+            model = s.get(Model, model_id)
+            if model is None:
+                raise InvalidInput(f"model {model_id} no longer exists")
+            self.labels = list(model.categories)
+            self.model_name = model.name
+            run = s.get(TrainingRun, run_id) if run_id else None
+            if run is None:  # a job queued before training runs existed
+                run = TrainingRun(
+                    id=str(uuid.uuid4()), model_id=model_id, status="queued", steps=[]
+                )
+                s.add(run)
+            self.resumed = run.status != "queued"
+            run.status = "running"
+            run.error = None
+            self.run_id, self.force = run.id, run.force
+            self.done_version_id = run.model_version_id
+            mlflow_run_id = run.mlflow_run_id
+        self.pipe = Pipeline(ctx, self.run_id)
+        self.tracker = tracking.Tracker.open(
+            ctx, model_id, self.model_name, mlflow_run_id, run_name=f"training {self.run_id[:8]}"
         )
-        s.add(version)
-        model.production_version_id = version.id
-        model.train_state = None
-        model.train_error = None
-        model.train_progress = None
-        model.train_eta_s = None
-        model.updated_at = utcnow()
+        self._update_run(mlflow_run_id=self.tracker.run_id)
+
+    def report(self, fraction: float) -> None:
+        _set_progress(self.ctx, self.model_id, fraction, self.started)
+        self.heartbeat(fraction)
+
+    def _update_run(self, **values: Any) -> None:
+        with self.ctx.session() as s:
+            run = s.get(TrainingRun, self.run_id)
+            if run is not None:
+                for k, v in values.items():
+                    setattr(run, k, v)
+
+    def run(self) -> None:
+        try:
+            self._steps()
+        except BaseException as exc:
+            self.tracker.log(f"failed: {type(exc).__name__}: {exc}")
+            self.tracker.finish("FAILED", gpu=_gpu())
+            self._update_run(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
+            raise
+
+    def _steps(self) -> None:
+        from docloop.ml import train
+
+        log = self.tracker.log
+        log(("resuming" if self.resumed else "starting") + f" training run {self.run_id}")
+        self.report(0.0)
+        files = dataset_versions.current_files(self.ctx, self.model_id)
+        (clean, report), _ = self.pipe.step(
+            "validate",
+            [digest([[f["blob_hash"], f["annotations"], f["pages"]] for f in files]), self.labels],
+            lambda _key: validation.check(
+                files, self.labels, validation.stored_image_reader(self.ctx)
+            ),
+        )
+        self._update_run(report=report)
+        self.tracker.artifact_json(report, "validation_report.json")
+        log(
+            f"validate: {report['files_used']} of {report['files_in']} files used, "
+            f"{len(report['excluded_files'])} excluded, "
+            f"{report['annotations_clipped']} boxes clipped"
+        )
+        if not files:
+            raise InvalidInput("no annotated page to train on: the model has no training files")
+        if not clean:
+            reasons = "; ".join(f"{e['filename']}: {e['reason']}" for e in report["excluded_files"])
+            raise InvalidInput(f"no training file passed validation ({reasons[:500]})")
+
+        t0 = time.time()
+        version_id, data_digest, created = dataset_versions.record(self.ctx, self.model_id, clean)
+        self.pipe.record("snapshot", data_digest, cached=not created, seconds=time.time() - t0)
+        self._update_run(dataset_version_id=version_id)
+        self.tracker.dataset(
+            name=f"dataset-version-{version_id[:8]}",
+            digest=data_digest,
+            source=f"docloop://models/{self.model_id}/datasets/{version_id}",
+            profile={"files": len(clean), "annotations": report["annotations_used"]},
+        )
+
+        pages, ocr_key = self.pipe.step(
+            "ocr",
+            [data_digest, self.ctx.ocr.name],
+            lambda _key: load_pages(
+                self.ctx, clean, lambda i, n: self.report(OCR_SHARE * i / max(n, 1))
+            ),
+        )
+        examples, examples_key = self.pipe.step(
+            "examples",
+            [ocr_key, self.labels],
+            lambda _key: train.build_examples(pages, self.labels),
+        )
+        config = train.TrainConfig(
+            epochs=epochs_for(len(pages), self.ctx.settings.train_epochs),
+            seed=self.ctx.settings.train_seed,
+        )
+        processes = self.ctx.settings.train_processes
+        self.tracker.params(
+            {
+                **asdict(config),
+                "labels": ",".join(self.labels),
+                "train_pages": len(pages),
+                "processes": processes,
+                "ocr_engine": self.ctx.ocr.name,
+                "dataset_version": version_id,
+                "dataset_digest": data_digest,
+                "docloop_version": __version__,
+                **{f"hardware.{k}": v for k, v in tracking.hardware().items()},
+            }
+        )
+        self.tracker.artifact_text(tracking.installed_packages(), "environment/requirements.txt")
+        networks, train_key = self.pipe.step(
+            "train",
+            [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
+            lambda key: self._train(pages, examples, config, key),
+        )
+        FileCheckpoints(self.pipe.scratch(train_key)).clear()
+        metrics, eval_key = self.pipe.step(
+            "evaluate",
+            [train_key],
+            lambda _key: train.evaluate_members(pages, examples, self.labels, networks, config),
+        )
+        self.report(TRAIN_END)
+        bundle, _ = self.pipe.step(
+            "export",
+            [train_key, eval_key],
+            lambda _key: train.export_bundle(
+                pages, examples, self.labels, networks, metrics
+            ).to_bytes(),
+        )
+        self._log_figures(metrics)
+        self.tracker.artifact_bytes(bundle, "model/docloop-model.zip")
+        self._register(bundle, metrics, version_id)
+        self.tracker.finish("FINISHED", gpu=_gpu())
+        self._update_run(status="succeeded", finished_at=utcnow())
+
+    def _train(self, pages: list, examples: list, config: Any, key: str) -> list:  # type: ignore[type-arg]
+        """The networks, in this process or in torchrun's; resumes from saved epochs."""
+        from docloop.ml.launch import train_in_processes
+        from docloop.ml.train import train_members
+
+        folder = self.pipe.scratch(key)
+        checkpoints = FileCheckpoints(folder / "checkpoints")
+        saved = checkpoints.epochs()
+        if saved:
+            self.tracker.log(f"train: resuming from saved epochs {saved} (member: epoch)")
+
+        def progress(fraction: float, info: dict[str, Any]) -> None:
+            self.report(OCR_SHARE + (TRAIN_END - OCR_SHARE) * fraction)
+            m, epoch = info.get("member", 1), info.get("epoch", 0)
+            figures = {f"train_loss_member{m}": info.get("loss")}
+            if "val_loss" in info:
+                figures[f"val_loss_member{m}"] = info["val_loss"]
+            self.tracker.metrics(figures, step=epoch)
+            self.tracker.log(f"train: member {m} epoch {epoch} " + json.dumps(figures))
+
+        processes = self.ctx.settings.train_processes
+        if processes > 1:
+            self.tracker.log(f"train: {processes} processes with torchrun in {folder}")
+            return train_in_processes(
+                pages, examples, self.labels, config, folder=folder, processes=processes,
+                extra_args=self.ctx.settings.torchrun_args, progress=progress,
+            )  # fmt: skip
+        return train_members(pages, examples, self.labels, config, progress, checkpoints)
+
+    def _log_figures(self, metrics: dict[str, Any]) -> None:
+        figures = {"val_text_accuracy": metrics.get("val_text_accuracy")}
+        for label, v in metrics.get("val_per_label", {}).items():
+            figures[f"val_text_accuracy.{label}"] = v["text_accuracy"]
+            figures[f"val_box_iou50.{label}"] = v["box_iou50"]
+        self.tracker.metrics({k: v for k, v in figures.items() if v is not None})
+
+    def _register(self, bundle: bytes, metrics: dict[str, Any], dataset_version_id: str) -> None:
+        """Add the version and apply the promotion gate, once (a resumed run skips it)."""
+        t0 = time.time()
+        artifact = self.ctx.blobs.put(bundle)
+        existed = True
+        with self.ctx.session() as s:
+            model = s.get(Model, self.model_id)
+            run = s.get(TrainingRun, self.run_id)
+            if model is None or run is None:
+                return
+            if run.model_version_id is None:
+                existed = False
+                number = (
+                    s.scalar(
+                        select(func.max(ModelVersion.number)).where(
+                            ModelVersion.model_id == self.model_id
+                        )
+                    )
+                    or 0
+                ) + 1
+                version = ModelVersion(
+                    id=str(uuid.uuid4()),
+                    model_id=self.model_id,
+                    number=number,
+                    dataset_version_id=dataset_version_id,
+                    artifact_hash=artifact,
+                    metrics=metrics,
+                    train_seconds=round(time.time() - self.started, 1),
+                )
+                s.add(version)
+                s.flush()
+                promoted, reason = model_versions.gate(s, model, version, force=run.force)
+                if promoted:
+                    model_versions.set_production(
+                        s, model, version, action="auto", reason=reason, by="training"
+                    )
+                run.model_version_id = version.id
+                run.report = {**(run.report or {}), "promotion": reason, "promoted": promoted}
+                self.tracker.log(f"register: version {number}; {reason}")
+                self.tracker.params({"model_version": number, "promoted": promoted})
+            model.train_state = None
+            model.train_error = None
+            model.train_progress = None
+            model.train_eta_s = None
+            model.updated_at = utcnow()
+        self.pipe.record("register", artifact, cached=existed, seconds=time.time() - t0)
+
+
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def epochs_for(n_pages: int, max_epochs: int) -> int:

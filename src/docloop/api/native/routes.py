@@ -11,7 +11,15 @@ from starlette.concurrency import run_in_threadpool
 
 from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
-from docloop.services import dataset_versions, datasets, models, predictions, training
+from docloop.services import (
+    dataset_versions,
+    datasets,
+    model_versions,
+    models,
+    predictions,
+    runs,
+    training,
+)
 from docloop.services.models import ModelInfo
 
 router = APIRouter(prefix="/api/v1", tags=["native"])
@@ -64,8 +72,52 @@ async def upload(model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
 
 
 @router.post("/models/{model_id}/train", status_code=202)
-async def train(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
-    return _model(await run_in_threadpool(training.request_training, ctx, who, model_id))
+async def train(
+    model_id: str, ctx: CtxDep, who: PrincipalDep, force: bool = False
+) -> dict[str, Any]:
+    """Queue a training; ``force`` serves the new version even if it validates worse."""
+    return _model(
+        await run_in_threadpool(training.request_training, ctx, who, model_id, force=force)
+    )
+
+
+@router.get("/models/{model_id}/runs")
+async def list_runs(model_id: str, ctx: CtxDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    """The model's trainings, newest first, with their outcome and headline figures."""
+    return await run_in_threadpool(runs.list_runs, ctx, who, model_id)
+
+
+@router.get("/runs/compare")
+async def compare_runs(ids: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Parameters and figures of comma-separated run ids side by side."""
+    return await run_in_threadpool(runs.compare, ctx, who, [i for i in ids.split(",") if i])
+
+
+@router.get("/runs/{run_id}")
+async def show_run(run_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """One training: steps, validation report, MLflow parameters, figures and artifacts."""
+    return await run_in_threadpool(runs.show_run, ctx, who, run_id)
+
+
+class Promotion(BaseModel):
+    version: int = Field(ge=1, description="The version number to serve.")
+
+
+@router.put("/models/{model_id}/production")
+async def promote(model_id: str, body: Promotion, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Serve another version from now on (no downtime: requests in flight finish as they are)."""
+    return _model(await run_in_threadpool(model_versions.promote, ctx, who, model_id, body.version))
+
+
+@router.post("/models/{model_id}/production/rollback")
+async def rollback(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Serve again the version the current one replaced."""
+    return _model(await run_in_threadpool(model_versions.rollback, ctx, who, model_id))
+
+
+@router.get("/models/{model_id}/production/history")
+async def production_history(model_id: str, ctx: CtxDep, who: PrincipalDep) -> list[dict[str, Any]]:
+    return await run_in_threadpool(model_versions.history, ctx, who, model_id)
 
 
 @router.post("/models/{model_id}/predictions")

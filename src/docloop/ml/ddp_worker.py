@@ -1,0 +1,44 @@
+"""One rank of a torchrun training (see ``launch``): ``python -m docloop.ml.ddp_worker FOLDER``."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from docloop.ml.checkpoints import FileCheckpoints
+from docloop.ml.launch import PROGRESS_PREFIX
+from docloop.ml.train import train_members
+
+
+def main(folder: Path) -> None:
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    try:
+        with (folder / "inputs.pkl").open("rb") as fh:
+            pages, examples, labels, config = pickle.load(fh)
+
+        def progress(fraction: float, info: dict[str, Any]) -> None:
+            print(PROGRESS_PREFIX + json.dumps({"fraction": fraction, "info": info}), flush=True)
+
+        networks = train_members(
+            pages, examples, labels, config, progress, FileCheckpoints(folder / "checkpoints")
+        )
+        if dist.get_rank() == 0:
+            tmp = folder / "result.pkl.tmp"
+            with tmp.open("wb") as fh:
+                pickle.dump(networks, fh)
+            os.replace(tmp, folder / "result.pkl")
+    finally:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,154 @@
+"""Which trained version a model serves: the promotion gate, promote and rollback.
+
+A new version replaces the served one only if its validation score is at least as good, so a
+retrain on worse data never silently degrades production. The score is out-of-fold (each page
+scored by a network that did not see it), which is the only fair comparison between versions
+trained on overlapping data: the old version has seen most of the new version's pages.
+Switching is one row update; requests in flight finish on the version they started with.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from docloop.db.tables import Model, ModelVersion, ProductionChange
+from docloop.errors import Conflict, NotFound
+from docloop.services.auth import Principal
+from docloop.services.context import AppContext
+from docloop.services.models import ModelInfo, describe, load_model
+
+
+def validation_score(metrics: dict[str, Any]) -> float | None:
+    """Share of fields read right on the validation pages; box hits when no text is annotated."""
+    if metrics.get("val_text_accuracy") is not None:
+        return float(metrics["val_text_accuracy"])
+    per_label = metrics.get("val_per_label", {}).values()
+    boxes = [v["box_iou50"] for v in per_label if v["box_iou50"] is not None]
+    return sum(boxes) / len(boxes) if boxes else None
+
+
+def gate(session: Session, model: Model, new: ModelVersion, *, force: bool) -> tuple[bool, str]:
+    """Whether ``new`` should become production, and why (kept on the change and the run)."""
+    current = session.get(ModelVersion, model.production_version_id or "")
+    if current is None:
+        return True, "the model's first served version"
+    if force:
+        return True, f"forced over version {current.number}"
+    new_score, old_score = validation_score(new.metrics), validation_score(current.metrics)
+    if new_score is None or old_score is None:
+        return True, "no validation figures to compare (under 10 training pages)"
+    if new_score >= old_score:
+        return True, (
+            f"validation score {new_score:.4f} >= {old_score:.4f} of version {current.number}"
+        )
+    return False, (
+        f"validation score {new_score:.4f} < {old_score:.4f} of version {current.number}; "
+        f"version {current.number} stays in production (promote version {new.number} to serve it)"
+    )
+
+
+def set_production(
+    session: Session, model: Model, version: ModelVersion, *, action: str, reason: str, by: str
+) -> None:
+    session.add(
+        ProductionChange(
+            model_id=model.id,
+            version_id=version.id,
+            previous_version_id=model.production_version_id,
+            action=action,
+            reason=reason,
+            by=by,
+        )
+    )
+    model.production_version_id = version.id
+
+
+def promote(ctx: AppContext, who: Principal, model_id: str, number: int) -> ModelInfo:
+    """Serve version ``number`` from now on, whatever its figures."""
+    with ctx.session() as s:
+        model = load_model(s, who, model_id)
+        version = _version(s, model.id, number)
+        if version.id != model.production_version_id:
+            set_production(
+                s, model, version, action="promote", reason="promoted by hand", by=_who(who)
+            )
+        return describe(s, model)
+
+
+def rollback(ctx: AppContext, who: Principal, model_id: str) -> ModelInfo:
+    """Serve again the version the current one replaced; repeated, it walks further back."""
+    with ctx.session() as s:
+        model = load_model(s, who, model_id)
+        current = _last_change_to(s, model.id, model.production_version_id)
+        if current is None or current.previous_version_id is None:
+            raise Conflict("there is no earlier served version to roll back to")
+        target = s.get(ModelVersion, current.previous_version_id)
+        if target is None:
+            raise Conflict("the previous version no longer exists")
+        before = _last_change_to(s, model.id, target.id)
+        s.add(
+            ProductionChange(
+                model_id=model.id,
+                version_id=target.id,
+                previous_version_id=before.previous_version_id if before else None,
+                action="rollback",
+                reason=f"rolled back from version {_number(s, model.production_version_id)}",
+                by=_who(who),
+            )
+        )
+        model.production_version_id = target.id
+        return describe(s, model)
+
+
+def history(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str, Any]]:
+    """Every change of the served version, oldest first."""
+    with ctx.session() as s:
+        model = load_model(s, who, model_id)
+        changes = s.scalars(
+            select(ProductionChange)
+            .where(ProductionChange.model_id == model.id)
+            .order_by(ProductionChange.id)
+        ).all()
+        return [
+            {
+                "version": _number(s, c.version_id),
+                "previous_version": _number(s, c.previous_version_id),
+                "action": c.action,
+                "reason": c.reason,
+                "by": c.by,
+                "at": c.at.isoformat(),
+            }
+            for c in changes
+        ]
+
+
+def _last_change_to(
+    session: Session, model_id: str, version_id: str | None
+) -> ProductionChange | None:
+    return session.scalar(
+        select(ProductionChange)
+        .where(ProductionChange.model_id == model_id, ProductionChange.version_id == version_id)
+        .order_by(ProductionChange.id.desc())
+        .limit(1)
+    )
+
+
+def _version(session: Session, model_id: str, number: int) -> ModelVersion:
+    version = session.scalar(
+        select(ModelVersion).where(ModelVersion.model_id == model_id, ModelVersion.number == number)
+    )
+    if version is None:
+        raise NotFound(f"the model has no version {number}")
+    return version
+
+
+def _number(session: Session, version_id: str | None) -> int | None:
+    version = session.get(ModelVersion, version_id) if version_id else None
+    return version.number if version else None
+
+
+def _who(who: Principal) -> str:
+    return f"api key {who.key_id}"

@@ -1,0 +1,77 @@
+"""Training as named steps whose outputs are stored under the digest of their inputs.
+
+A step whose inputs were seen before returns the stored output instead of running: a retrain on
+unchanged data skips OCR and example building, and a worker that takes over a dead worker's
+training skips every finished step (the train step itself resumes from its last epoch). Outputs
+are pickled into the blob store; they are written and read only by docloop, never by users.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+
+from docloop import __version__
+from docloop.db.tables import StepOutput, TrainingRun
+from docloop.services.context import AppContext
+
+T = TypeVar("T")
+
+# Part of every key: a release that changes what a step computes must not reuse old outputs.
+PIPELINE_VERSION = f"{__version__}/1"
+
+
+def digest(value: Any) -> str:
+    """A stable digest of JSON-able inputs (keys sorted)."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class Pipeline:
+    """Runs steps for one training run and records each (cached or not, how long) on the run."""
+
+    def __init__(self, ctx: AppContext, run_id: str) -> None:
+        self.ctx = ctx
+        self.run_id = run_id
+
+    def step(self, name: str, inputs: Sequence[Any], compute: Callable[[str], T]) -> tuple[T, str]:
+        """The step's output and its key; ``compute`` gets the key (for its scratch space)."""
+        key = digest([PIPELINE_VERSION, name, *inputs])
+        started = time.time()
+        with self.ctx.session() as s:
+            stored = s.get(StepOutput, key)
+            blob = stored.blob_hash if stored is not None else None
+        if blob is not None and self.ctx.blobs.exists(blob):
+            value: T = pickle.loads(self.ctx.blobs.get(blob))
+            self._record(name, key, cached=True, seconds=time.time() - started)
+            return value, key
+        value = compute(key)
+        blob = self.ctx.blobs.put(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            with self.ctx.session() as s:
+                s.merge(StepOutput(key=key, step=name, blob_hash=blob))
+        except IntegrityError:
+            pass  # another run stored the same output first; it is identical
+        self._record(name, key, cached=False, seconds=time.time() - started)
+        return value, key
+
+    def record(self, name: str, key: str, *, cached: bool, seconds: float, **info: Any) -> None:
+        """Record a step that keeps its output elsewhere (a database row)."""
+        self._record(name, key, cached=cached, seconds=seconds, **info)
+
+    def _record(self, name: str, key: str, *, cached: bool, seconds: float, **info: Any) -> None:
+        entry = {"name": name, "key": key, "cached": cached, "seconds": round(seconds, 2), **info}
+        with self.ctx.session() as s:
+            run = s.get(TrainingRun, self.run_id)
+            if run is not None:
+                run.steps = [*run.steps, entry]
+
+    def scratch(self, key: str) -> Path:
+        """A folder for a step's partial work (checkpoints), kept until the step finishes."""
+        return self.ctx.settings.home / "pipeline" / key[:32]

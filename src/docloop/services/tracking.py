@@ -1,0 +1,237 @@
+"""Every training as an MLflow run: what code, data, settings and machine made a model, what it
+cost, and what came out, readable months later in MLflow's UI or through ``docloop runs``.
+
+The store is a SQLite file under the home folder unless ``MLFLOW_TRACKING_URI`` names a team
+server. MLflow is imported only here and only when a training runs: it is slow to import and
+the server's request path never needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from docloop import __version__
+from docloop.services.context import AppContext
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+SYSTEM_METRICS_INTERVAL_S = 5.0
+
+
+def tracking_uri(ctx: AppContext) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or (
+        f"sqlite:///{(ctx.settings.home / 'mlflow.db').resolve()}"
+    )
+
+
+def client(ctx: AppContext) -> MlflowClient:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri(ctx))
+
+
+def git_commit() -> str:
+    """The commit of the docloop checkout this code runs from ("unknown" for a wheel install)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        )  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() + ("-dirty" if dirty else "")
+
+
+def hardware() -> dict[str, str]:
+    import torch
+
+    info = {
+        "cpu": _cpu_name(),
+        "cpu_count": str(os.cpu_count()),
+        "torch_threads": str(torch.get_num_threads()),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def installed_packages() -> str:
+    """The environment as a requirements file: every installed distribution, pinned."""
+    return "\n".join(
+        sorted(
+            {f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()},
+            key=str.lower,
+        )
+    )
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (torchrun ranks)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def peak_memory_mb() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return round(max(own, kids) / 1024, 1)  # Linux reports KiB
+
+
+class Tracker:
+    """One training's MLflow run; reopened (same run) when another worker resumes the training."""
+
+    def __init__(self, ctx: AppContext, run_id: str) -> None:
+        self.ctx = ctx
+        self.client = client(ctx)
+        self.run_id = run_id
+        self.log_path = ctx.settings.home / "pipeline" / f"run-{run_id}.log"
+        self._started_cpu = cpu_seconds()
+        self._started = time.time()
+        self._monitor: Any = None
+
+    @classmethod
+    def open(
+        cls, ctx: AppContext, model_id: str, model_name: str, run_id: str | None, run_name: str
+    ) -> Tracker:
+        """Resume ``run_id`` or start a new run in the model's experiment."""
+        mlflow = client(ctx)
+        if run_id is None:
+            experiment_id = _experiment(ctx, mlflow, model_id, model_name)
+            run_id = mlflow.create_run(
+                experiment_id,
+                run_name=run_name,
+                tags={
+                    "docloop.version": __version__,
+                    "docloop.model_id": model_id,
+                    "docloop.model_name": model_name,
+                    "mlflow.source.git.commit": git_commit(),
+                    "mlflow.source.name": "docloop training worker",
+                },
+            ).info.run_id
+        tracker = cls(ctx, run_id)
+        tracker._start_system_metrics()
+        return tracker
+
+    def _start_system_metrics(self) -> None:
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        self._monitor = SystemMetricsMonitor(
+            self.run_id,
+            sampling_interval=SYSTEM_METRICS_INTERVAL_S,
+            resume_logging=True,
+            tracking_uri=tracking_uri(self.ctx),
+        )
+        self._monitor.start()
+
+    def log(self, message: str) -> None:
+        """A line of the training log, kept on disk so a resumed run's log starts at the start."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+
+    def params(self, values: dict[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        current = self.client.get_run(self.run_id).data.params
+        fresh = [Param(k, str(v)[:6000]) for k, v in values.items() if k not in current]
+        for i in range(0, len(fresh), 100):
+            self.client.log_batch(self.run_id, params=fresh[i : i + 100])
+
+    def metrics(self, values: dict[str, float], step: int = 0) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in values.items() if v is not None]
+        if batch:
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def dataset(self, *, name: str, digest: str, source: str, profile: dict[str, Any]) -> None:
+        from mlflow.entities import Dataset, DatasetInput, InputTag
+
+        self.client.log_inputs(
+            self.run_id,
+            datasets=[
+                DatasetInput(
+                    Dataset(name, digest[:36], "docloop", source, None, json.dumps(profile)),
+                    [InputTag("mlflow.data.context", "training")],
+                )
+            ],
+        )
+
+    def artifact_text(self, text: str, path: str) -> None:
+        self.client.log_text(self.run_id, text, path)
+
+    def artifact_json(self, value: dict[str, Any], path: str) -> None:
+        self.client.log_dict(self.run_id, value, path)
+
+    def artifact_bytes(self, data: bytes, path: str) -> None:
+        folder = self.ctx.settings.home / "pipeline" / f"upload-{self.run_id}"
+        folder.mkdir(parents=True, exist_ok=True)
+        local = folder / Path(path).name
+        local.write_bytes(data)
+        self.client.log_artifact(self.run_id, str(local), str(Path(path).parent or ""))
+        local.unlink()
+
+    def finish(self, status: str, *, gpu: bool, extra_cpu_seconds: float = 0.0) -> dict[str, float]:
+        """Close the run with its wall time, CPU time, peak memory and estimated cost."""
+        if self._monitor is not None:
+            self._monitor.finish()
+        wall = time.time() - self._started
+        cpu = cpu_seconds() - self._started_cpu + extra_cpu_seconds
+        hours = wall / 3600 if gpu else cpu / 3600
+        rate = self.ctx.settings.gpu_hour_cost if gpu else self.ctx.settings.cpu_hour_cost
+        figures = {
+            "wall_seconds": round(wall, 1),
+            "cpu_seconds": round(cpu, 1),
+            "peak_memory_mb": peak_memory_mb(),
+            "cost_estimate": round(hours * rate, 5),
+        }
+        self.metrics(figures)
+        if self.log_path.exists():
+            self.artifact_text(self.log_path.read_text(), "training.log")
+        self.client.set_terminated(self.run_id, status)
+        return figures
+
+
+def _experiment(ctx: AppContext, mlflow: MlflowClient, model_id: str, model_name: str) -> str:
+    name = f"docloop/{model_id}"
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    local_store = "MLFLOW_TRACKING_URI" not in os.environ
+    location = (ctx.settings.home / "mlartifacts").resolve().as_uri() if local_store else None
+    try:
+        return mlflow.create_experiment(
+            name, artifact_location=location, tags={"docloop.model_name": model_name}
+        )
+    except Exception:  # created by another worker a moment ago
+        found = mlflow.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
