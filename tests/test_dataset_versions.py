@@ -32,7 +32,9 @@ def test_snapshots_are_shared_when_unchanged_and_diffed_when_not(db_ctx) -> None
     first, _, created = dataset_versions.record(db_ctx, m.id, files)
     assert created
     assert dataset_versions.record(db_ctx, m.id, dataset_versions.current_files(db_ctx, m.id)) == (
-        first, _, False
+        first,
+        _,
+        False,
     )
 
     _upload(db_ctx, who, m.id, items[2:])
