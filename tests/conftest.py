@@ -60,6 +60,7 @@ def make_settings(home: Path, database_url: str | None = None, **kw: object) -> 
         inprocess_worker=False,
         allow_private_urls=True,
         train_epochs=20,
+        system_metrics_s=0.5,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -103,6 +104,17 @@ def sample_items(n: int) -> list[tuple[Path, list[dict]]]:
     ]
 
 
+def upload_samples(ctx: AppContext, who: auth.Principal, model_id: str, n: int) -> None:
+    """Upload the first ``n`` bundled plate photos with their annotations."""
+    from docloop.services import datasets
+
+    for path, objects in sample_items(n):
+        datasets.add_files(
+            ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())],
+            [{"filename": path.name, "object": objects}],
+        )  # fmt: skip
+
+
 def png_bytes(width: int = 64, height: int = 48) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), "white").save(buf, "PNG")
@@ -115,14 +127,10 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppConte
     home = tmp_path_factory.mktemp("trained")
     context = build_context(make_settings(home), ocr=_ENGINE)
     who = auth.authenticate(context, "test-admin-key")
-    from docloop.services import datasets, models, training
+    from docloop.services import models, training
 
     model = models.create_model(context, who, categories=["number_plate"])
-    for path, objects in sample_items(16):
-        datasets.add_files(
-            context, who, model.id, [datasets.IncomingFile(path.name, path.read_bytes())],
-            [{"filename": path.name, "object": objects}],
-        )  # fmt: skip
+    upload_samples(context, who, model.id, 16)
     training.request_training(context, who, model.id)
     run_jobs(context)
     yield context, model.id

@@ -66,3 +66,60 @@ def test_two_processes_train_one_model(tmp_path: Path) -> None:
 
     bundle = FieldModelBundle.from_bytes(out.read_bytes())
     assert bundle.labels == ["total"] and bundle.metrics["members"] == 1
+
+
+def _synthetic(n: int) -> list[LabelledPage]:
+    """Receipt-like pages: the total follows the word TOTAL, other amounts are distractors."""
+    rng = np.random.default_rng(1)
+    pages = []
+    for i in range(n):
+        y = float(rng.uniform(40, 150))
+        other = float(rng.uniform(10, 30))
+        words = [
+            OcrToken("TEA", Box(10, other, 40, other + 10), 1.0, 0),
+            OcrToken(f"{rng.integers(1, 9)}.20", Box(120, other, 150, other + 10), 1.0, 0),
+            OcrToken("TOTAL", Box(10, y, 60, y + 10), 1.0, 1),
+            OcrToken(f"{i}.50", Box(120, y, 150, y + 10), 1.0, 1),
+        ]
+        ann = Annotation("total", Box(120, y, 150, y + 10), f"{i}.50")
+        pages.append(LabelledPage(words, 200, 200, [ann]))
+    return pages
+
+
+def test_torchrun_with_two_processes_matches_one_process(tmp_path: Path) -> None:
+    """The worker's N-process path (torchrun, gloo) learns as well as one process."""
+    from docloop.ml.launch import train_in_processes
+    from docloop.ml.train import build_examples, evaluate_members, train_members
+
+    pages = _synthetic(60)
+    examples = build_examples(pages, ["total"])
+    config = TrainConfig(epochs=25, batch_pages=4, members=1, recuts=0, dim=32, layers=1)
+    seen: list[float] = []
+    two = train_in_processes(
+        pages, examples, ["total"], config, folder=tmp_path, processes=2,
+        progress=lambda f, _info: seen.append(f),
+    )  # fmt: skip
+    one = train_members(pages, examples, ["total"], config)
+    a = evaluate_members(pages, examples, ["total"], one, config)["val_text_accuracy"]
+    b = evaluate_members(pages, examples, ["total"], two, config)["val_text_accuracy"]
+    print(f"val text accuracy: 1 process {a}, 2 processes {b}")
+    assert a >= 0.8 and b >= 0.8 and abs(a - b) <= 0.2, (a, b)
+    assert seen and seen[-1] == 1.0, "rank 0 reports progress through the launcher"
+
+
+@pytest.mark.slow
+def test_the_worker_setting_trains_with_torchrun(tmp_path: Path) -> None:
+    from docloop.services import auth, models, runs, training
+    from docloop.services.context import build_context
+    from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
+
+    ctx = build_context(make_settings(tmp_path / "home", train_processes=2), ocr=_ENGINE)
+    who = auth.authenticate(ctx, "test-admin-key")
+    model = models.create_model(ctx, who, categories=["number_plate"])
+    upload_samples(ctx, who, model.id, 10)
+    training.request_training(ctx, who, model.id)
+    run_jobs(ctx)
+    assert models.get_model(ctx, who, model.id).version == 1
+    [run] = runs.list_runs(ctx, who, model.id)
+    assert runs.show_run(ctx, who, run["id"])["params"]["processes"] == "2"
+    ctx.close()

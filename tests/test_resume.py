@@ -18,9 +18,9 @@ import pytest
 from docloop.db.tables import TrainingRun
 from docloop.domain import ModelState
 from docloop.ml.checkpoints import FileCheckpoints
-from docloop.services import auth, datasets, models, training
+from docloop.services import auth, models, training
 from docloop.services.context import build_context
-from tests.conftest import _ENGINE, make_settings, run_jobs, sample_items
+from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
 
 pytestmark = pytest.mark.slow
 
@@ -62,11 +62,7 @@ def test_a_killed_worker_is_replaced_and_the_training_resumes(tmp_path: Path) ->
     ctx = build_context(make_settings(home), ocr=_ENGINE)
     who = auth.authenticate(ctx, "test-admin-key")
     model = models.create_model(ctx, who, categories=["number_plate"])
-    for path, objects in sample_items(12):
-        datasets.add_files(
-            ctx, who, model.id, [datasets.IncomingFile(path.name, path.read_bytes())],
-            [{"filename": path.name, "object": objects}],
-        )  # fmt: skip
+    upload_samples(ctx, who, model.id, 12)
     run_jobs(ctx)  # OCR at upload, as the server does it
     training.request_training(ctx, who, model.id)
 

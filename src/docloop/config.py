@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         default="",
         description="Extra torchrun arguments, e.g. multi-node rendezvous (see the README).",
     )
+    system_metrics_s: float = Field(
+        default=5.0, gt=0, description="How often a training samples CPU, memory and GPU use."
+    )
     cpu_hour_cost: float = Field(default=0.05, description="Cost of one CPU-hour, for run costs.")
     gpu_hour_cost: float = Field(default=2.50, description="Cost of one GPU-hour, for run costs.")
 

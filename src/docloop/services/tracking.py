@@ -24,8 +24,6 @@ from docloop.services.context import AppContext
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-SYSTEM_METRICS_INTERVAL_S = 5.0
-
 
 def tracking_uri(ctx: AppContext) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or (
@@ -143,7 +141,7 @@ class Tracker:
 
         self._monitor = SystemMetricsMonitor(
             self.run_id,
-            sampling_interval=SYSTEM_METRICS_INTERVAL_S,
+            sampling_interval=self.ctx.settings.system_metrics_s,
             resume_logging=True,
             tracking_uri=tracking_uri(self.ctx),
         )
@@ -212,6 +210,10 @@ class Tracker:
             "peak_memory_mb": peak_memory_mb(),
             "cost_estimate": round(hours * rate, 5),
         }
+        if gpu:
+            import torch
+
+            figures["gpu_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         self.metrics(figures)
         if self.log_path.exists():
             self.artifact_text(self.log_path.read_text(), "training.log")
