@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,15 @@ import torch
 
 
 class FileCheckpoints:
-    """``train.Checkpoints`` in a folder; a killed process leaves the last epoch's file whole."""
+    """``train.Checkpoints`` in a folder; a killed process leaves the last epoch's file whole.
 
-    def __init__(self, root: Path) -> None:
+    Saves at most every ``every_s`` seconds (a small network's epoch can take a tenth of a
+    second, and writing its optimiser state every epoch would cost more than it protects)."""
+
+    def __init__(self, root: Path, every_s: float = 5.0) -> None:
         self.root = root
+        self.every_s = every_s
+        self._last: dict[int, float] = {}
 
     def _path(self, member: int) -> Path:
         return self.root / f"member-{member}.pt"
@@ -27,6 +33,10 @@ class FileCheckpoints:
         return torch.load(path, map_location="cpu", weights_only=True)
 
     def save(self, member: int, state: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if now - self._last.get(member, -self.every_s) < self.every_s:
+            return
+        self._last[member] = now
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-")
         try:

@@ -254,7 +254,9 @@ def _train_network(
     weight = torch.full((len(labels) + 1,), config.positive_weight)
     weight[0] = 1.0
     loss_fn = nn.CrossEntropyLoss(weight=weight.to(device), ignore_index=-100)
-    optim = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optim = torch.optim.AdamW(
+        net.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
+    )
     # Every rank takes the same number of steps, or DDP's all-reduce would wait forever.
     steps_per_epoch = max(1, math.ceil((len(pages) // world) / config.batch_pages))
     total = steps_per_epoch * config.epochs

@@ -24,6 +24,8 @@ from docloop.services.context import AppContext
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+METRICS_FLUSH_S = 5.0
+
 
 def tracking_uri(ctx: AppContext) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or (
@@ -112,6 +114,8 @@ class Tracker:
         self._started_cpu = cpu_seconds()
         self._started = time.time()
         self._monitor: Any = None
+        self._pending: list[Any] = []
+        self._flushed = time.monotonic()
 
     @classmethod
     def open(
@@ -161,13 +165,22 @@ class Tracker:
         for i in range(0, len(fresh), 100):
             self.client.log_batch(self.run_id, params=fresh[i : i + 100])
 
-    def metrics(self, values: dict[str, float], step: int = 0) -> None:
+    def metrics(self, values: dict[str, float | None], step: int = 0) -> None:
+        """Buffered: per-epoch figures are sent every few seconds, not one request per epoch."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, step) for k, v in values.items() if v is not None]
-        if batch:
+        self._pending += [
+            Metric(k, float(v), now, step) for k, v in values.items() if v is not None
+        ]
+        if time.monotonic() - self._flushed >= METRICS_FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[:1000], self._pending[1000:]
             self.client.log_batch(self.run_id, metrics=batch)
+        self._flushed = time.monotonic()
 
     def dataset(self, *, name: str, digest: str, source: str, profile: dict[str, Any]) -> None:
         from mlflow.entities import Dataset, DatasetInput, InputTag
@@ -215,6 +228,7 @@ class Tracker:
 
             figures["gpu_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         self.metrics(figures)
+        self.flush()
         if self.log_path.exists():
             self.artifact_text(self.log_path.read_text(), "training.log")
         self.client.set_terminated(self.run_id, status)

@@ -1,0 +1,263 @@
+"""Our figures next to two baselines and an ablation, scored the way ``eval_api.py`` scores.
+
+Trains on ``splits/train.txt`` and scores ``splits/val.txt`` in this process (no server), with
+the dataset's cached rapidocr output (``ocr_rapidocr.json``: the same engine, version and
+settings docloop runs) so that a run takes minutes, not a quarter of an hour of OCR. Rows:
+
+- ``rules / rapidocr`` and ``rules / tesseract``: the pretrained OCR with simple hand-written
+  rules per dataset (a plate-shaped line; first line, date pattern, TOTAL line). The baseline a
+  user would write in an afternoon. Tesseract rows need the ``tesseract`` binary.
+- ``docloop``: the model as the server trains it.
+- ``- box refinement``, ``- text correction``: the same networks, with that learned decoder
+  replaced by the identity. ``- augmentation``: networks retrained without re-cut pages, character
+  noise, dropped words or layout jitter.
+
+    python benchmarks/quality_table.py --data ../shared/datasets/plates --normalize alnum \\
+        --ignore-extra ../shared/datasets/plates/multi_plate.txt [--tesseract]
+    python benchmarks/quality_table.py --data ../shared/datasets/receipts --normalize nospace
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from docloop.domain import Annotation, Box, FieldPrediction, OcrToken
+from docloop.ml.boxes import BoxRefiner
+from docloop.ml.bundle import FieldModelBundle
+from docloop.ml.data import LabelledPage
+from docloop.ml.infer import FieldPredictor
+from docloop.ml.textshape import TextShapeModel
+from docloop.ml.tokens import split_words
+from docloop.ml.train import TrainConfig, fit
+from docloop.services.training import epochs_for
+
+Preds = dict[str, list[dict[str, Any]]]
+
+
+def load_eval_tool(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location("eval_api", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def rapidocr_lines(data: Path) -> dict[str, list[OcrToken]]:
+    cached = json.loads((data / "ocr_rapidocr.json").read_text())
+    out = {}
+    for ident, lines in cached.items():
+        tokens = []
+        for i, line in enumerate(lines):
+            xs = [p[0] for p in line["box"]]
+            ys = [p[1] for p in line["box"]]
+            box = Box(min(xs), min(ys), max(xs), max(ys))
+            tokens.append(OcrToken(line["text"], box, float(line["score"]), i))
+        out[ident] = tokens
+    return out
+
+
+def tesseract_lines(image: Path) -> list[OcrToken]:
+    """Tesseract's words grouped into its own lines, each line one token like rapidocr's."""
+    tsv = subprocess.run(
+        ["tesseract", str(image), "stdout", "tsv"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    lines: dict[tuple[int, int, int], list[tuple[str, Box]]] = {}
+    for row in tsv[1:]:
+        cols = row.split("\t")
+        if len(cols) < 12 or not cols[11].strip():
+            continue
+        left, top, w, h = (float(c) for c in cols[6:10])
+        key = (int(cols[2]), int(cols[3]), int(cols[4]))
+        lines.setdefault(key, []).append((cols[11], Box(left, top, left + w, top + h)))
+    tokens = []
+    for i, words in enumerate(lines.values()):
+        box = words[0][1]
+        for _, b in words[1:]:
+            box = box.union(b)
+        tokens.append(OcrToken(" ".join(t for t, _ in words), box, 1.0, i))
+    return tokens
+
+
+def _pred(label: str, box: Box, text: str, score: float = 1.0) -> dict[str, Any]:
+    return {"label": label, **box.as_dict(), "ocr_text": text, "score": score}
+
+
+PLATE = re.compile(r"[A-Z]{2}\d{1,2}[A-Z]{0,3}\d{3,4}")
+
+
+def plate_rules(lines: list[OcrToken]) -> list[dict[str, Any]]:
+    """A plate-shaped line (or two stacked lines that together are plate-shaped)."""
+    alnum = [re.sub(r"[^A-Z0-9]", "", t.text.upper()) for t in lines]
+    for t, text in zip(lines, alnum, strict=True):
+        if PLATE.fullmatch(text):
+            return [_pred("number_plate", t.box, text)]
+    for i in range(len(lines) - 1):
+        if PLATE.fullmatch(alnum[i] + alnum[i + 1]):
+            box = lines[i].box.union(lines[i + 1].box)
+            return [_pred("number_plate", box, alnum[i] + alnum[i + 1])]
+    candidates = [
+        (t, s)
+        for t, s in zip(lines, alnum, strict=True)
+        if 6 <= len(s) <= 11 and re.search(r"\d", s)
+    ]
+    if not candidates:
+        return []
+    t, s = max(candidates, key=lambda c: c[0].box.area())
+    return [_pred("number_plate", t.box, s, 0.5)]
+
+
+DATE = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}|\d{1,2} ?[A-Z]{3} ?\d{2,4}")
+AMOUNT = re.compile(r"\d+[.,]\d{2}")
+
+
+def receipt_rules(lines: list[OcrToken]) -> list[dict[str, Any]]:
+    """Company: the first line; address: the next three; date: the first date; total: the
+    amount on (or right of) the last line saying TOTAL but not SUBTOTAL."""
+    ordered = sorted(lines, key=lambda t: (t.box.ymin, t.box.xmin))
+    out = []
+    if ordered:
+        out.append(_pred("company", ordered[0].box, ordered[0].text))
+    address = ordered[1:4]
+    if address:
+        box = address[0].box
+        for t in address[1:]:
+            box = box.union(t.box)
+        out.append(_pred("address", box, " ".join(t.text for t in address)))
+    for t in ordered:
+        found = DATE.search(t.text.upper())
+        if found:
+            out.append(_pred("date", t.box, found.group(0)))
+            break
+    totals = [t for t in ordered if "TOTAL" in t.text.upper() and "SUB" not in t.text.upper()]
+    for t in reversed(totals):
+        row = [o for o in ordered if abs(o.box.center[1] - t.box.center[1]) < t.box.height]
+        same_row = [t] + [o for o in row if o is not t]
+        amounts = [(o, a) for o in same_row for a in AMOUNT.findall(o.text)]
+        if amounts:
+            o, a = amounts[-1]
+            out.append(_pred("total", o.box, a))
+            break
+    return out
+
+
+def labelled_pages(
+    data: Path, ids: list[str], ocr: dict[str, list[OcrToken]], eval_tool: Any
+) -> list[LabelledPage]:
+    pages = []
+    for ident in ids:
+        with Image.open(eval_tool.image_path(data, ident)) as im:
+            width, height = im.size
+        anns = []
+        for o in eval_tool.annotations(data, ident):
+            b = o.get("bndbox")
+            box = Box(b["xmin"], b["ymin"], b["xmax"], b["ymax"]) if b else None
+            anns.append(Annotation(o["name"], box, o.get("ocr_text")))
+        if any(a.box for a in anns):
+            pages.append(LabelledPage(split_words(ocr[ident]), width, height, anns))
+    return pages
+
+
+def predict_all(
+    predict: Callable[[list[OcrToken], int, int], list[FieldPrediction]],
+    data: Path,
+    ids: list[str],
+    ocr: dict[str, list[OcrToken]],
+    eval_tool: Any,
+) -> Preds:
+    out = {}
+    for ident in ids:
+        with Image.open(eval_tool.image_path(data, ident)) as im:
+            width, height = im.size
+        out[ident] = [
+            _pred(p.label, p.box, p.text, p.score) for p in predict(ocr[ident], width, height)
+        ]
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--normalize", choices=["alnum", "nospace"], required=True)
+    ap.add_argument("--ignore-extra", type=Path)
+    ap.add_argument("--eval-tool", type=Path, default=Path("../shared/tools/eval_api.py"))
+    ap.add_argument("--tesseract", action="store_true", help="add the Tesseract baseline row")
+    args = ap.parse_args()
+
+    tool = load_eval_tool(args.eval_tool)
+    train_ids, val_ids = tool.load_split(args.data, "train"), tool.load_split(args.data, "val")
+    truth = {i: tool.annotations(args.data, i) for i in val_ids}
+    ignore = frozenset(args.ignore_extra.read_text().split()) if args.ignore_extra else frozenset()
+    norm = tool.normalizer(args.normalize)
+    ocr = rapidocr_lines(args.data)
+    labels = sorted({o["name"] for objs in truth.values() for o in objs})
+    rules = plate_rules if labels == ["number_plate"] else receipt_rules
+    rows: list[tuple[str, dict[str, Any], float]] = []
+
+    def row(name: str, preds: Preds, seconds: float) -> None:
+        rows.append((name, tool.score(preds, truth, norm, ignore), seconds))
+        print(f"{name}: done in {seconds:.0f} s", file=sys.stderr, flush=True)
+
+    t = time.time()
+    row("rules / rapidocr", {i: rules(ocr[i]) for i in val_ids}, time.time() - t)
+    if args.tesseract:
+        if shutil.which("tesseract") is None:
+            sys.exit("--tesseract needs the tesseract binary (apt-get install tesseract-ocr)")
+        t = time.time()
+        row(
+            "rules / tesseract",
+            {i: rules(tesseract_lines(tool.image_path(args.data, i))) for i in val_ids},
+            time.time() - t,
+        )
+
+    pages = labelled_pages(args.data, train_ids, ocr, tool)
+    config = TrainConfig(epochs=epochs_for(len(pages), 60))
+    t = time.time()
+    bundle = fit(pages, labels, config)
+    assert bundle is not None
+    seconds = time.time() - t
+    preds = predict_all(FieldPredictor(bundle).predict, args.data, val_ids, ocr, tool)
+    row("docloop", preds, seconds)
+    for name, changed in (
+        ("- box refinement", replace(bundle, refiner=BoxRefiner.fit([]))),
+        ("- text correction", replace(bundle, shapes=TextShapeModel.fit([]))),
+    ):
+        preds = predict_all(FieldPredictor(changed).predict, args.data, val_ids, ocr, tool)
+        row(name, preds, seconds)
+    t = time.time()
+    plain = replace(config, recuts=0, char_noise=0.0, token_drop=0.0, geo_noise=0.0)
+    no_aug: FieldModelBundle | None = fit(pages, labels, plain)
+    assert no_aug is not None
+    preds = predict_all(FieldPredictor(no_aug).predict, args.data, val_ids, ocr, tool)
+    row("- augmentation", preds, time.time() - t)
+
+    print(f"\n{args.data.name}: train {len(pages)} pages, val {len(val_ids)} files\n")
+    print("| system | mean AP50 | micro text F1 | " + " | ".join(labels) + " | train s |")
+    print("|---|---|---|" + "---|" * len(labels) + "---|")
+    for name, report, secs in rows:
+        per = [str(report["per_label"][k]["text_f1"]) for k in labels]
+        print(
+            f"| {name} | {report['mean_ap50']} | {report['micro_text_f1']} | "
+            + " | ".join(per)
+            + f" | {secs:.0f} |"
+        )
+    print(
+        "\nNot in the table: recognizer fine-tuning and synthetic pretraining, which docloop "
+        "does not have yet."
+    )
+
+
+if __name__ == "__main__":
+    main()
