@@ -29,6 +29,7 @@ from docloop.services import (
     predictions,
     runs,
     training,
+    users,
 )
 from docloop.services.context import AppContext, build_context
 
@@ -43,6 +44,8 @@ data_app = typer.Typer(
     help="Dataset versions: what each training learned from.", no_args_is_help=True
 )
 app.add_typer(data_app, name="datasets")
+users_app = typer.Typer(help="People who sign in to the web app.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 runs_app = typer.Typer(help="Training runs: what made each model version.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 console = Console()
@@ -120,6 +123,42 @@ def keys_create(
     console.print(
         auth.create_key(_ctx(home), name=name, workspace=workspace, admin=admin), soft_wrap=True
     )
+
+
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option("--email", help="The user's sign-in email.")],
+    role: Annotated[
+        str, typer.Option("--role", help="admin, data_scientist, annotator or reviewer.")
+    ],
+    password: Annotated[
+        str,
+        typer.Option(
+            "--password",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="DOCLOOP_NEW_USER_PASSWORD",
+            help="Prompted for when not given.",
+        ),
+    ],
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+) -> None:
+    """Create a user who signs in to the web app with a password."""
+    with _user_errors():
+        users.create_user(
+            _ctx(home), email=email, password=password, role=role, workspace=workspace
+        )
+    console.print(f"created {email} ({role})")
+
+
+@users_app.command("list")
+def users_list(home: HomeOpt = None) -> None:
+    table = Table("email", "role", "disabled")
+    for u in users.list_users(_ctx(home)):
+        table.add_row(str(u["email"]), str(u["role"]), str(u["disabled"] or ""))
+    console.print(table)
 
 
 @keys_app.command("list")

@@ -13,6 +13,7 @@ from docloop.api.compat.routes import router as compat_router
 from docloop.api.native.routes import router as native_router
 from docloop.config import Settings
 from docloop.services.context import AppContext, build_context
+from docloop.web import routes as web
 
 
 def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
@@ -45,4 +46,5 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
 
     app.include_router(compat_router)
     app.include_router(native_router)
+    web.install(app)
     return app

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from docloop.services import auth
+from docloop.errors import Forbidden
+from docloop.services import auth, users
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 
@@ -37,9 +39,26 @@ def api_key_from(header: str | None) -> str | None:
     return None
 
 
+SESSION_COOKIE = "docloop_session"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 async def get_principal(request: Request, ctx: CtxDep) -> Principal:
-    key = api_key_from(request.headers.get("authorization"))
-    return await run_in_threadpool(auth.authenticate, ctx, key)
+    """An API key (Basic or Bearer), or a browser session whose writes carry its CSRF token.
+
+    Cookies are sent by the browser on any request, including one forged by another site; the
+    CSRF token is not, so a write without it is refused."""
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if header or not cookie:
+        return await run_in_threadpool(auth.authenticate, ctx, api_key_from(header))
+    signed = await run_in_threadpool(users.session_user, ctx, cookie)
+    if request.method in UNSAFE and not hmac.compare_digest(
+        request.headers.get(CSRF_HEADER, ""), signed.csrf_token
+    ):
+        raise Forbidden("missing or wrong CSRF token (send the page's token as X-CSRF-Token)")
+    return signed.principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -74,6 +74,8 @@ class TrainingFile(Base):
     media_type: Mapped[str] = mapped_column(String(100))
     pages: Mapped[list[Any]] = mapped_column(JSON)
     annotations: Mapped[list[Any]] = mapped_column(JSON)
+    # Where the file came from when not uploaded as training data: "review:<request_file_id>".
+    source: Mapped[str | None] = mapped_column(String(100), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -147,6 +149,7 @@ class InferenceFile(Base):
     request_metadata: Mapped[str | None] = mapped_column(Text)
     moderated: Mapped[bool] = mapped_column(Boolean, default=False)
     moderated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    moderated_by: Mapped[str | None] = mapped_column(String(200))
     day: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -207,5 +210,44 @@ class ProductionChange(Base):
     previous_version_id: Mapped[str | None] = mapped_column(String(36))
     action: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(Text)
+    by: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class User(Base):
+    """A person who signs in to the web app; ``password_hash`` is scrypt with its parameters."""
+
+    __tablename__ = "users"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie holds a secret whose SHA-256 is ``id``."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PredictionChange(Base):
+    """Every change a reviewer makes to a prediction, with who and when (nothing is lost)."""
+
+    __tablename__ = "prediction_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("inference_files.id", ondelete="CASCADE"), index=True
+    )
+    page: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     by: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

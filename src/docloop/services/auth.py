@@ -21,11 +21,16 @@ DEFAULT_WORKSPACE = "default"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: every query is scoped to ``workspace_id``."""
+    """Who is calling: every query is scoped to ``workspace_id``.
+
+    ``role`` decides what they may do (API keys act as admins of their workspace: they are
+    programs an admin created); ``actor`` is the name kept with every change they make."""
 
     workspace_id: str
     key_id: str
     is_admin: bool
+    role: str = "admin"
+    actor: str = "cli"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,7 @@ def authenticate(ctx: AppContext, key: str | None) -> Principal:
         row = s.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
         if row is None or row.revoked_at is not None:
             raise Unauthorized("unknown or revoked API key")
-        return Principal(row.workspace_id, row.id, row.is_admin)
+        return Principal(row.workspace_id, row.id, row.is_admin, actor=f"api key {row.prefix}")
 
 
 def list_keys(ctx: AppContext) -> list[KeyInfo]:

@@ -18,6 +18,7 @@ from docloop.services import jobs
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model, touch
+from docloop.services.users import require
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ def add_files(
     ctx: AppContext, who: Principal, model_id: str, files: Sequence[IncomingFile], data: object
 ) -> list[dict[str, Any]]:
     """Validate every file and annotation first, then store all of them or none."""
+    require(who, "data")
     entries = parse_data(data)  # type: ignore[arg-type]
     if not files:
         raise InvalidInput("no file was sent")

@@ -19,6 +19,7 @@ from docloop.errors import Conflict, NotFound
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import ModelInfo, describe, load_model
+from docloop.services.users import require
 
 
 def validation_score(metrics: dict[str, Any]) -> float | None:
@@ -68,18 +69,20 @@ def set_production(
 
 def promote(ctx: AppContext, who: Principal, model_id: str, number: int) -> ModelInfo:
     """Serve version ``number`` from now on, whatever its figures."""
+    require(who, "train")
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         version = _version(s, model.id, number)
         if version.id != model.production_version_id:
             set_production(
-                s, model, version, action="promote", reason="promoted by hand", by=_who(who)
+                s, model, version, action="promote", reason="promoted by hand", by=who.actor
             )
         return describe(s, model)
 
 
 def rollback(ctx: AppContext, who: Principal, model_id: str) -> ModelInfo:
     """Serve again the version the current one replaced; repeated, it walks further back."""
+    require(who, "train")
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         current = _last_change_to(s, model.id, model.production_version_id)
@@ -96,7 +99,7 @@ def rollback(ctx: AppContext, who: Principal, model_id: str) -> ModelInfo:
                 previous_version_id=before.previous_version_id if before else None,
                 action="rollback",
                 reason=f"rolled back from version {_number(s, model.production_version_id)}",
-                by=_who(who),
+                by=who.actor,
             )
         )
         model.production_version_id = target.id
@@ -148,7 +151,3 @@ def _version(session: Session, model_id: str, number: int) -> ModelVersion:
 def _number(session: Session, version_id: str | None) -> int | None:
     version = session.get(ModelVersion, version_id) if version_id else None
     return version.number if version else None
-
-
-def _who(who: Principal) -> str:
-    return f"api key {who.key_id}"

@@ -14,6 +14,7 @@ from docloop.domain import STATE_STATUS, ModelState
 from docloop.errors import InvalidInput, NotFound
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
+from docloop.services.users import require
 
 MAX_LABELS = 100
 
@@ -57,6 +58,7 @@ def create_model(
     model_type: str = "ocr",
     name: str | None = None,
 ) -> ModelInfo:
+    require(who, "models")
     labels = validate_labels(categories)
     with ctx.session() as s:
         model = Model(

@@ -16,12 +16,13 @@ from docloop.errors import Conflict, InvalidInput, NotFound
 from docloop.ml.bundle import UnknownFormat
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.io import Page, decode
-from docloop.services import jobs
+from docloop.services import corrections, jobs
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.datasets import IncomingFile, check_size, download_all, validate_objects
 from docloop.services.models import load_model
 from docloop.services.ocr import read_pages
+from docloop.services.users import require
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
 
@@ -82,6 +83,7 @@ def predict_files(
     metadata: str | None = None,
 ) -> list[dict[str, Any]]:
     """Predict synchronously; returns one result per page of every file, all stored."""
+    require(who, "predict")
     version = _hosted_version(ctx, who, model_id, files)
     results = []
     for f in files:
@@ -115,6 +117,7 @@ def submit_async(
     metadata: str | None = None,
 ) -> list[dict[str, Any]]:
     """Store the files and queue their prediction; returns the request_file_ids to poll."""
+    require(who, "predict")
     _hosted_version(ctx, who, model_id, files)
     checked = []
     for f in files:
@@ -288,19 +291,31 @@ def list_by_days(
 def set_moderated(
     ctx: AppContext, who: Principal, model_id: str, file_id: str, value: bool
 ) -> dict[str, Any]:
+    """Approve (or un-approve) a file: approved files become training data of the model."""
+    require(who, "review")
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
         if row.status != DONE:
             raise Conflict(
                 f"file {file_id} has no finished prediction to moderate (status {row.status})"
             )
-        row.moderated = value
-        row.moderated_at = utcnow() if value else None
+        if row.moderated != value:
+            row.moderated = value
+            row.moderated_at = utcnow() if value else None
+            row.moderated_by = who.actor if value else None
+            corrections.record_change(
+                s, row.id, 0, "approve" if value else "unapprove", {}, who.actor
+            )
+            corrections.sync_training_file(s, row)
     return get_file(ctx, who, model_id, file_id)
 
 
 def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) -> dict[str, Any]:
-    """Replace one page's predictions with corrected ones (validated like training boxes)."""
+    """Replace one page's predictions with corrected ones (validated like training boxes).
+
+    The change is logged with the page before and after; ``change`` in the body (an object
+    with an ``action`` such as "edit_text" or "move") says what the reviewer did."""
+    require(who, "review")
     if not isinstance(body, dict):
         raise InvalidInput("body must be a JSON object")
     page_id = body.get("id") or body.get("page_id")
@@ -322,8 +337,17 @@ def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) ->
         if page is None:
             raise NotFound("no such page: give its 'id', or 'request_file_id' and 'page'")
         row = _load_file(s, who, model_id, page.file_id)
+        before = list(page.predictions)
         page.predictions = [_corrected(item, labels, page, n) for n, item in enumerate(items)]
         page.updated_at = utcnow()
+        change = body.get("change") if isinstance(body.get("change"), dict) else {}
+        action = str(change.get("action") or "replace")[:30]
+        corrections.record_change(
+            s, row.id, page.page, action,
+            {"change": change, "before": before, "after": page.predictions}, who.actor,
+        )  # fmt: skip
+        if row.moderated:
+            corrections.sync_training_file(s, row)
         s.flush()
         return _page_view(row, page)
 

@@ -25,6 +25,7 @@ from docloop.services.context import AppContext
 from docloop.services.models import ModelInfo, describe, load_model
 from docloop.services.ocr import read_blob
 from docloop.services.pipeline import Pipeline, digest
+from docloop.services.users import require
 
 # Shares of the reported progress: OCR (when not cached) before the network trains, and the
 # point where training ends and evaluation and export begin.
@@ -38,6 +39,7 @@ def request_training(
     """Queue a training of ``model_id``; a second request while one is pending is a no-op.
 
     ``force`` serves the new version even if its validation score is below the served one's."""
+    require(who, "train")
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         if model.train_state in ("queued", "training"):

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
+from docloop.domain import Box
 from docloop.services import (
     dataset_versions,
     datasets,
     model_versions,
     models,
     predictions,
+    review,
     runs,
     training,
 )
@@ -172,6 +176,59 @@ async def get_prediction(
     model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
 ) -> dict[str, Any]:
     return await run_in_threadpool(predictions.get_file, ctx, who, model_id, file_id)
+
+
+@router.get("/models/{model_id}/review")
+async def review_queue(
+    model_id: str,
+    ctx: CtxDep,
+    who: PrincipalDep,
+    start: date | None = None,
+    end: date | None = None,
+    moderated: bool | None = None,
+    label: str | None = None,
+    below: float | None = None,
+) -> dict[str, Any]:
+    """Processed files matching the filters, with moderated / not moderated counts."""
+    found = review.ReviewFilter(start, end, moderated, label or None, below)
+    return await run_in_threadpool(review.search, ctx, who, model_id, found)
+
+
+@router.get("/models/{model_id}/review/next")
+async def review_next(
+    model_id: str, ctx: CtxDep, who: PrincipalDep, current: str = ""
+) -> dict[str, str | None]:
+    """The next file waiting for review (none when the queue is empty)."""
+    return {"next": await run_in_threadpool(review.next_file, ctx, who, model_id, current)}
+
+
+@router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/image")
+async def page_image(
+    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep
+) -> Response:
+    data = await run_in_threadpool(review.page_image, ctx, who, model_id, file_id, page)
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+@router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/text")
+async def text_under(
+    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep,
+    xmin: float, ymin: float, xmax: float, ymax: float,
+) -> dict[str, str]:  # fmt: skip
+    """The OCR text inside a box: what a box drawn by a reviewer is prefilled with."""
+    box = Box(xmin, ymin, xmax, ymax)
+    text = await run_in_threadpool(review.text_under, ctx, who, model_id, file_id, page, box)
+    return {"text": text}
+
+
+@router.get("/models/{model_id}/predictions/{file_id}/changes")
+async def prediction_changes(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+) -> list[dict[str, Any]]:
+    """Every change made to the file's predictions, with who made it and when."""
+    return await run_in_threadpool(review.changes, ctx, who, model_id, file_id)
 
 
 @router.put("/models/{model_id}/predictions/{file_id}/approval")

@@ -1,0 +1,1 @@
+"""The browser app: server-rendered pages with small JS modules over the native API."""

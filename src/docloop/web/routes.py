@@ -1,0 +1,150 @@
+"""Pages for people: sign-in, models, the moderation queue and the review editor.
+
+Pages are rendered on the server; the editor and live progress are small JS modules that call
+the native API with the session cookie and the page's CSRF token. Every page needs a signed-in
+user whose role allows it; anyone else is sent to the sign-in page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from docloop.api.deps import SESSION_COOKIE, CtxDep
+from docloop.errors import DocloopError, Forbidden, Unauthorized
+from docloop.services import models, users
+from docloop.services.users import SignedIn
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF_COOKIE = "docloop_login_csrf"
+
+
+class _SignIn(Exception):
+    """Raised by a page whose visitor must sign in first; turned into a redirect."""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+async def _signed_in(request: Request, ctx: CtxDep, permission: str | None = None) -> SignedIn:
+    try:
+        signed = await run_in_threadpool(
+            users.session_user, ctx, request.cookies.get(SESSION_COOKIE)
+        )
+    except Unauthorized:
+        raise _SignIn(request.url.path) from None
+    if permission:
+        users.require(signed.principal, permission)
+    return signed
+
+
+def _page(request: Request, name: str, signed: SignedIn | None, **values: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"user": signed, "can": users.can, **values})
+
+
+def install(app: Any) -> None:
+    """Mount the pages, their static files and the sign-in redirect."""
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+
+    @app.exception_handler(_SignIn)
+    async def _to_login(_: Request, exc: _SignIn) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    app.include_router(router)
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home() -> RedirectResponse:
+    return RedirectResponse("/models", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, next: str = "/models", error: str = "") -> HTMLResponse:
+    token = secrets.token_urlsafe(24)
+    response = _page(request, "login.html", None, next=next, error=error, csrf=token)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict")
+    return response
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    ctx: CtxDep,
+    email: str = Form(...),
+    password: str = Form(...),
+    csrf_token: str = Form(""),
+    next: str = Form("/models"),
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return _page(request, "login.html", None, next=next, csrf=expected,
+                     error="The form expired: try again.")  # fmt: skip
+    try:
+        secret, _ = await run_in_threadpool(users.sign_in, ctx, email, password)
+    except DocloopError as exc:
+        token = secrets.token_urlsafe(24)
+        response = _page(request, "login.html", None, next=next, error=exc.message, csrf=token)
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict")
+        response.status_code = 401
+        return response
+    target = next if next.startswith("/") and not next.startswith("//") else "/models"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE, secret, httponly=True, samesite="lax",
+        secure=request.url.scheme == "https", max_age=users.SESSION_DAYS * 86400,
+    )  # fmt: skip
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, ctx: CtxDep, csrf_token: str = Form("")) -> Response:
+    signed = await _signed_in(request, ctx)
+    if not hmac.compare_digest(signed.csrf_token, csrf_token):
+        raise Forbidden("missing or wrong CSRF token")
+    await run_in_threadpool(users.sign_out, ctx, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/models", response_class=HTMLResponse)
+async def models_page(request: Request, ctx: CtxDep) -> HTMLResponse:
+    signed = await _signed_in(request, ctx)
+    found = await run_in_threadpool(models.list_models, ctx, signed.principal)
+    return _page(request, "models.html", signed, models=found)
+
+
+@router.get("/models/{model_id}", response_class=HTMLResponse)
+async def model_page(request: Request, model_id: str, ctx: CtxDep) -> HTMLResponse:
+    signed = await _signed_in(request, ctx)
+    model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
+    return _page(request, "model.html", signed, model=model)
+
+
+@router.get("/models/{model_id}/review", response_class=HTMLResponse)
+async def review_page(request: Request, model_id: str, ctx: CtxDep) -> HTMLResponse:
+    signed = await _signed_in(request, ctx, "review")
+    model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
+    return _page(request, "review_list.html", signed, model=model)
+
+
+@router.get("/models/{model_id}/review/{file_id}", response_class=HTMLResponse)
+async def review_file_page(
+    request: Request, model_id: str, file_id: str, ctx: CtxDep
+) -> HTMLResponse:
+    signed = await _signed_in(request, ctx, "review")
+    model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
+    return _page(request, "review_file.html", signed, model=model, file_id=file_id)

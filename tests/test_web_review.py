@@ -1,0 +1,198 @@
+"""The review app in a real browser (Debian's Chromium, headless, driven by Playwright):
+sign in, open the queue, fix a text, move a box, draw a missing one, delete one, approve with
+the keyboard, then retrain from the corrections. Screenshots go to test-artifacts/screens/."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from docloop.api.app import create_app
+from docloop.db.tables import TrainingFile
+from docloop.services import auth, datasets, models, predictions, review, training, users
+from docloop.services.context import AppContext, build_context
+from docloop.worker.loop import Worker
+from tests.conftest import _ENGINE, make_settings, run_jobs, sample_items, upload_samples
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screens"
+EMAIL, PASSWORD = "reviewer@example.com", "correct horse battery"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)"
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, AppContext, str]]:
+    """A live server with a trained plate model, four predictions waiting, and a user."""
+    ctx = build_context(make_settings(tmp_path_factory.mktemp("web")), ocr=_ENGINE)
+    admin = auth.authenticate(ctx, "test-admin-key")
+    model = models.create_model(ctx, admin, categories=["number_plate"], name="plates")
+    upload_samples(ctx, admin, model.id, 14)
+    training.request_training(ctx, admin, model.id)
+    run_jobs(ctx)
+    for path, _ in sample_items(18)[14:]:
+        predictions.predict_files(
+            ctx, admin, model.id, [datasets.IncomingFile(path.name, path.read_bytes())]
+        )
+    users.create_user(ctx, email=EMAIL, password=PASSWORD, role="data_scientist")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ctx.settings, ctx=ctx), port=port, log_level="warning")
+    )
+    worker = Worker(ctx, "web-test-worker")
+    threads = [threading.Thread(target=server.run, daemon=True),
+               threading.Thread(target=worker.run, daemon=True)]  # fmt: skip
+    for t in threads:
+        t.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", ctx, model.id
+    server.should_exit = True
+    worker.stop()
+    for t in threads:
+        t.join(30)
+    ctx.close()
+
+
+@pytest.fixture
+def page(site):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import sync_playwright
+
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        yield context.new_page()
+        browser.close()
+
+
+def _sign_in(page, url: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{url}/models")
+    assert "/login" in page.url, "an anonymous visitor is sent to the sign-in page"
+    page.fill("input[name=email]", EMAIL)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/models")
+
+
+def _saved(page) -> None:  # type: ignore[no-untyped-def]
+    """Wait for the editor to say the last change is saved, then clear the message."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            "document.getElementById('saved').textContent.startsWith('Saved')", timeout=15_000
+        )
+    except PlaywrightTimeout:
+        page.screenshot(path=str(SCREENS / "failed.png"))
+        pytest.fail(f"not saved: {page.inner_text('#saved')!r}")
+    page.evaluate("document.getElementById('saved').textContent = ''")
+
+
+def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> None:  # type: ignore[no-untyped-def]
+    url, ctx, model_id = site
+    who = auth.authenticate(ctx, "test-admin-key")
+    _sign_in(page, url)
+    page.screenshot(path=str(SCREENS / "models.png"))
+
+    page.click("text=plates")
+    page.wait_for_selector("#versions tbody tr")
+    page.screenshot(path=str(SCREENS / "model.png"))
+
+    page.click("text=Review predictions")
+    page.wait_for_selector("#files tbody tr")
+    assert page.inner_text("#count-unmoderated") == "4"
+    assert page.inner_text("#count-moderated") == "0"
+    page.screenshot(path=str(SCREENS / "queue.png"))
+
+    page.click("#files tbody tr:first-child a")
+    page.wait_for_selector("#overlay g.box rect")
+    file_id = page.url.rsplit("/", 1)[1]
+    before = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"][0]
+    page.screenshot(path=str(SCREENS / "editor.png"))
+
+    # fix a text
+    text = page.locator("#field-list li").first.locator("input")
+    text.fill("FIXED123")
+    text.press("Tab")
+    _saved(page)
+    # move a box by dragging it
+    box = page.locator("#overlay g.box rect").first.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(cx, cy)
+    page.mouse.down()
+    page.mouse.move(cx + 30, cy + 20, steps=5)
+    page.mouse.up()
+    _saved(page)
+    # draw a missing box, prefilled with the OCR text under it
+    page.click("#draw")
+    stage = page.locator("#stage").bounding_box()
+    page.mouse.move(stage["x"] + 5, stage["y"] + 5)
+    page.mouse.down()
+    page.mouse.move(stage["x"] + 60, stage["y"] + 40, steps=5)
+    page.mouse.up()
+    _saved(page)
+    assert page.locator("#field-list li").count() == 2
+    # delete it again with the keyboard (it is selected after drawing)
+    page.locator("#canvas").focus()
+    page.keyboard.press("Delete")
+    _saved(page)
+    assert page.locator("#field-list li").count() == 1
+
+    after = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    assert [p["ocr_text"] for p in after] == ["FIXED123"]
+    assert after[0]["xmin"] > before["xmin"] and after[0]["ymin"] > before["ymin"]
+    actions = [c["action"] for c in review.changes(ctx, who, model_id, file_id)]
+    assert actions == ["edit_text", "move", "add", "delete"]
+    assert all(c["by"] == EMAIL for c in review.changes(ctx, who, model_id, file_id))
+
+    # approve with the keyboard: the next waiting file opens
+    page.keyboard.press("a")
+    page.wait_for_url(lambda u: "/review/" in u and not u.endswith(file_id))
+    assert predictions.get_file(ctx, who, model_id, file_id)["moderated"]
+    with ctx.session() as s:
+        [row] = s.query(TrainingFile).filter(TrainingFile.source == f"review:{file_id}").all()
+        assert row.annotations[0]["text"] == "FIXED123"
+        assert row.annotations[0]["box"]["xmin"] == after[0]["xmin"]
+
+    # retrain from the model page: a second version, trained on the correction too
+    page.goto(f"{url}/models/{model_id}")
+    page.click("#train")
+    page.wait_for_function(
+        "document.querySelectorAll('#versions tbody tr').length === 2", timeout=240_000
+    )
+    page.screenshot(path=str(SCREENS / "model-retrained.png"))
+    info = models.get_model(ctx, who, model_id)
+    assert [v["number"] for v in info.versions] == [1, 2]
+    assert (
+        info.versions[1]["metrics"]["train_pages"] == info.versions[0]["metrics"]["train_pages"] + 1
+    )
+
+
+def test_browser_writes_need_the_csrf_token(site) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    url, _ctx, model_id = site
+    with httpx.Client(base_url=url) as client:
+        login = client.get("/login")
+        token = login.text.split('name="csrf_token" value="')[1].split('"')[0]
+        r = client.post("/login", data={"email": EMAIL, "password": PASSWORD, "csrf_token": token})
+        assert r.status_code == 303 and "docloop_session" in client.cookies
+        assert client.get(f"/api/v1/models/{model_id}").status_code == 200
+        r = client.post(f"/api/v1/models/{model_id}/train")
+        assert r.status_code == 403 and "CSRF" in r.json()["message"]
+        r = client.post("/login", data={"email": EMAIL, "password": "wrong", "csrf_token": "x"})
+        assert r.status_code != 303
