@@ -4,6 +4,8 @@ the keyboard, then retrain from the corrections. Screenshots go to test-artifact
 
 from __future__ import annotations
 
+import csv
+import io
 import socket
 import threading
 import time
@@ -14,7 +16,7 @@ import pytest
 import uvicorn
 
 from docloop.api.app import create_app
-from docloop.db.tables import TrainingFile
+from docloop.db.tables import DatasetVersion, TrainingFile
 from docloop.services import auth, datasets, models, predictions, review, training, users
 from docloop.services.context import AppContext, build_context
 from docloop.worker.loop import Worker
@@ -34,14 +36,14 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, AppContext, str]]:
-    """A live server with a trained plate model, four predictions waiting, and a user."""
+    """A live server with a trained plate model, 20 predictions waiting, and a user."""
     ctx = build_context(make_settings(tmp_path_factory.mktemp("web")), ocr=_ENGINE)
     admin = auth.authenticate(ctx, "test-admin-key")
     model = models.create_model(ctx, admin, categories=["number_plate"], name="plates")
     upload_samples(ctx, admin, model.id, 14)
     training.request_training(ctx, admin, model.id)
     run_jobs(ctx)
-    for path, _ in sample_items(18)[14:]:
+    for path, _ in sample_items(34)[14:]:
         predictions.predict_files(
             ctx, admin, model.id, [datasets.IncomingFile(path.name, path.read_bytes())]
         )
@@ -114,7 +116,7 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
 
     page.click("text=Review predictions")
     page.wait_for_selector("#files tbody tr")
-    assert page.inner_text("#count-unmoderated") == "4"
+    assert page.inner_text("#count-unmoderated") == "20"
     assert page.inner_text("#count-moderated") == "0"
     page.screenshot(path=str(SCREENS / "queue.png"))
 
@@ -168,6 +170,16 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
         assert row.annotations[0]["text"] == "FIXED123"
         assert row.annotations[0]["box"]["xmin"] == after[0]["xmin"]
 
+    # the other 19 photos: check each, approve with the keyboard, on to the next
+    for _ in range(19):
+        page.wait_for_selector("#field-list li, #file-state:has-text('Waiting')")
+        current = page.url
+        page.keyboard.press("a")
+        page.wait_for_url(lambda u, current=current: u != current)
+    assert page.url.endswith("/review"), "the queue is empty: back to the list"
+    page.wait_for_function("document.getElementById('count-moderated').textContent === '20'")
+    assert page.inner_text("#count-unmoderated") == "0"
+
     # retrain from the model page: a second version, trained on the correction too
     page.goto(f"{url}/models/{model_id}")
     page.click("#train")
@@ -177,9 +189,24 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     page.screenshot(path=str(SCREENS / "model-retrained.png"))
     info = models.get_model(ctx, who, model_id)
     assert [v["number"] for v in info.versions] == [1, 2]
-    assert (
-        info.versions[1]["metrics"]["train_pages"] == info.versions[0]["metrics"]["train_pages"] + 1
-    )
+    # the approved files are training data now, the corrected one among them
+    v1, v2 = (v["metrics"]["train_pages"] for v in info.versions)
+    assert v2 > v1
+    with ctx.session() as s:
+        version = s.get(DatasetVersion, info.versions[1]["dataset_version_id"])
+        [mine] = [f for f in version.files if f["blob_hash"] == row.blob_hash]
+        assert mine["annotations"][0]["text"] == "FIXED123"
+
+    # export the extracted fields as CSV and read it
+    page.select_option("#export select[name=format]", "csv")
+    page.click("#export button[type=submit]")
+    link = page.wait_for_selector("#export-download")
+    csv_text = page.request.get(url + link.get_attribute("href")).text()
+    rows = list(csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff"))))
+    assert len(rows) == 20 and all(r["moderated"] == "approved" for r in rows)
+    assert {r["request_file_id"]: r["number_plate"] for r in rows}[file_id] == "FIXED123"
+    assert "Processed 20" in page.inner_text("#stats")
+    page.screenshot(path=str(SCREENS / "model-export.png"))
 
 
 def test_browser_writes_need_the_csrf_token(site) -> None:  # type: ignore[no-untyped-def]

@@ -33,6 +33,8 @@ class JobKind(StrEnum):
     OCR = "ocr"
     TRAIN = "train"
     PREDICT = "predict"
+    EXPORT = "export"
+    WEBHOOK = "webhook"
 
 
 class JobStatus(StrEnum):
@@ -42,8 +44,15 @@ class JobStatus(StrEnum):
     FAILED = "failed"
 
 
-# Higher runs first: a user waits on async predictions, training can pick up OCR itself.
-JOB_PRIORITY = {JobKind.PREDICT: 20, JobKind.TRAIN: 10, JobKind.OCR: 0}
+# Higher runs first: a user waits on async predictions and exports, training can pick up OCR
+# itself, and a webhook delivery is cheap.
+JOB_PRIORITY = {
+    JobKind.PREDICT: 20,
+    JobKind.WEBHOOK: 15,
+    JobKind.EXPORT: 12,
+    JobKind.TRAIN: 10,
+    JobKind.OCR: 0,
+}
 
 
 @dataclass(frozen=True, slots=True)

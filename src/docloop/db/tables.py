@@ -61,6 +61,11 @@ class Model(Base):
     train_error: Mapped[str | None] = mapped_column(Text)
     train_progress: Mapped[float | None] = mapped_column(Float)
     train_eta_s: Mapped[float | None] = mapped_column(Float)
+    # Routing: files whose every field is at least this confident and passes the rules are
+    # approved without review. None: every file waits for a reviewer.
+    review_threshold: Mapped[float | None] = mapped_column(Float)
+    rules: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -99,6 +104,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     lease_owner: Mapped[str | None] = mapped_column(String(100))
+    run_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     progress: Mapped[float | None] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
@@ -150,6 +156,7 @@ class InferenceFile(Base):
     moderated: Mapped[bool] = mapped_column(Boolean, default=False)
     moderated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     moderated_by: Mapped[str | None] = mapped_column(String(200))
+    assigned_to: Mapped[str | None] = mapped_column(String(200))
     day: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -251,3 +258,21 @@ class PredictionChange(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     by: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Export(Base):
+    """A download of extracted fields, built in the background (10,000 files never time out)."""
+
+    __tablename__ = "exports"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    format: Mapped[str] = mapped_column(String(10))
+    filters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    rows: Mapped[int | None] = mapped_column(Integer)
+    blob_hash: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

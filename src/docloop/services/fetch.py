@@ -12,7 +12,7 @@ from docloop.config import Settings
 from docloop.errors import InvalidInput, PayloadTooLarge
 
 
-def _check_host(url: str, settings: Settings) -> None:
+def check_host(url: str, settings: Settings) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(f"URL {url!r} is not an http(s) URL")
@@ -41,7 +41,7 @@ def fetch(url: str, settings: Settings) -> tuple[str, bytes]:
     """Return (file name, bytes); every redirect hop is checked like the first URL."""
     current = url
     for _ in range(settings.url_max_redirects + 1):
-        _check_host(current, settings)
+        check_host(current, settings)
         try:
             with (
                 httpx.Client(timeout=settings.url_timeout_s, follow_redirects=False) as client,

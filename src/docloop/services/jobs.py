@@ -47,9 +47,17 @@ def enqueue(
     return job
 
 
+# A retried job waits this long times 2^(attempts - 1), at most BACKOFF_MAX_S.
+BACKOFF_S = 2.0
+BACKOFF_MAX_S = 600.0
+
+
 def _claimable(now: datetime):  # type: ignore[no-untyped-def]
     return or_(
-        Job.status == JobStatus.QUEUED.value,
+        and_(
+            Job.status == JobStatus.QUEUED.value,
+            or_(Job.run_after.is_(None), Job.run_after <= now),
+        ),
         and_(Job.status == JobStatus.RUNNING.value, Job.lease_expires_at < now),
     )
 
@@ -142,6 +150,7 @@ def fail(ctx: AppContext, job_id: int, owner: str, reason: str, *, retryable: bo
             return False
         final = not retryable or job.attempts >= job.max_attempts
         job.status = (JobStatus.FAILED if final else JobStatus.QUEUED).value
+        job.run_after = None if final else now + timedelta(seconds=backoff(job.attempts))
         job.error = reason[:4000]
         job.lease_owner = None
         job.lease_expires_at = None
@@ -152,9 +161,14 @@ def fail(ctx: AppContext, job_id: int, owner: str, reason: str, *, retryable: bo
         return final
 
 
+def backoff(attempts: int) -> float:
+    """Seconds before a failed job is tried again: doubling, so a down receiver is not hammered."""
+    return min(BACKOFF_MAX_S, BACKOFF_S * 2 ** max(attempts - 1, 0))
+
+
 def _on_final_failure(session, job_id: int) -> None:  # type: ignore[no-untyped-def]
     """Let the owning use case record the failure where users look (the model, the file)."""
-    from docloop.services import predictions, training
+    from docloop.services import exports, predictions, training
 
     job = session.get(Job, job_id)
     if job is None:
@@ -164,3 +178,5 @@ def _on_final_failure(session, job_id: int) -> None:  # type: ignore[no-untyped-
         training.mark_failed(session, job.payload, reason)
     elif job.kind == JobKind.PREDICT.value:
         predictions.mark_failed(session, job.payload["request_file_id"], reason)
+    elif job.kind == JobKind.EXPORT.value:
+        exports.mark_failed(session, job.payload["export_id"], reason)

@@ -16,7 +16,7 @@ from docloop.errors import Conflict, InvalidInput, NotFound
 from docloop.ml.bundle import UnknownFormat
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.io import Page, decode
-from docloop.services import corrections, jobs
+from docloop.services import corrections, jobs, routing, webhooks
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.datasets import IncomingFile, check_size, download_all, validate_objects
@@ -25,6 +25,8 @@ from docloop.services.ocr import read_pages
 from docloop.services.users import require
 
 PENDING, DONE, FAILED = "pending", "done", "failed"
+# ``moderated_by`` of a file approved by the routing rules rather than by a person.
+STRAIGHT_THROUGH = "straight-through"
 
 
 def epoch_day(when: datetime) -> int:
@@ -94,8 +96,7 @@ def predict_files(
         with ctx.session() as s:
             row = _new_file(s, model_id, f.filename, digest, media_type, metadata, status=DONE)
             row.model_version_id = version.id
-            for p, found in zip(pages, fields, strict=True):
-                s.add(_page_row(row.id, p.index, p.width, p.height, found))
+            _store_pages(ctx, s, row, pages, fields)
             s.flush()
             results.extend(_file_results(s, row))
     return results
@@ -155,10 +156,30 @@ def run_prediction_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         if row is None or row.status != PENDING:
             return
         s.execute(delete(InferencePage).where(InferencePage.file_id == file_id))
-        for p, found in zip(pages, fields, strict=True):
-            s.add(_page_row(file_id, p.index, p.width, p.height, found))
+        _store_pages(ctx, s, row, pages, fields)
         row.status = DONE
         row.model_version_id = version.id
+
+
+def _store_pages(
+    ctx: AppContext,
+    session: Session,
+    row: InferenceFile,
+    pages: list[Page],
+    fields: list[list[FieldPrediction]],
+) -> None:
+    """Store a file's predicted pages, flag what needs a person, and approve the file at once
+    when nothing does (straight through; it is not added to training data: no one checked it)."""
+    rows = [
+        _page_row(row.id, p.index, p.width, p.height, f) for p, f in zip(pages, fields, strict=True)
+    ]
+    model = session.get(Model, row.model_id)
+    if model is not None and routing.apply(model, [r.predictions for r in rows]):
+        row.moderated = True
+        row.moderated_at = utcnow()
+        row.moderated_by = STRAIGHT_THROUGH
+        webhooks.enqueue_delivery(ctx, session, model, row.id)
+    session.add_all(rows)
 
 
 def mark_failed(session: Session, file_id: str, reason: str) -> None:
@@ -307,6 +328,9 @@ def set_moderated(
                 s, row.id, 0, "approve" if value else "unapprove", {}, who.actor
             )
             corrections.sync_training_file(s, row)
+            model = s.get(Model, row.model_id)
+            if value and model is not None:
+                webhooks.enqueue_delivery(ctx, s, model, row.id)
     return get_file(ctx, who, model_id, file_id)
 
 

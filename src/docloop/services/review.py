@@ -36,8 +36,9 @@ class ReviewFilter:
 
 
 def search(ctx: AppContext, who: Principal, model_id: str, f: ReviewFilter) -> dict[str, Any]:
-    """Files matching the filter, newest first, with the counts of moderated and not moderated
-    files for the same filter (whatever its moderated setting), so both are always visible."""
+    """Files matching the filter, the caller's assigned files first, then newest first, with
+    the counts of moderated and not moderated files for the same filter (whatever its
+    moderated setting), so both are always visible."""
     if f.below is not None and not 0 <= f.below <= 1:
         raise InvalidInput("the confidence threshold must be between 0 and 1")
     if f.start and f.end and f.start > f.end:
@@ -64,6 +65,7 @@ def search(ctx: AppContext, who: Principal, model_id: str, f: ReviewFilter) -> d
             "unmoderated": sum(not r.moderated for r in matched),
         }
         shown = [r for r in matched if f.moderated is None or r.moderated == f.moderated]
+        shown.sort(key=lambda r: r.assigned_to != who.actor)  # stable: newest first within
         return {
             "counts": counts,
             "total": len(shown),
@@ -89,6 +91,8 @@ def _summary(row: InferenceFile, preds: list[dict[str, Any]]) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "moderated": row.moderated,
         "moderated_by": row.moderated_by,
+        "assigned_to": row.assigned_to,
+        "flagged": sum(bool(p.get("flags")) for p in preds),
         "fields": len(preds),
         "min_score": round(min(scores), 4) if scores else None,
         "labels": sorted({p["label"] for p in preds}),
@@ -144,3 +148,48 @@ def changes(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> lis
                 .order_by(PredictionChange.id)
             )
         ]  # fmt: skip
+
+
+def stats(ctx: AppContext, who: Principal, model_id: str) -> dict[str, Any]:
+    """The business figures of the loop: how many files went through without a person's
+    correction (automation rate), and how many fields reviewers changed."""
+    from docloop.services.predictions import STRAIGHT_THROUGH
+
+    edits = {"edit_text", "move", "resize", "relabel", "add", "delete", "mark_wrong", "replace"}
+    with ctx.session() as s:
+        load_model(s, who, model_id)
+        rows = s.execute(
+            select(InferenceFile.id, InferenceFile.moderated, InferenceFile.moderated_by).where(
+                InferenceFile.model_id == model_id, InferenceFile.status == DONE
+            )
+        ).all()
+        changed = s.execute(
+            select(PredictionChange.file_id, PredictionChange.action)
+            .join(InferenceFile, InferenceFile.id == PredictionChange.file_id)
+            .where(InferenceFile.model_id == model_id)
+        ).all()
+    corrected = {f for f, action in changed if action in edits}
+    approved = [r for r in rows if r.moderated]
+    untouched = [r for r in approved if r.id not in corrected]
+    return {
+        "processed": len(rows),
+        "approved": len(approved),
+        "straight_through": sum(r.moderated_by == STRAIGHT_THROUGH for r in rows),
+        "approved_without_correction": len(untouched),
+        "automation_rate": round(len(untouched) / len(rows), 4) if rows else None,
+        "fields_changed": sum(1 for _, action in changed if action in edits),
+        "files_corrected": len(corrected),
+    }
+
+
+def assign(
+    ctx: AppContext, who: Principal, model_id: str, file_id: str, reviewer: str | None
+) -> dict[str, Any]:
+    """Put a file in a reviewer's queue (their queue lists it first); None unassigns."""
+    from docloop.services.users import require
+
+    require(who, "review")
+    with ctx.session() as s:
+        row = _load_file(s, who, model_id, file_id)
+        row.assigned_to = reviewer.strip().lower() if reviewer else None
+        return {"request_file_id": row.id, "assigned_to": row.assigned_to}

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from docloop.domain import JobKind
 from docloop.errors import DocloopError
-from docloop.services import datasets, jobs, predictions, training
+from docloop.services import datasets, exports, jobs, predictions, training, webhooks
 from docloop.services.context import AppContext
 from docloop.services.jobs import ClaimedJob
 
@@ -26,6 +26,10 @@ def _run(ctx: AppContext, job: ClaimedJob, beat: Callable[[float], None]) -> Non
         predictions.run_prediction_job(ctx, job.payload)
     elif job.kind == JobKind.TRAIN:
         training.run_training_job(ctx, job.payload, beat)
+    elif job.kind == JobKind.EXPORT:
+        exports.run_export_job(ctx, job.payload)
+    elif job.kind == JobKind.WEBHOOK:
+        webhooks.run_delivery_job(ctx, job.payload)
 
 
 class Worker:

@@ -17,10 +17,12 @@ from docloop.domain import Box
 from docloop.services import (
     dataset_versions,
     datasets,
+    exports,
     model_versions,
     models,
     predictions,
     review,
+    routing,
     runs,
     training,
 )
@@ -192,6 +194,77 @@ async def review_queue(
     """Processed files matching the filters, with moderated / not moderated counts."""
     found = review.ReviewFilter(start, end, moderated, label or None, below)
     return await run_in_threadpool(review.search, ctx, who, model_id, found)
+
+
+@router.get("/models/{model_id}/review/stats")
+async def review_stats(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Automation rate (files approved without any correction / files processed) and more."""
+    return await run_in_threadpool(review.stats, ctx, who, model_id)
+
+
+class RoutingSettings(BaseModel):
+    threshold: float | None = Field(default=None, description="Straight-through confidence.")
+    rules: dict[str, dict[str, Any]] | None = Field(default=None, description="Per label.")
+    webhook_url: str | None = Field(default=None, description="Receives each approved file.")
+
+
+@router.get("/models/{model_id}/routing")
+async def get_routing(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    return await run_in_threadpool(routing.get_settings, ctx, who, model_id)
+
+
+@router.put("/models/{model_id}/routing")
+async def set_routing(
+    model_id: str, body: RoutingSettings, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Threshold and rules that decide which files skip review, and the webhook URL."""
+    return await run_in_threadpool(
+        lambda: routing.configure(
+            ctx, who, model_id, threshold=body.threshold, rules=body.rules,
+            webhook_url=body.webhook_url,
+        )
+    )  # fmt: skip
+
+
+class Assignment(BaseModel):
+    reviewer: str | None = Field(default=None, description="The reviewer's email, or null.")
+
+
+@router.put("/models/{model_id}/predictions/{file_id}/assignee")
+async def assign(
+    model_id: str, file_id: str, body: Assignment, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(review.assign, ctx, who, model_id, file_id, body.reviewer)
+
+
+class ExportRequest(BaseModel):
+    format: str = Field(description="csv, json or xlsx")
+    start: date
+    end: date
+
+
+@router.post("/models/{model_id}/exports", status_code=202)
+async def request_export(
+    model_id: str, body: ExportRequest, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Build a download of the extracted fields in the background; poll it, then fetch it."""
+    return await run_in_threadpool(
+        exports.request_export, ctx, who, model_id, body.format, body.start, body.end
+    )
+
+
+@router.get("/exports/{export_id}")
+async def get_export(export_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    return await run_in_threadpool(exports.get_export, ctx, who, export_id)
+
+
+@router.get("/exports/{export_id}/file")
+async def download_export(export_id: str, ctx: CtxDep, who: PrincipalDep) -> Response:
+    data, media_type, name = await run_in_threadpool(exports.download, ctx, who, export_id)
+    return Response(
+        data, media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )  # fmt: skip
 
 
 @router.get("/models/{model_id}/review/next")

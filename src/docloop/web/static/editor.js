@@ -63,6 +63,7 @@ function renderBoxes() {
     const g = document.createElementNS(SVG, "g");
     g.dataset.i = i;
     g.classList.add("box", p.status ?? "");
+    if (p.flags?.length) g.classList.add("flagged");
     if (i === state.selected) g.classList.add("selected");
     const r = document.createElementNS(SVG, "rect");
     Object.entries({ x: p.xmin, y: p.ymin, width: p.xmax - p.xmin, height: p.ymax - p.ymin,
@@ -126,6 +127,12 @@ function renderList() {
       return b;
     });
     li.append(label, text, score, ...buttons);
+    if (p.flags?.length) {
+      const why = document.createElement("p");
+      why.className = "flags";
+      why.textContent = `Check: ${p.flags.join("; ")}`;
+      li.append(why);
+    }
     return li;
   }));
 }
@@ -252,6 +259,14 @@ async function goNext() {
   const out = await api("GET", `/api/v1/models/${model}/review/next?current=${fileId}`);
   location.href = out.next ? `/models/${model}/review/${out.next}` : `/models/${model}/review`;
 }
+
+$("assign").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const out = await api("PUT", `${base}/assignee`, { reviewer: ev.target.reviewer.value || null });
+    $("saved").textContent = out.assigned_to ? `Assigned to ${out.assigned_to}` : "Unassigned";
+  } catch (e) { $("saved").textContent = e.message; }
+});
 
 $("zoom-in").onclick = () => zoom(1.25);
 $("zoom-out").onclick = () => zoom(0.8);

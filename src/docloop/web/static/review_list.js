@@ -16,8 +16,9 @@ async function load() {
     const link = document.createElement("a");
     link.href = `/models/${id}/review/${f.id}`;
     link.textContent = f.filename;
-    const cells = [link, f.created_at.slice(0, 19).replace("T", " "), f.fields,
-      f.min_score ?? "-", f.moderated ? `moderated by ${f.moderated_by ?? "?"}` : "waiting"];
+    const cells = [link, f.created_at.slice(0, 19).replace("T", " "), f.fields, f.flagged,
+      f.min_score ?? "-", f.assigned_to ?? "",
+      f.moderated ? `approved by ${f.moderated_by ?? "?"}` : "waiting"];
     for (const c of cells) {
       const td = document.createElement("td");
       td.append(c);

@@ -1,0 +1,178 @@
+"""Extracted fields out of docloop: one row per file, one column per label, as CSV, JSON or XLSX.
+
+Exports are built by a worker and stored as a blob, so an export of 10,000 files shows its
+progress and is downloaded when ready instead of timing out in a request.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from docloop.db.tables import Export, InferenceFile, InferencePage, Model, utcnow
+from docloop.domain import JobKind
+from docloop.errors import Conflict, InvalidInput, NotFound
+from docloop.services import jobs
+from docloop.services.auth import Principal
+from docloop.services.context import AppContext
+from docloop.services.models import load_model
+from docloop.services.predictions import DONE, epoch_day
+from docloop.services.review import _midnight
+from docloop.services.users import require
+
+FORMATS = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+BATCH = 500
+
+
+def request_export(
+    ctx: AppContext, who: Principal, model_id: str, fmt: str, start: date, end: date
+) -> dict[str, Any]:
+    require(who, "review")
+    if fmt not in FORMATS:
+        raise InvalidInput(f"format must be one of {', '.join(FORMATS)}")
+    if start > end:
+        raise InvalidInput("the start date is after the end date")
+    with ctx.session() as s:
+        load_model(s, who, model_id)
+        export = Export(
+            id=str(uuid.uuid4()), model_id=model_id, format=fmt, status="queued", progress=0.0,
+            filters={"start": start.isoformat(), "end": end.isoformat()}, created_by=who.actor,
+        )  # fmt: skip
+        s.add(export)
+        jobs.enqueue(
+            s, JobKind.EXPORT, {"export_id": export.id}, model_id=model_id,
+            max_attempts=ctx.settings.job_max_attempts,
+        )  # fmt: skip
+        s.flush()
+        return _view(export)
+
+
+def get_export(ctx: AppContext, who: Principal, export_id: str) -> dict[str, Any]:
+    with ctx.session() as s:
+        return _view(_load(s, who, export_id))
+
+
+def download(ctx: AppContext, who: Principal, export_id: str) -> tuple[bytes, str, str]:
+    """The file's bytes, media type and a file name."""
+    with ctx.session() as s:
+        export = _load(s, who, export_id)
+        if export.status != "done" or export.blob_hash is None:
+            raise Conflict(f"export {export_id} is not ready ({export.status})")
+        name = f"docloop-{export.filters['start']}-{export.filters['end']}.{export.format}"
+        return ctx.blobs.get(export.blob_hash), FORMATS[export.format], name
+
+
+def _load(session: Any, who: Principal, export_id: str) -> Export:
+    export = session.get(Export, export_id)
+    if export is None:
+        raise NotFound(f"no export {export_id!r}")
+    load_model(session, who, export.model_id)
+    return export
+
+
+def _view(e: Export) -> dict[str, Any]:
+    return {
+        "id": e.id, "model_id": e.model_id, "format": e.format, "filters": e.filters,
+        "status": e.status, "progress": e.progress, "rows": e.rows, "error": e.error,
+        "created_at": e.created_at.isoformat(),
+        "download": f"/api/v1/exports/{e.id}/file" if e.status == "done" else None,
+    }  # fmt: skip
+
+
+def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
+    export_id = payload["export_id"]
+    with ctx.session() as s:
+        export = s.get(Export, export_id)
+        if export is None:
+            return
+        model = s.get(Model, export.model_id)
+        if model is None:
+            return
+        labels, fmt = list(model.categories), export.format
+        start = epoch_day(_midnight(date.fromisoformat(export.filters["start"])))
+        end = epoch_day(_midnight(date.fromisoformat(export.filters["end"])))
+        ids = s.scalars(
+            select(InferenceFile.id)
+            .where(
+                InferenceFile.model_id == model.id,
+                InferenceFile.status == DONE,
+                InferenceFile.day >= start,
+                InferenceFile.day <= end,
+            )
+            .order_by(InferenceFile.created_at, InferenceFile.id)
+        ).all()
+        export.status = "running"
+    rows: list[dict[str, Any]] = []
+    for i in range(0, len(ids), BATCH):
+        with ctx.session() as s:
+            rows += _rows(s, ids[i : i + BATCH], labels)
+            s.get(Export, export_id).progress = round(min(len(ids), i + BATCH) / len(ids), 4)  # type: ignore[union-attr]
+    data = _encode(rows, ["filename", "request_file_id", "moderated", "created_at", *labels], fmt)
+    digest = ctx.blobs.put(data)
+    with ctx.session() as s:
+        export = s.get(Export, export_id)
+        if export is not None:
+            export.status, export.progress, export.rows = "done", 1.0, len(rows)
+            export.blob_hash, export.finished_at = digest, utcnow()
+
+
+def mark_failed(session: Any, export_id: str, reason: str) -> None:
+    export = session.get(Export, export_id)
+    if export is not None:
+        export.status, export.error = "failed", reason
+
+
+def _rows(session: Any, ids: list[str], labels: list[str]) -> list[dict[str, Any]]:
+    files = {
+        f.id: f for f in session.scalars(select(InferenceFile).where(InferenceFile.id.in_(ids)))
+    }
+    found: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for page in session.scalars(
+        select(InferencePage).where(InferencePage.file_id.in_(ids)).order_by(InferencePage.page)
+    ):
+        found[page.file_id].extend(p for p in page.predictions if p.get("status") != "wrong")
+    out = []
+    for i in ids:
+        f = files[i]
+        row: dict[str, Any] = {
+            "filename": f.filename, "request_file_id": f.id,
+            "moderated": "approved" if f.moderated else "not moderated",
+            "created_at": f.created_at.isoformat(timespec="seconds"),
+        }  # fmt: skip
+        for label in labels:
+            texts = [p["ocr_text"] for p in sorted(found[i], key=lambda p: -p["score"])
+                     if p["label"] == label]  # fmt: skip
+            row[label] = " | ".join(texts)
+        out.append(row)
+    return out
+
+
+def _encode(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> bytes:
+    if fmt == "json":
+        return json.dumps(rows, ensure_ascii=False, indent=1).encode()
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        return buf.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
+    from openpyxl import Workbook
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("fields")
+    sheet.append(columns)
+    for r in rows:
+        sheet.append([r[c] for c in columns])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

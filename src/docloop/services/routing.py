@@ -1,0 +1,173 @@
+"""Straight-through processing: which predicted files need a person, and why.
+
+Each model may set a confidence threshold and rules per label. A file whose every field is at
+least that confident and passes its rules is approved at once; the others wait in the review
+queue with each flagged field saying why. Rules, per label:
+
+- ``required``: the file must have the field;
+- ``pattern``: the text must match this regular expression (whole text);
+- ``date``: the text must parse as a date (day first, like most of the world) not in the future;
+- ``min`` / ``max``: the text must be a number in this range;
+- ``equals``: the text must equal another label's text (e.g. a total and an amount due).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+from docloop.db.tables import Model
+from docloop.errors import InvalidInput
+from docloop.services.auth import Principal
+from docloop.services.context import AppContext
+from docloop.services.models import load_model, touch
+from docloop.services.users import require
+
+RULE_KEYS = {"required", "pattern", "date", "min", "max", "equals"}
+DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%Y-%m-%d",
+                "%d %b %Y", "%d %B %Y", "%b %d, %Y")  # fmt: skip
+
+
+def validate_rules(rules: object, labels: list[str]) -> dict[str, dict[str, Any]]:
+    """The rules as stored, or InvalidInput naming the first problem."""
+    if rules is None:
+        return {}
+    if not isinstance(rules, dict):
+        raise InvalidInput("rules must be an object: {label: {rule: value}}")
+    for label, spec in rules.items():
+        if label not in labels:
+            raise InvalidInput(f"rules name {label!r}, which is not a label of the model")
+        if not isinstance(spec, dict) or not set(spec) <= RULE_KEYS:
+            raise InvalidInput(f"rules for {label!r} may only use {', '.join(sorted(RULE_KEYS))}")
+        if "pattern" in spec:
+            try:
+                re.compile(str(spec["pattern"]))
+            except re.error as exc:
+                raise InvalidInput(
+                    f"pattern for {label!r} is not a regular expression: {exc}"
+                ) from None
+        for bound in ("min", "max"):
+            if bound in spec and not isinstance(spec[bound], int | float):
+                raise InvalidInput(f"{bound} for {label!r} must be a number")
+        if "equals" in spec and spec["equals"] not in labels:
+            raise InvalidInput(f"{label!r} equals {spec['equals']!r}, which is not a label")
+    return rules  # type: ignore[return-value]
+
+
+def configure(
+    ctx: AppContext,
+    who: Principal,
+    model_id: str,
+    *,
+    threshold: object,
+    rules: object,
+    webhook_url: object,
+) -> dict[str, Any]:
+    """Set the model's routing threshold, rules and webhook (None clears each)."""
+    require(who, "models")
+    if threshold is not None and (
+        not isinstance(threshold, int | float) or not 0 <= threshold <= 1
+    ):
+        raise InvalidInput("threshold must be a number between 0 and 1, or null")
+    if webhook_url is not None:
+        from docloop.services.webhooks import check_url
+
+        check_url(str(webhook_url), ctx)
+    with ctx.session() as s:
+        model = load_model(s, who, model_id)
+        model.rules = validate_rules(rules, list(model.categories)) or None
+        model.review_threshold = float(threshold) if threshold is not None else None
+        model.webhook_url = str(webhook_url) if webhook_url else None
+        touch(model)
+        return settings_of(model)
+
+
+def settings_of(model: Model) -> dict[str, Any]:
+    return {
+        "threshold": model.review_threshold,
+        "rules": model.rules or {},
+        "webhook_url": model.webhook_url,
+    }
+
+
+def get_settings(ctx: AppContext, who: Principal, model_id: str) -> dict[str, Any]:
+    with ctx.session() as s:
+        return settings_of(load_model(s, who, model_id))
+
+
+def flag(model: Model, pages: list[list[dict[str, Any]]], today: date) -> list[str]:
+    """Mark each prediction with its ``flags`` (reasons it needs a person), in place, and return
+    the file-level reasons (required fields missing). A file with no reason at all and a
+    threshold set goes straight through."""
+    rules: dict[str, dict[str, Any]] = model.rules or {}
+    preds = [p for page in pages for p in page]
+    texts = {p["label"]: p.get("ocr_text", "") for p in sorted(preds, key=lambda p: p["score"])}
+    for p in preds:
+        reasons = []
+        if model.review_threshold is not None and p["score"] < model.review_threshold:
+            reasons.append(f"confidence {p['score']:.2f} is below {model.review_threshold:.2f}")
+        reasons += _rule_failures(rules.get(p["label"], {}), p.get("ocr_text", ""), texts, today)
+        p["flags"] = reasons
+    return [
+        f"required field {label!r} is missing"
+        for label, spec in rules.items()
+        if spec.get("required") and label not in texts
+    ]
+
+
+def straight_through(model: Model, pages: list[list[dict[str, Any]]], missing: list[str]) -> bool:
+    preds = [p for page in pages for p in page]
+    return (
+        model.review_threshold is not None
+        and bool(preds)
+        and not missing
+        and not any(p["flags"] for p in preds)
+    )
+
+
+def _rule_failures(
+    spec: dict[str, Any], text: str, texts: dict[str, str], today: date
+) -> list[str]:
+    out = []
+    if "pattern" in spec and not re.fullmatch(str(spec["pattern"]), text):
+        out.append(f"does not match the pattern {spec['pattern']}")
+    if spec.get("date"):
+        when = parse_date(text)
+        if when is None:
+            out.append("is not a date")
+        elif when > today:
+            out.append("is a date in the future")
+    if "min" in spec or "max" in spec:
+        value = parse_number(text)
+        if value is None:
+            out.append("is not a number")
+        elif ("min" in spec and value < spec["min"]) or ("max" in spec and value > spec["max"]):
+            out.append(f"is outside {spec.get('min', '-inf')} to {spec.get('max', 'inf')}")
+    if "equals" in spec and texts.get(spec["equals"]) != text:
+        out.append(f"differs from {spec['equals']}")
+    return out
+
+
+def parse_date(text: str) -> date | None:
+    cleaned = " ".join(text.replace(",", ", ").split()).strip()
+    for fmt in DATE_FORMATS:
+        try:
+            return datetime.strptime(cleaned, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def parse_number(text: str) -> float | None:
+    cleaned = re.sub(r"[^\d.,-]", "", text).replace(",", "")
+    try:
+        return float(cleaned)
+    except ValueError:
+        return None
+
+
+def apply(model: Model, pages: list[list[dict[str, Any]]]) -> bool:
+    """Flag a new prediction's fields; True when the file goes straight through."""
+    missing = flag(model, pages, date.today())
+    return straight_through(model, pages, missing)

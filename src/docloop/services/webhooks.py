@@ -1,0 +1,75 @@
+"""Each approved file's fields, POSTed as JSON to the model's webhook URL.
+
+Deliveries are jobs: a receiver that is down or answers 5xx is tried again with doubling waits
+(the job queue's back-off), up to ``WEBHOOK_ATTEMPTS`` times; a 4xx answer is final (retrying
+an address that refuses the request changes nothing). Addresses are checked like upload URLs:
+no private or loopback network unless the operator allows it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session
+
+from docloop import __version__
+from docloop.db.tables import InferenceFile, Model
+from docloop.domain import JobKind
+from docloop.errors import InvalidInput, TransientError
+from docloop.services import jobs
+from docloop.services.context import AppContext
+from docloop.services.fetch import check_host
+
+WEBHOOK_ATTEMPTS = 8
+TIMEOUT_S = 10.0
+
+
+def check_url(url: str, ctx: AppContext) -> None:
+    if len(url) > 2000:
+        raise InvalidInput("the webhook URL is longer than 2000 characters")
+    check_host(url, ctx.settings)
+
+
+def enqueue_delivery(ctx: AppContext, session: Session, model: Model, file_id: str) -> None:
+    """Queue the delivery inside the approval's unit of work: no approval, no delivery."""
+    if model.webhook_url:
+        jobs.enqueue(
+            session, JobKind.WEBHOOK, {"request_file_id": file_id, "url": model.webhook_url},
+            model_id=model.id, max_attempts=WEBHOOK_ATTEMPTS,
+        )  # fmt: skip
+
+
+def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
+    from docloop.services.predictions import _file_results
+
+    return {
+        "event": "file.approved",
+        "model_id": row.model_id,
+        "request_file_id": row.id,
+        "filename": row.filename,
+        "approved_by": row.moderated_by,
+        "approved_at": row.moderated_at.isoformat() if row.moderated_at else None,
+        "result": _file_results(session, row),
+    }
+
+
+def run_delivery_job(ctx: AppContext, job_payload: dict[str, Any]) -> None:
+    with ctx.session() as s:
+        row = s.get(InferenceFile, job_payload["request_file_id"])
+        if row is None or not row.moderated:
+            return  # deleted or un-approved since: nothing to announce
+        body = payload(s, row)
+    url = job_payload["url"]
+    check_url(url, ctx)
+    try:
+        resp = httpx.post(
+            url, json=body, timeout=TIMEOUT_S, follow_redirects=False,
+            headers={"User-Agent": f"docloop/{__version__}"},
+        )  # fmt: skip
+    except httpx.HTTPError as exc:
+        raise TransientError(f"webhook {url} unreachable: {exc}") from None
+    if resp.status_code >= 500 or resp.status_code == 429:
+        raise TransientError(f"webhook {url} answered HTTP {resp.status_code}")
+    if resp.status_code >= 400:
+        raise InvalidInput(f"webhook {url} refused the delivery: HTTP {resp.status_code}")

@@ -1,0 +1,149 @@
+"""Routing rules, straight-through approval, webhooks with retries, exports and loop figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import threading
+import time
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
+
+import pytest
+
+from docloop.errors import InvalidInput
+from docloop.services import auth, datasets, exports, predictions, review, routing
+from docloop.services.jobs import backoff
+from tests.conftest import run_jobs, sample_items
+
+
+def _model(threshold=None, rules=None):  # type: ignore[no-untyped-def]
+    return SimpleNamespace(review_threshold=threshold, rules=rules)
+
+
+def _p(label: str, text: str, score: float = 0.99) -> dict:  # type: ignore[type-arg]
+    return {"label": label, "ocr_text": text, "score": score}
+
+
+def test_rules_flag_each_field_with_its_reasons() -> None:
+    rules = {
+        "date": {"date": True, "required": True},
+        "total": {"pattern": r"\d+\.\d{2}", "min": 0, "max": 100, "equals": "due"},
+        "due": {},
+    }
+    model = _model(0.9, rules)
+    future = (date.today() + timedelta(days=3)).strftime("%d/%m/%Y")
+    page = [_p("date", future), _p("total", "120.00"), _p("due", "12.00", score=0.5)]
+    assert routing.flag(model, [page], date.today()) == []
+    assert page[0]["flags"] == ["is a date in the future"]
+    assert page[1]["flags"] == ["is outside 0 to 100", "differs from due"]
+    assert page[2]["flags"] == ["confidence 0.50 is below 0.90"]
+    assert not routing.straight_through(model, [page], [])
+
+    ok = [_p("date", "25/12/2018"), _p("total", "12.00"), _p("due", "12.00")]
+    assert routing.flag(model, [ok], date.today()) == []
+    assert routing.straight_through(model, [ok], [])
+    missing = [_p("total", "12.00"), _p("due", "12.00")]
+    assert routing.flag(model, [missing], date.today()) == ["required field 'date' is missing"]
+    assert not routing.straight_through(_model(None, rules), [ok], [])  # no threshold: never
+
+
+def test_bad_rules_are_refused_by_name() -> None:
+    with pytest.raises(InvalidInput, match="not a label"):
+        routing.validate_rules({"colour": {"required": True}}, ["total"])
+    with pytest.raises(InvalidInput, match="not a regular expression"):
+        routing.validate_rules({"total": {"pattern": "("}}, ["total"])
+    with pytest.raises(InvalidInput, match="may only use"):
+        routing.validate_rules({"total": {"shout": True}}, ["total"])
+
+
+def test_failed_jobs_back_off_doubling() -> None:
+    assert [backoff(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 16.0]
+    assert backoff(30) == 600.0
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    calls: list[int] = []
+    bodies: list[dict] = []  # type: ignore[type-arg]
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Receiver.calls.append(1)
+        status = 503 if len(_Receiver.calls) == 1 else 200  # down once, then up
+        if status == 200:
+            _Receiver.bodies.append(body)
+        self.send_response(status)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.slow
+def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # type: ignore[no-untyped-def]
+    ctx, model_id = trained
+    who = auth.authenticate(ctx, "test-admin-key")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        routing.configure(ctx, who, model_id, threshold=0.0,
+                          rules={"number_plate": {"pattern": "[A-Z0-9]{6,11}"}}, webhook_url=hook)  # fmt: skip
+        files = [datasets.IncomingFile(p.name, p.read_bytes()) for p, _ in sample_items(22)[18:22]]
+        results = [predictions.predict_files(ctx, who, model_id, [f])[0] for f in files]
+        routed = [predictions.get_file(ctx, who, model_id, r["request_file_id"]) for r in results]
+        through = [r for r in routed if r["moderated"]]
+        waiting = [r for r in routed if not r["moderated"]]
+        for r in waiting:  # each waiting file says why
+            assert (
+                any(p["flags"] for p in r["result"][0]["prediction"])
+                or not r["result"][0]["prediction"]
+            )
+        assert through, "plate-shaped, confident predictions go straight through"
+
+        run_jobs(ctx)  # first delivery attempt: the receiver is down (503), retried later
+        assert len(_Receiver.calls) == 1 and not _Receiver.bodies
+        time.sleep(backoff(1) + 0.2)
+        run_jobs(ctx)
+        delivered = {b["request_file_id"] for b in _Receiver.bodies}
+        assert delivered >= {through[0]["request_file_id"]}
+        assert _Receiver.bodies[0]["event"] == "file.approved"
+
+        figures = review.stats(ctx, who, model_id)
+        assert figures["straight_through"] == len(through)
+        assert figures["automation_rate"] == pytest.approx(
+            figures["approved_without_correction"] / figures["processed"], abs=1e-4
+        )
+
+        today = date.today()
+        job = exports.request_export(ctx, who, model_id, "csv", today, today)
+        run_jobs(ctx)
+        data, media_type, _ = exports.download(ctx, who, job["id"])
+        rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+        assert media_type == "text/csv"
+        assert list(rows[0]) == [
+            "filename",
+            "request_file_id",
+            "moderated",
+            "created_at",
+            "number_plate",
+        ]
+        by_id = {r["request_file_id"]: r for r in rows}
+        for r in routed:
+            top = max(r["result"][0]["prediction"], key=lambda p: p["score"], default=None)
+            assert by_id[r["request_file_id"]]["number_plate"].startswith(
+                top["ocr_text"] if top else ""
+            )
+        job = exports.request_export(ctx, who, model_id, "xlsx", today, today)
+        run_jobs(ctx)
+        from openpyxl import load_workbook
+
+        sheet = load_workbook(io.BytesIO(exports.download(ctx, who, job["id"])[0])).active
+        assert sheet.max_row == len(rows) + 1
+        with pytest.raises(InvalidInput, match="format"):
+            exports.request_export(ctx, who, model_id, "pdf", today, today)
+    finally:
+        routing.configure(ctx, who, model_id, threshold=None, rules=None, webhook_url=None)
+        server.shutdown()
