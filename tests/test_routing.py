@@ -147,3 +147,25 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
     finally:
         routing.configure(ctx, who, model_id, threshold=None, rules=None, webhook_url=None)
         server.shutdown()
+
+
+def test_preannotation_offers_ocr_lines_before_any_model_exists(ctx) -> None:  # type: ignore[no-untyped-def]
+    from docloop.services import annotation, models
+
+    who = auth.authenticate(ctx, "test-admin-key")
+    m = models.create_model(ctx, who, categories=["number_plate", "make"])
+    [path_objects] = sample_items(1)
+    path, _ = path_objects
+    [stored] = datasets.add_files(
+        ctx, who, m.id, [datasets.IncomingFile(path.name, path.read_bytes())], None
+    )
+    run_jobs(ctx)
+    out = annotation.preannotate(ctx, who, m.id, stored["id"])
+    assert out["source"] == "ocr" and out["object"]
+    assert {o["name"] for o in out["object"]} == {"number_plate"}
+    saved = annotation.set_annotations(ctx, who, m.id, stored["id"], out["object"][:1])
+    assert saved["object"][0]["ocr_text"] == out["object"][0]["ocr_text"]
+    with pytest.raises(InvalidInput, match="not one of the model's labels"):
+        annotation.set_annotations(
+            ctx, who, m.id, stored["id"], [{"name": "colour", "ocr_text": "x"}]
+        )

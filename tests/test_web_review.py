@@ -17,7 +17,16 @@ import uvicorn
 
 from docloop.api.app import create_app
 from docloop.db.tables import DatasetVersion, TrainingFile
-from docloop.services import auth, datasets, models, predictions, review, training, users
+from docloop.services import (
+    annotation,
+    auth,
+    datasets,
+    models,
+    predictions,
+    review,
+    training,
+    users,
+)
 from docloop.services.context import AppContext, build_context
 from docloop.worker.loop import Worker
 from tests.conftest import _ENGINE, make_settings, run_jobs, sample_items, upload_samples
@@ -223,3 +232,30 @@ def test_browser_writes_need_the_csrf_token(site) -> None:  # type: ignore[no-un
         assert r.status_code == 403 and "CSRF" in r.json()["message"]
         r = client.post("/login", data={"email": EMAIL, "password": "wrong", "csrf_token": "x"})
         assert r.status_code != 303
+
+
+def test_upload_then_annotate_with_preannotation_in_the_browser(site, page) -> None:  # type: ignore[no-untyped-def]
+    url, ctx, model_id = site
+    who = auth.authenticate(ctx, "test-admin-key")
+    photo, _ = sample_items(36)[35]
+    _sign_in(page, url)
+    page.goto(f"{url}/models/{model_id}")
+    page.set_input_files("#upload input[type=file]", str(photo))
+    page.click("#upload button[type=submit]")
+    page.wait_for_function("document.getElementById('message').textContent.startsWith('Uploaded')")
+    run_jobs(ctx)  # its OCR, as the server's worker would
+
+    page.click("text=Training data")
+    page.click(f"#training-files a:has-text('{photo.name}')")
+    page.wait_for_selector("#page-image")
+    assert page.locator("#field-list li").count() == 0
+    page.click("#preannotate")
+    _saved(page)
+    assert page.locator("#field-list li").count() >= 1
+    text = page.locator("#field-list li").first.locator("input")
+    text.fill("ANNOTATED1")
+    text.press("Tab")
+    _saved(page)
+    page.screenshot(path=str(SCREENS / "annotate.png"))
+    [row] = [f for f in annotation.list_files(ctx, who, model_id) if f["filename"] == photo.name]
+    assert row["object"][0]["ocr_text"] == "ANNOTATED1" and row["object"][0]["bndbox"]

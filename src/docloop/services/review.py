@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 
 from docloop.db.tables import InferenceFile, InferencePage, PredictionChange
@@ -114,10 +115,14 @@ def page_image(ctx: AppContext, who: Principal, model_id: str, file_id: str, pag
     _, pages = decode(ctx.blobs.get(blob), name, max_pages=ctx.settings.max_pages)
     if not 0 <= page < len(pages):
         raise NotFound(f"the file has no page {page}")
+    return jpeg(pages[page].image)
+
+
+def jpeg(image: np.ndarray) -> bytes:
     from PIL import Image
 
     out = io.BytesIO()
-    Image.fromarray(pages[page].image).save(out, "JPEG", quality=90)
+    Image.fromarray(image).save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
@@ -128,6 +133,10 @@ def text_under(
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
         blob, name = row.blob_hash, row.filename
+    return stored_text_under(ctx, blob, name, page, box)
+
+
+def stored_text_under(ctx: AppContext, blob: str, name: str, page: int, box: Box) -> str:
     lines = read_blob(ctx, blob, name)
     if not 0 <= page < len(lines):
         raise NotFound(f"the file has no page {page}")

@@ -147,4 +147,20 @@ async def review_file_page(
 ) -> HTMLResponse:
     signed = await _signed_in(request, ctx, "review")
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
-    return _page(request, "review_file.html", signed, model=model, file_id=file_id)
+    return _page(request, "review_file.html", signed, model=model, file_id=file_id,
+                 mode="review")  # fmt: skip
+
+
+@router.get("/models/{model_id}/data", response_class=HTMLResponse)
+async def data_page(request: Request, model_id: str, ctx: CtxDep) -> HTMLResponse:
+    signed = await _signed_in(request, ctx, "annotate")
+    model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
+    return _page(request, "data_list.html", signed, model=model)
+
+
+@router.get("/models/{model_id}/data/{file_id}", response_class=HTMLResponse)
+async def annotate_page(request: Request, model_id: str, file_id: str, ctx: CtxDep) -> HTMLResponse:
+    signed = await _signed_in(request, ctx, "annotate")
+    model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
+    return _page(request, "review_file.html", signed, model=model, file_id=file_id,
+                 mode="annotate")  # fmt: skip

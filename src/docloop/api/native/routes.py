@@ -15,6 +15,7 @@ from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
 from docloop.domain import Box
 from docloop.services import (
+    annotation,
     dataset_versions,
     datasets,
     exports,
@@ -34,6 +35,13 @@ router = APIRouter(prefix="/api/v1", tags=["native"])
 class ModelCreate(BaseModel):
     labels: list[str] = Field(min_length=1, description="Field names the model extracts.")
     name: str | None = None
+
+
+def _jpeg(data: bytes) -> Response:
+    """A page image; private (it is the user's document) but cacheable while they work."""
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )
 
 
 def _model(m: ModelInfo) -> dict[str, Any]:
@@ -75,6 +83,60 @@ async def upload(model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
             datasets.add_urls, ctx, who, model_id, list_field(body, "urls"), annotations
         )
     return {"files": stored}
+
+
+@router.get("/models/{model_id}/files")
+async def list_training_files(
+    model_id: str, ctx: CtxDep, who: PrincipalDep
+) -> list[dict[str, Any]]:
+    """The model's training files with their annotations (uploaded or from approved reviews)."""
+    return await run_in_threadpool(annotation.list_files, ctx, who, model_id)
+
+
+@router.get("/models/{model_id}/files/{file_id}")
+async def get_training_file(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(annotation.get_file, ctx, who, model_id, file_id)
+
+
+class Annotations(BaseModel):
+    object: list[dict[str, Any]] = Field(description="The Nanonets upload shape, per field.")
+
+
+@router.put("/models/{model_id}/files/{file_id}/annotations")
+async def set_annotations(
+    model_id: str, file_id: str, body: Annotations, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(
+        annotation.set_annotations, ctx, who, model_id, file_id, body.object
+    )
+
+
+@router.post("/models/{model_id}/files/{file_id}/preannotation")
+async def preannotate(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Suggested annotations (not saved): the model's predictions, or OCR lines without one."""
+    return await run_in_threadpool(annotation.preannotate, ctx, who, model_id, file_id)
+
+
+@router.get("/models/{model_id}/files/{file_id}/pages/{page}/image")
+async def training_page_image(
+    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep
+) -> Response:
+    data = await run_in_threadpool(annotation.page_image, ctx, who, model_id, file_id, page)
+    return _jpeg(data)
+
+
+@router.get("/models/{model_id}/files/{file_id}/pages/{page}/text")
+async def training_text_under(
+    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep,
+    xmin: float, ymin: float, xmax: float, ymax: float,
+) -> dict[str, str]:  # fmt: skip
+    box = Box(xmin, ymin, xmax, ymax)
+    text = await run_in_threadpool(annotation.text_under, ctx, who, model_id, file_id, page, box)
+    return {"text": text}
 
 
 @router.post("/models/{model_id}/train", status_code=202)
@@ -280,9 +342,7 @@ async def page_image(
     model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep
 ) -> Response:
     data = await run_in_threadpool(review.page_image, ctx, who, model_id, file_id, page)
-    return Response(
-        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
-    )
+    return _jpeg(data)
 
 
 @router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/text")

@@ -1,12 +1,44 @@
-// The review editor: the page with its boxes (zoom, pan by scrolling, every page of a PDF), the
-// fields beside it, and every change saved at once through the native API.
+// The editor for reviewing predictions and annotating training files: the page with its boxes
+// (zoom, pan by scrolling, every page of a PDF), the fields beside it, and every change saved at
+// once through the native API. The two modes differ only in where fields are read and written.
 import { api } from "./api.js";
 
 const root = document.getElementById("editor");
 const model = root.dataset.model;
 const fileId = root.dataset.file;
 const labels = JSON.parse(root.dataset.labels);
-const base = `/api/v1/models/${model}/predictions/${fileId}`;
+const annotating = root.dataset.mode === "annotate";
+const base = annotating
+  ? `/api/v1/models/${model}/files/${fileId}`
+  : `/api/v1/models/${model}/predictions/${fileId}`;
+
+// Training files hold annotations in the upload shape; the editor works on prediction-shaped
+// fields, so they are converted both ways. Fields without a box are kept aside, untouched.
+let unboxed = [];
+const toField = (o) => ({ id: crypto.randomUUID(), label: o.name, ...o.bndbox, ocr_text: o.ocr_text ?? "",
+  score: 1, status: "annotated" });
+const toObject = (p, page) => ({ name: p.label, ocr_text: p.ocr_text, page,
+  bndbox: { xmin: p.xmin, ymin: p.ymin, xmax: p.xmax, ymax: p.ymax } });
+
+function asFile(tf) {
+  unboxed = tf.object.filter((o) => !o.bndbox);
+  return {
+    filename: tf.filename, moderated: false,
+    result: tf.pages.map((size, page) => ({ id: page, page, size,
+      prediction: tf.object.filter((o) => o.bndbox && o.page === page).map(toField) })),
+  };
+}
+
+async function store(action, id, preds, page) {
+  if (!annotating) {
+    const out = await api("PUT", `${base}/pages/${page.id}`, { predicted_boxes: preds, change: { action, id } });
+    page.prediction = out.prediction;
+    return;
+  }
+  page.prediction = preds;
+  const objects = state.file.result.flatMap((p) => p.prediction.map((f) => toObject(f, p.page)));
+  await api("PUT", `${base}/annotations`, { object: [...objects, ...unboxed] });
+}
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
@@ -16,7 +48,7 @@ let saving = Promise.resolve();
 function pageView() { return state.file.result[state.page]; }
 
 async function load() {
-  state.file = await api("GET", base);
+  state.file = annotating ? asFile(await api("GET", base)) : await api("GET", base);
   $("file-name").textContent = state.file.filename;
   $("page").replaceChildren(...state.file.result.map((_, i) => new Option(`${i + 1}`, i)));
   showPage(0);
@@ -30,7 +62,8 @@ function showPage(n) {
   const img = $("page-image");
   img.onload = () => { fit(); render(); };
   img.src = `${base}/pages/${n}/image`;
-  $("file-state").textContent = state.file.moderated ? "Approved" : "Waiting for review";
+  $("file-state").textContent = annotating ? "Training file"
+    : state.file.moderated ? "Approved" : "Waiting for review";
 }
 
 function size() { return pageView().size; }
@@ -149,9 +182,7 @@ function save(action, id) {
   $("saved").textContent = "Saving…";
   saving = saving.then(async () => {
     try {
-      const out = await api("PUT", `${base}/pages/${page.id}`,
-        { predicted_boxes: preds, change: { action, id } });
-      page.prediction = out.prediction;
+      await store(action, id, preds, page);
       $("saved").textContent = `Saved ${new Date().toLocaleTimeString()}`;
     } catch (e) {
       $("saved").textContent = `Not saved: ${e.message}`;
@@ -260,7 +291,20 @@ async function goNext() {
   location.href = out.next ? `/models/${model}/review/${out.next}` : `/models/${model}/review`;
 }
 
-$("assign").addEventListener("submit", async (ev) => {
+$("preannotate")?.addEventListener("click", async () => {
+  try {
+    const out = await api("POST", `${base}/preannotation`);
+    for (const p of state.file.result) {
+      p.prediction = out.object.filter((o) => o.page === p.page && o.bndbox).map(toField);
+    }
+    state.preds = pageView().prediction.map((p) => ({ ...p }));
+    state.selected = state.preds.length ? 0 : -1;
+    render();
+    await save(`preannotate_${out.source}`);
+  } catch (e) { $("saved").textContent = e.message; }
+});
+
+$("assign")?.addEventListener("submit", async (ev) => {
   ev.preventDefault();
   try {
     const out = await api("PUT", `${base}/assignee`, { reviewer: ev.target.reviewer.value || null });
@@ -273,8 +317,10 @@ $("zoom-out").onclick = () => zoom(0.8);
 $("zoom-fit").onclick = fit;
 $("page").onchange = () => showPage(Number($("page").value));
 $("draw").onclick = () => setDraw(!state.draw);
-$("approve").onclick = approveAndNext;
-$("next").onclick = goNext;
+if (!annotating) {
+  $("approve").onclick = approveAndNext;
+  $("next").onclick = goNext;
+}
 
 document.addEventListener("keydown", (ev) => {
   const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(ev.target.tagName);
@@ -296,8 +342,8 @@ document.addEventListener("keydown", (ev) => {
   else if (ev.key === "+" || ev.key === "=") zoom(1.25);
   else if (ev.key === "-") zoom(0.8);
   else if (ev.key === "0") fit();
-  else if (ev.key === "a") approveAndNext();
-  else if (ev.key === "n") goNext();
+  else if (ev.key === "a" && !annotating) approveAndNext();
+  else if (ev.key === "n" && !annotating) goNext();
   else return;
   ev.preventDefault();
 });

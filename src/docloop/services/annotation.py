@@ -1,0 +1,127 @@
+"""Annotating training files in the same editor reviewers use, with pre-annotation.
+
+Typing every field of a first training set is the slow part of starting a model. One click
+fills a file with what the current model predicts, or, before any model exists, with the OCR
+lines (each labelled with the model's first label), to be accepted or fixed instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from docloop.db.tables import TrainingFile
+from docloop.domain import Box
+from docloop.errors import NotFound
+from docloop.ml.io import decode
+from docloop.services.auth import Principal
+from docloop.services.context import AppContext
+from docloop.services.datasets import validate_objects
+from docloop.services.models import load_model, touch
+from docloop.services.ocr import read_blob
+from docloop.services.predictions import _predictor, _production
+from docloop.services.users import require
+
+
+def list_files(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str, Any]]:
+    with ctx.session() as s:
+        load_model(s, who, model_id)
+        rows = s.scalars(
+            select(TrainingFile)
+            .where(TrainingFile.model_id == model_id)
+            .order_by(TrainingFile.created_at, TrainingFile.id)
+        ).all()
+        return [_view(r) for r in rows]
+
+
+def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
+    with ctx.session() as s:
+        return _view(_load(s, who, model_id, file_id))
+
+
+def set_annotations(
+    ctx: AppContext, who: Principal, model_id: str, file_id: str, objects: object
+) -> dict[str, Any]:
+    """Replace the file's annotations (validated like an upload's); the next training uses them."""
+    require(who, "annotate")
+    with ctx.session() as s:
+        row = _load(s, who, model_id, file_id)
+        model = load_model(s, who, model_id)
+        sizes = [(p["width"], p["height"]) for p in row.pages]
+        row.annotations = validate_objects(objects, list(model.categories), sizes, row.filename)
+        touch(model)
+        return _view(row)
+
+
+def preannotate(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
+    """Suggested annotations for the file (not saved): the served model's predictions, or the
+    OCR lines when the model has no trained version yet."""
+    require(who, "annotate")
+    with ctx.session() as s:
+        row = _load(s, who, model_id, file_id)
+        model = load_model(s, who, model_id)
+        labels = list(model.categories)
+        version = _production(s, model) if model.production_version_id else None
+        blob, name, pages = row.blob_hash, row.filename, list(row.pages)
+    lines = read_blob(ctx, blob, name)
+    suggestions: list[dict[str, Any]] = []
+    for page_no, (page_lines, size) in enumerate(zip(lines, pages, strict=True)):
+        if version is not None:
+            fields = _predictor(ctx, version).predict(page_lines, size["width"], size["height"])
+            suggestions += [_object(f.label, f.box.as_dict(), f.text, page_no) for f in fields]
+        else:
+            suggestions += [
+                _object(labels[0], t.box.as_dict(), t.text, page_no) for t in page_lines
+            ]
+    return {"source": "model" if version is not None else "ocr", "object": suggestions}
+
+
+def page_image(ctx: AppContext, who: Principal, model_id: str, file_id: str, page: int) -> bytes:
+    from docloop.services.review import jpeg
+
+    with ctx.session() as s:
+        row = _load(s, who, model_id, file_id)
+        blob, name = row.blob_hash, row.filename
+    _, pages = decode(ctx.blobs.get(blob), name, max_pages=ctx.settings.max_pages)
+    if not 0 <= page < len(pages):
+        raise NotFound(f"the file has no page {page}")
+    return jpeg(pages[page].image)
+
+
+def text_under(
+    ctx: AppContext, who: Principal, model_id: str, file_id: str, page: int, box: Box
+) -> str:
+    from docloop.services.review import stored_text_under
+
+    with ctx.session() as s:
+        row = _load(s, who, model_id, file_id)
+        blob, name = row.blob_hash, row.filename
+    return stored_text_under(ctx, blob, name, page, box)
+
+
+def _object(label: str, box: dict[str, int], text: str, page: int) -> dict[str, Any]:
+    return {"name": label, "bndbox": box, "ocr_text": text, "page": page}
+
+
+def _load(session: Any, who: Principal, model_id: str, file_id: str) -> TrainingFile:
+    load_model(session, who, model_id)
+    row = session.get(TrainingFile, file_id)
+    if row is None or row.model_id != model_id:
+        raise NotFound(f"no training file {file_id!r} for model {model_id}")
+    return row
+
+
+def _view(row: TrainingFile) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "source": row.source or "upload",
+        "pages": row.pages,
+        "object": [
+            {"name": a["label"], "bndbox": a.get("box"), "ocr_text": a.get("text") or "",
+             "page": a.get("page", 0)}
+            for a in row.annotations
+        ],
+        "created_at": row.created_at.isoformat(),
+    }  # fmt: skip
