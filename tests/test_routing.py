@@ -169,3 +169,55 @@ def test_preannotation_offers_ocr_lines_before_any_model_exists(ctx) -> None:  #
         annotation.set_annotations(
             ctx, who, m.id, stored["id"], [{"name": "colour", "ocr_text": "x"}]
         )
+
+
+def test_roles_limit_what_people_may_do(ctx) -> None:  # type: ignore[no-untyped-def]
+    from docloop.errors import Forbidden, Unauthorized
+    from docloop.services import models, training, users
+
+    admin = auth.authenticate(ctx, "test-admin-key")
+    m = models.create_model(ctx, admin, categories=["total"])
+    for role in users.ROLES:
+        users.create_user(ctx, email=f"{role}@example.com", password="long enough pw", role=role)
+    signed = {r: users.sign_in(ctx, f"{r}@example.com", "long enough pw")[1].principal
+              for r in users.ROLES}  # fmt: skip
+    with pytest.raises(Forbidden, match="reviewer role may not"):
+        training.request_training(ctx, signed["reviewer"], m.id)
+    with pytest.raises(Forbidden):
+        datasets.add_files(ctx, signed["annotator"], m.id, [], None)
+    with pytest.raises(Forbidden):
+        predictions.set_moderated(ctx, signed["annotator"], m.id, "x", True)
+    with pytest.raises(Forbidden):
+        models.create_model(ctx, signed["reviewer"], categories=["a"])
+    assert models.create_model(ctx, signed["data_scientist"], categories=["a"]).id
+    with pytest.raises(Unauthorized, match="wrong email or password"):
+        users.sign_in(ctx, "admin@example.com", "wrong password!")
+    with pytest.raises(InvalidInput, match="at least 10"):
+        users.create_user(ctx, email="x@example.com", password="short", role="admin")
+
+
+@pytest.mark.slow
+def test_queue_filters_counts_and_assignment(trained) -> None:  # type: ignore[no-untyped-def]
+    ctx, model_id = trained
+    who = auth.authenticate(ctx, "test-admin-key")
+    files = [datasets.IncomingFile(p.name, p.read_bytes()) for p, _ in sample_items(26)[22:26]]
+    ids = [predictions.predict_files(ctx, who, model_id, [f])[0]["request_file_id"] for f in files]
+    predictions.set_moderated(ctx, who, model_id, ids[0], True)
+    mine = review.search(ctx, who, model_id, review.ReviewFilter())
+    assert mine["counts"]["moderated"] >= 1 and mine["counts"]["unmoderated"] >= 3
+    waiting = review.search(ctx, who, model_id, review.ReviewFilter(moderated=False))
+    assert ids[0] not in [f["id"] for f in waiting["files"]]
+    assert waiting["counts"] == mine["counts"], "counts do not depend on the moderated filter"
+    none = review.search(ctx, who, model_id, review.ReviewFilter(below=0.0))
+    assert none["total"] == 0 and none["counts"] == {"moderated": 0, "unmoderated": 0}
+    tomorrow = date.today() + timedelta(days=1)
+    assert review.search(ctx, who, model_id, review.ReviewFilter(start=tomorrow))["total"] == 0
+    review.assign(ctx, who, model_id, ids[3], who.actor)
+    assert (
+        review.search(ctx, who, model_id, review.ReviewFilter(moderated=False))["files"][0]["id"]
+        == ids[3]
+    )
+    with pytest.raises(InvalidInput, match="between 0 and 1"):
+        review.search(ctx, who, model_id, review.ReviewFilter(below=2))
+    for i in ids:  # leave the shared model's queue as it was
+        predictions.delete_file(ctx, who, model_id, i)

@@ -259,3 +259,15 @@ def test_upload_then_annotate_with_preannotation_in_the_browser(site, page) -> N
     page.screenshot(path=str(SCREENS / "annotate.png"))
     [row] = [f for f in annotation.list_files(ctx, who, model_id) if f["filename"] == photo.name]
     assert row["object"][0]["ocr_text"] == "ANNOTATED1" and row["object"][0]["bndbox"]
+
+
+def test_predict_on_a_file_from_the_model_page(site, page) -> None:  # type: ignore[no-untyped-def]
+    url, _ctx, model_id = site
+    photo, _ = sample_items(37)[36]
+    _sign_in(page, url)
+    page.goto(f"{url}/models/{model_id}")
+    page.set_input_files("#predict input[type=file]", str(photo))
+    page.click("#predict button[type=submit]")
+    page.wait_for_url(f"{url}/models/{model_id}/review/*")
+    page.wait_for_selector("#overlay g.box rect")
+    assert page.inner_text("#file-name") == photo.name

@@ -401,6 +401,7 @@ def _corrected(item: object, labels: list[str], page: InferencePage, n: int) -> 
 
 
 def delete_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> None:
+    require(who, "review")
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
         s.execute(delete(InferencePage).where(InferencePage.file_id == row.id))

@@ -91,43 +91,53 @@ function renderBoxes() {
     el.style.height = `${height * state.zoom}px`;
   }
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  const stroke = 2 / state.zoom;
-  svg.replaceChildren(...state.preds.map((p, i) => {
-    const g = document.createElementNS(SVG, "g");
-    g.dataset.i = i;
-    g.classList.add("box", p.status ?? "");
-    if (p.flags?.length) g.classList.add("flagged");
-    if (i === state.selected) g.classList.add("selected");
-    const r = document.createElementNS(SVG, "rect");
-    Object.entries({ x: p.xmin, y: p.ymin, width: p.xmax - p.xmin, height: p.ymax - p.ymin,
-      "stroke-width": stroke }).forEach(([k, v]) => r.setAttribute(k, v));
-    r.dataset.role = "move";
-    const t = document.createElementNS(SVG, "text");
-    t.setAttribute("x", p.xmin);
-    t.setAttribute("y", p.ymin - 4 / state.zoom);
-    t.setAttribute("font-size", 14 / state.zoom);
-    t.textContent = `${p.label}: ${p.ocr_text}`;
-    g.append(r, t);
-    if (i === state.selected) {
-      for (const [cx, cy, corner] of [[p.xmin, p.ymin, "nw"], [p.xmax, p.ymin, "ne"],
-        [p.xmin, p.ymax, "sw"], [p.xmax, p.ymax, "se"]]) {
-        const h = document.createElementNS(SVG, "rect");
-        const s = 8 / state.zoom;
-        Object.entries({ x: cx - s / 2, y: cy - s / 2, width: s, height: s })
-          .forEach(([k, v]) => h.setAttribute(k, v));
-        h.classList.add("handle");
-        h.dataset.role = corner;
-        g.append(h);
-      }
-    }
-    return g;
-  }));
+  svg.replaceChildren(...state.preds.map((p, i) => boxElement(p, i)));
   for (const li of $("field-list").children) {
     const i = Number(li.dataset.i);
     li.classList.toggle("selected", i === state.selected);
     li.classList.remove("correct", "wrong", "corrected", "added", "correctly_predicted");
     if (state.preds[i]?.status) li.classList.add(state.preds[i].status);
   }
+}
+
+// One field's box, label and (when selected) resize handles, in page pixels.
+function boxElement(p, i) {
+  const stroke = 2 / state.zoom;
+  const g = document.createElementNS(SVG, "g");
+  g.dataset.i = i;
+  g.classList.add("box", p.status ?? "");
+  if (p.flags?.length) g.classList.add("flagged");
+  if (i === state.selected) g.classList.add("selected");
+  const r = document.createElementNS(SVG, "rect");
+  Object.entries({ x: p.xmin, y: p.ymin, width: p.xmax - p.xmin, height: p.ymax - p.ymin,
+    "stroke-width": stroke }).forEach(([k, v]) => r.setAttribute(k, v));
+  r.dataset.role = "move";
+  const t = document.createElementNS(SVG, "text");
+  t.setAttribute("x", p.xmin);
+  t.setAttribute("y", p.ymin - 4 / state.zoom);
+  t.setAttribute("font-size", 14 / state.zoom);
+  t.textContent = `${p.label}: ${p.ocr_text}`;
+  g.append(r, t);
+  if (i === state.selected) {
+    for (const [cx, cy, corner] of [[p.xmin, p.ymin, "nw"], [p.xmax, p.ymin, "ne"],
+      [p.xmin, p.ymax, "sw"], [p.xmax, p.ymax, "se"]]) {
+      const h = document.createElementNS(SVG, "rect");
+      const s = 8 / state.zoom;
+      Object.entries({ x: cx - s / 2, y: cy - s / 2, width: s, height: s })
+        .forEach(([k, v]) => h.setAttribute(k, v));
+      h.classList.add("handle");
+      h.dataset.role = corner;
+      g.append(h);
+    }
+  }
+  return g;
+}
+
+// While dragging, only the dragged box is redrawn: smooth with a thousand boxes on the page.
+function updateBox(i) {
+  const old = $("overlay").querySelector(`g.box[data-i="${i}"]`);
+  if (old) old.replaceWith(boxElement(state.preds[i], i));
+  else renderBoxes();
 }
 
 function renderList() {
@@ -233,7 +243,7 @@ $("overlay").addEventListener("pointerdown", (ev) => {
     state.selected = i;
     state.drag = { role: ev.target.dataset.role, i, start: at, orig: { ...state.preds[i] } };
   } else return;
-  $("overlay").setPointerCapture(ev.pointerId);
+  try { $("overlay").setPointerCapture(ev.pointerId); } catch { /* a synthetic pointer */ }
   ev.preventDefault();
   if (state.drag.created) render(); else renderBoxes();
 });
@@ -248,7 +258,7 @@ $("overlay").addEventListener("pointermove", (ev) => {
     if (d.role.includes("w")) p.xmin = o.xmin + dx; else p.xmax = o.xmax + dx;
     if (d.role.includes("n")) p.ymin = o.ymin + dy; else p.ymax = o.ymax + dy;
   }
-  renderBoxes();
+  updateBox(d.i);
 });
 
 $("overlay").addEventListener("pointerup", async () => {
