@@ -67,3 +67,15 @@ def test_a_trained_version_records_its_dataset_version(trained_client) -> None: 
     ).json()
     assert same["added"] == same["removed"] == same["reannotated"] == []
     assert client.get(f"/api/v1/models/{model_id}/datasets/diff?old=x&new=y").status_code == 404
+
+
+def test_a_version_keeps_its_validation_result_per_page(trained) -> None:  # type: ignore[no-untyped-def]
+    """What lets two versions be compared on the same files: results keyed by content."""
+    from docloop.db.tables import ModelVersion
+
+    ctx, model_id = trained
+    with ctx.session() as s:
+        version = s.query(ModelVersion).filter(ModelVersion.model_id == model_id).first()
+        pages = version.metrics["val_pages"]
+    assert pages and all(len(k.split(":")[0]) == 64 for k in pages)
+    assert all(set(v) == {"number_plate"} for v in pages.values())

@@ -73,3 +73,45 @@ def test_production_switches_through_the_api_and_refuses_bad_requests(trained_cl
     assert r.status_code == 422
     history = client.get(f"/api/v1/models/{model_id}/production/history").json()
     assert history[0]["action"] == "auto" and history[0]["version"] == 1
+
+
+def test_versions_are_compared_on_the_validation_pages_both_scored(db_ctx) -> None:  # type: ignore[no-untyped-def]
+    pages_old = {f"p{i}": {"total": [i % 2 == 0, True]} for i in range(20)}  # 10 of 20 right
+    pages_new = {f"p{i}": {"total": [i < 14, True]} for i in range(5, 30)}  # new pages too
+    old = {"val_text_accuracy": 0.5, "val_pages": pages_old}
+    new = {"val_text_accuracy": 0.4, "val_pages": pages_new}
+    same = model_versions.compare(old, new)
+    assert same == {"pages": 15, "old": round(7 / 15, 4), "new": round(9 / 15, 4)}
+    assert model_versions.compare(old, {"val_text_accuracy": 0.9}) is None
+
+    who = auth.authenticate(db_ctx, "test-admin-key")
+    m = models.create_model(db_ctx, who, categories=["total"])
+    with db_ctx.session() as s:
+        model = s.get(Model, m.id)
+        first = ModelVersion(id=str(uuid.uuid4()), model_id=m.id, number=1, artifact_hash="0" * 64,
+                             metrics=old, train_seconds=1.0)  # fmt: skip
+        second = ModelVersion(id=str(uuid.uuid4()), model_id=m.id, number=2,
+                              artifact_hash="0" * 64, metrics=new, train_seconds=1.0)  # fmt: skip
+        s.add_all([first, second])
+        s.flush()
+        model_versions.set_production(s, model, first, action="auto", reason="", by="t")
+        # worse overall (0.4 < 0.5) but better on the same 15 pages: promoted
+        promoted, reason = model_versions.gate(s, model, second, force=False)
+        assert promoted and "15 validation pages both scored" in reason
+    shown = models.get_model(db_ctx, who, m.id).versions
+    assert shown[1]["compared_with_previous"]["pages"] == 15
+
+
+def test_a_page_stays_in_its_fold_across_trainings() -> None:
+    from docloop.domain import Box, OcrToken
+    from docloop.ml.data import LabelledPage
+    from docloop.ml.train import group_keys, split_pages
+
+    word = [OcrToken("A", Box(0, 0, 1, 1), 1.0)]
+    before = [LabelledPage(word, 9, 9, [], key=f"h{i}:0") for i in range(40)]
+    after = (
+        before[:20] + [LabelledPage(word, 9, 9, [], key=f"n{i}:0") for i in range(15)] + before[20:]
+    )
+    held_before = {p.key for p in split_pages(before, 10, 0, group_keys(before))[1]}
+    held_after = {p.key for p in split_pages(after, 10, 0, group_keys(after))[1]}
+    assert held_before and held_before <= held_after, "adding files does not reshuffle the folds"

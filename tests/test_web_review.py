@@ -148,6 +148,20 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     page.mouse.move(cx + 30, cy + 20, steps=5)
     page.mouse.up()
     _saved(page)
+    # resize it by its bottom-right handle
+    handle = page.locator("#overlay rect.handle[data-role=se]").bounding_box()
+    page.mouse.move(handle["x"] + 2, handle["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 12, handle["y"] + 8, steps=3)
+    page.mouse.up()
+    _saved(page)
+    # mark it wrong, then correct, with the keyboard
+    page.locator("#canvas").focus()
+    page.keyboard.press("w")
+    _saved(page)
+    assert "wrong" in page.get_attribute("#overlay g.box", "class")
+    page.keyboard.press("c")
+    _saved(page)
     # draw a missing box, prefilled with the OCR text under it
     page.click("#draw")
     stage = page.locator("#stage").bounding_box()
@@ -166,8 +180,11 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     after = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
     assert [p["ocr_text"] for p in after] == ["FIXED123"]
     assert after[0]["xmin"] > before["xmin"] and after[0]["ymin"] > before["ymin"]
+    moved_w = (after[0]["xmax"] - after[0]["xmin"]) - (before["xmax"] - before["xmin"])
+    assert moved_w > 0, "the resize made the box wider"
+    assert after[0]["status"] == "correct"
     actions = [c["action"] for c in review.changes(ctx, who, model_id, file_id)]
-    assert actions == ["edit_text", "move", "add", "delete"]
+    assert actions == ["edit_text", "move", "resize", "mark_wrong", "mark_correct", "add", "delete"]
     assert all(c["by"] == EMAIL for c in review.changes(ctx, who, model_id, file_id))
 
     # approve with the keyboard: the next waiting file opens

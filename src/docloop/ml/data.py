@@ -16,13 +16,16 @@ from docloop.ml.labels import assign
 class LabelledPage:
     """One page of a training file: its OCR words and the fields annotated on it.
 
-    Pages sharing a ``group`` (near-duplicate images) always fall on the same side of a split."""
+    Pages sharing a ``group`` (near-duplicate images) always fall on the same side of a split.
+    ``key`` names the page across trainings (content hash and page number), so two versions'
+    validation results can be compared on the pages both scored."""
 
     words: list[OcrToken]
     width: int
     height: int
     annotations: list[Annotation]
     group: str = ""
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ shard of the pages and gradients are averaged; alone, it is plain single-process
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import random
@@ -71,9 +72,16 @@ def split_pages(
 
 
 def group_keys(pages: Sequence[LabelledPage]) -> list[int]:
-    """Each page's split key: the position of the first page of its group (near-duplicates)."""
-    first: dict[str, int] = {}
-    return [first.setdefault(p.group, i) if p.group else i for i, p in enumerate(pages)]
+    """Each page's split key. Pages that name their content (``key``, or a near-duplicate
+    ``group``) get a key derived from it, so the same page falls in the same fold in every
+    training of the model and two versions' validation results share pages; a group's pages
+    share a key. Anonymous pages fall back to their position."""
+    return [
+        int(hashlib.sha256((p.group or p.key).encode()).hexdigest()[:12], 16)
+        if (p.group or p.key)
+        else i
+        for i, p in enumerate(pages)
+    ]
 
 
 def members_for(pages: Sequence[LabelledPage], epochs: int, max_members: int) -> int:
@@ -401,6 +409,8 @@ class _Counts:
         self.labels = list(labels)
         self.text = {k: [0, 0] for k in labels}
         self.box = {k: [0, 0] for k in labels}
+        # page key -> label -> [text right, box right] (None where not annotated)
+        self.pages: dict[str, dict[str, list[bool | None]]] = {}
 
     def add(
         self,
@@ -427,12 +437,17 @@ class _Counts:
                     continue
                 mine = [p for p in preds if p.label == ann.label]
                 top = max(mine, key=lambda p: p.score) if mine else None
+                text_ok = box_ok = None
                 if ann.text:
+                    text_ok = bool(top and _norm(top.text) == _norm(ann.text))
                     self.text[ann.label][1] += 1
-                    self.text[ann.label][0] += bool(top and _norm(top.text) == _norm(ann.text))
+                    self.text[ann.label][0] += text_ok
                 if ann.box is not None:
+                    box_ok = bool(top and top.box.iou(ann.box) >= 0.5)
                     self.box[ann.label][1] += 1
-                    self.box[ann.label][0] += bool(top and top.box.iou(ann.box) >= 0.5)
+                    self.box[ann.label][0] += box_ok
+                if page.key:
+                    self.pages.setdefault(page.key, {})[ann.label] = [text_ok, box_ok]
 
     def figures(self) -> dict[str, Any]:
         def ratio(ok: list[int]) -> float | None:
@@ -449,4 +464,5 @@ class _Counts:
                 for k in self.labels
             },
             "val_text_accuracy": ratio([correct, total]),
+            "val_pages": self.pages,
         }

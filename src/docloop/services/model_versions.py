@@ -31,22 +31,53 @@ def validation_score(metrics: dict[str, Any]) -> float | None:
     return sum(boxes) / len(boxes) if boxes else None
 
 
+# Under this many validation pages in common, two versions are compared on all their pages.
+MIN_COMMON_PAGES = 10
+
+
+def compare(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any] | None:
+    """Both versions' out-of-fold results on the validation pages both scored: the same files,
+    each read by a network that had not seen it. None when they share no page."""
+    old_pages, new_pages = old.get("val_pages") or {}, new.get("val_pages") or {}
+    common = sorted(old_pages.keys() & new_pages.keys())
+    if not common:
+        return None
+
+    def score(pages: dict[str, dict[str, list[bool | None]]]) -> float | None:
+        hits = [t for k in common for t, b in pages[k].values() if t is not None]
+        if not hits:
+            hits = [b for k in common for t, b in pages[k].values() if b is not None]
+        return round(sum(hits) / len(hits), 4) if hits else None
+
+    return {"pages": len(common), "old": score(old_pages), "new": score(new_pages)}
+
+
 def gate(session: Session, model: Model, new: ModelVersion, *, force: bool) -> tuple[bool, str]:
-    """Whether ``new`` should become production, and why (kept on the change and the run)."""
+    """Whether ``new`` should become production, and why (kept on the change and the run).
+
+    Compared on the validation pages both versions scored when there are enough of them (the
+    same files), else on each version's whole validation set."""
     current = session.get(ModelVersion, model.production_version_id or "")
     if current is None:
         return True, "the model's first served version"
     if force:
         return True, f"forced over version {current.number}"
-    new_score, old_score = validation_score(new.metrics), validation_score(current.metrics)
+    same = compare(current.metrics, new.metrics)
+    if same and same["pages"] >= MIN_COMMON_PAGES and None not in (same["new"], same["old"]):
+        new_score, old_score = same["new"], same["old"]
+        where = f"on the {same['pages']} validation pages both scored"
+    else:
+        new_score, old_score = validation_score(new.metrics), validation_score(current.metrics)
+        where = "on each version's validation pages"
     if new_score is None or old_score is None:
         return True, "no validation figures to compare (under 10 training pages)"
     if new_score >= old_score:
         return True, (
-            f"validation score {new_score:.4f} >= {old_score:.4f} of version {current.number}"
+            f"validation score {new_score:.4f} >= {old_score:.4f} of version {current.number} "
+            f"{where}"
         )
     return False, (
-        f"validation score {new_score:.4f} < {old_score:.4f} of version {current.number}; "
+        f"validation score {new_score:.4f} < {old_score:.4f} of version {current.number} {where}; "
         f"version {current.number} stays in production (promote version {new.number} to serve it)"
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -139,10 +140,18 @@ def describe(session: Session, model: Model) -> ModelInfo:
                 "train_seconds": v.train_seconds,
                 "dataset_version_id": v.dataset_version_id,
                 "metrics": _summary(v.metrics),
+                "compared_with_previous": _compared(versions[n - 1], v) if n else None,
             }
-            for v in versions
+            for n, v in enumerate(versions)
         ],  # fmt: skip
     )
+
+
+def _compared(old: ModelVersion, new: ModelVersion) -> dict[str, Any] | None:
+    from docloop.services.model_versions import compare
+
+    found = compare(old.metrics, new.metrics)
+    return {**found, "version": old.number} if found else None
 
 
 def _summary(metrics: dict) -> dict:  # type: ignore[type-arg]

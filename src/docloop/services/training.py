@@ -117,7 +117,14 @@ def load_pages(
             if anns:
                 words = split_words(lines[page_no])
                 pages.append(
-                    LabelledPage(words, size["width"], size["height"], anns, f.get("group", ""))
+                    LabelledPage(
+                        words,
+                        size["width"],
+                        size["height"],
+                        anns,
+                        f.get("group", ""),
+                        key=f"{f['blob_hash']}:{page_no}",
+                    )  # fmt: skip
                 )
     return pages
 
