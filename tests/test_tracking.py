@@ -58,3 +58,12 @@ def test_runs_compare_lines_up_parameters(trained) -> None:  # type: ignore[no-u
     [listed] = runs.list_runs(ctx, who, model_id)
     same = runs.compare(ctx, who, [listed["id"], listed["id"][:8]])
     assert same["differs"] == [] and same["params"]["epochs"][0] == same["params"]["epochs"][1]
+
+
+def test_a_retried_training_reopens_its_failed_mlflow_run(ctx) -> None:  # type: ignore[no-untyped-def]
+    first = tracking.Tracker.open(ctx, "model-x", "x", None, run_name="training x")
+    first.finish("FAILED", gpu=False)
+    again = tracking.Tracker.open(ctx, "model-x", "x", first.run_id, run_name="training x")
+    assert tracking.client(ctx).get_run(first.run_id).info.status == "RUNNING"
+    again.finish("FINISHED", gpu=False)
+    assert tracking.client(ctx).get_run(first.run_id).info.status == "FINISHED"

@@ -136,6 +136,8 @@ class Tracker:
                     "mlflow.source.name": "docloop training worker",
                 },
             ).info.run_id
+        else:  # a resumed training: the run may have been closed as FAILED by the last attempt
+            mlflow.update_run(run_id, status="RUNNING")
         tracker = cls(ctx, run_id)
         tracker._start_system_metrics()
         return tracker
