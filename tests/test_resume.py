@@ -32,6 +32,7 @@ def _worker(home: Path) -> subprocess.Popen[bytes]:
         "DOCLOOP_JOB_LEASE_S": "3",
         "DOCLOOP_WORKER_POLL_S": "0.2",
         "DOCLOOP_TRAIN_EPOCHS": "150",
+        "DOCLOOP_CHECKPOINT_EVERY_S": "0",  # every epoch: the kill must find one saved
     }
     return subprocess.Popen(
         [sys.executable, "-m", "docloop.cli", "worker"],

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
         default="",
         description="Extra torchrun arguments, e.g. multi-node rendezvous (see the README).",
     )
+    checkpoint_every_s: float = Field(
+        default=5.0, ge=0, description="Least seconds between two saves of a training's state."
+    )
     system_metrics_s: float = Field(
         default=5.0, gt=0, description="How often a training samples CPU, memory and GPU use."
     )

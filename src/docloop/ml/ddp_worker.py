@@ -12,6 +12,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from docloop.config import Settings
 from docloop.ml.checkpoints import FileCheckpoints
 from docloop.ml.launch import PROGRESS_PREFIX
 from docloop.ml.train import train_members
@@ -28,9 +29,9 @@ def main(folder: Path) -> None:
         def progress(fraction: float, info: dict[str, Any]) -> None:
             print(PROGRESS_PREFIX + json.dumps({"fraction": fraction, "info": info}), flush=True)
 
-        networks = train_members(
-            pages, examples, labels, config, progress, FileCheckpoints(folder / "checkpoints")
-        )
+        every_s = Settings().checkpoint_every_s  # the worker's environment, passed down
+        checkpoints = FileCheckpoints(folder / "checkpoints", every_s)
+        networks = train_members(pages, examples, labels, config, progress, checkpoints)
         if dist.get_rank() == 0:
             tmp = folder / "result.pkl.tmp"
             with tmp.open("wb") as fh:

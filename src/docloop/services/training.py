@@ -299,7 +299,7 @@ class _TrainingJob:
         from docloop.ml.train import train_members
 
         folder = self.pipe.scratch(key)
-        checkpoints = FileCheckpoints(folder / "checkpoints")
+        checkpoints = FileCheckpoints(folder / "checkpoints", self.ctx.settings.checkpoint_every_s)
         saved = checkpoints.epochs()
         if saved:
             self.tracker.log(f"train: resuming from saved epochs {saved} (member: epoch)")
