@@ -25,7 +25,7 @@ from docloop.services.context import AppContext
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/1"
+PIPELINE_VERSION = f"{__version__}/2"  # 2: pages carry their content key
 
 
 def digest(value: Any) -> str:

@@ -144,6 +144,8 @@ def run_training_job(
 
 
 class _TrainingJob:
+    """One attempt at a training run: the steps share the run, its MLflow run and progress."""
+
     def __init__(
         self,
         ctx: AppContext,
@@ -170,8 +172,7 @@ class _TrainingJob:
             self.resumed = run.status != "queued"
             run.status = "running"
             run.error = None
-            self.run_id, self.force = run.id, run.force
-            self.done_version_id = run.model_version_id
+            self.run_id = run.id
             mlflow_run_id = run.mlflow_run_id
         self.pipe = Pipeline(ctx, self.run_id)
         self.tracker = tracking.Tracker.open(
