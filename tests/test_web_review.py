@@ -24,6 +24,7 @@ from docloop.services import (
     models,
     predictions,
     review,
+    routing,
     training,
     users,
 )
@@ -48,7 +49,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, AppCon
     """A live server with a trained plate model, 20 predictions waiting, and a user."""
     ctx = build_context(make_settings(tmp_path_factory.mktemp("web")), ocr=_ENGINE)
     admin = auth.authenticate(ctx, "test-admin-key")
-    model = models.create_model(ctx, admin, categories=["number_plate"], name="plates")
+    model = models.create_model(ctx, admin, categories=["number_plate", "sticker"], name="plates")
     upload_samples(ctx, admin, model.id, 14)
     training.request_training(ctx, admin, model.id)
     run_jobs(ctx)
@@ -162,6 +163,13 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     assert "wrong" in page.get_attribute("#overlay g.box", "class")
     page.keyboard.press("c")
     _saved(page)
+    # change its label, and back
+    label = page.locator("#field-list li").first.locator("select")
+    label.select_option("sticker")
+    _saved(page)
+    assert "sticker:" in page.text_content("#overlay g.box text")
+    label.select_option("number_plate")
+    _saved(page)
     # draw a missing box, prefilled with the OCR text under it
     page.click("#draw")
     stage = page.locator("#stage").bounding_box()
@@ -182,9 +190,12 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     assert after[0]["xmin"] > before["xmin"] and after[0]["ymin"] > before["ymin"]
     moved_w = (after[0]["xmax"] - after[0]["xmin"]) - (before["xmax"] - before["xmin"])
     assert moved_w > 0, "the resize made the box wider"
-    assert after[0]["status"] == "correct"
+    assert after[0]["status"] == "corrected" and after[0]["label"] == "number_plate"
     actions = [c["action"] for c in review.changes(ctx, who, model_id, file_id)]
-    assert actions == ["edit_text", "move", "resize", "mark_wrong", "mark_correct", "add", "delete"]
+    assert actions == [
+        "edit_text", "move", "resize", "mark_wrong", "mark_correct", "relabel", "relabel", "add",
+        "delete",
+    ]  # fmt: skip
     assert all(c["by"] == EMAIL for c in review.changes(ctx, who, model_id, file_id))
 
     # approve with the keyboard: the next waiting file opens
@@ -233,6 +244,18 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     assert {r["request_file_id"]: r["number_plate"] for r in rows}[file_id] == "FIXED123"
     assert "Processed 20" in page.inner_text("#stats")
     page.screenshot(path=str(SCREENS / "model-export.png"))
+
+    # routing rules set in the UI
+    page.fill("#routing input[name=threshold]", "0.8")
+    page.fill("tr[data-label=number_plate] input[name=pattern]", "[A-Z0-9]{6,11}")
+    page.check("tr[data-label=number_plate] input[name=required]")
+    page.click("#routing button[type=submit]")
+    page.wait_for_function("document.getElementById('message').textContent === 'Routing saved.'")
+    assert routing.get_settings(ctx, who, model_id) == {
+        "threshold": 0.8, "webhook_url": None,
+        "rules": {"number_plate": {"required": True, "pattern": "[A-Z0-9]{6,11}"}},
+    }  # fmt: skip
+    routing.configure(ctx, who, model_id, threshold=None, rules=None, webhook_url=None)
 
 
 def test_browser_writes_need_the_csrf_token(site) -> None:  # type: ignore[no-untyped-def]
@@ -288,3 +311,27 @@ def test_predict_on_a_file_from_the_model_page(site, page) -> None:  # type: ign
     page.wait_for_url(f"{url}/models/{model_id}/review/*")
     page.wait_for_selector("#overlay g.box rect")
     assert page.inner_text("#file-name") == photo.name
+
+
+def test_a_pdf_is_reviewed_page_by_page(site, page, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image
+
+    url, _ctx, model_id = site
+    photos = [Image.open(p).convert("RGB") for p, _ in sample_items(39)[37:39]]
+    pdf = tmp_path / "two-cars.pdf"
+    photos[0].save(pdf, "PDF", save_all=True, append_images=photos[1:])
+    _sign_in(page, url)
+    page.goto(f"{url}/models/{model_id}")
+    page.set_input_files("#predict input[type=file]", str(pdf))
+    page.click("#predict button[type=submit]")
+    page.wait_for_url(f"{url}/models/{model_id}/review/*")
+    page.wait_for_selector("#page-image[src$='/pages/0/image']")
+    assert page.locator("#page option").count() == 2
+    first_size = page.evaluate("document.getElementById('page-image').naturalWidth")
+    page.focus("#page")  # as a keyboard user: the page selector, one step down
+    page.keyboard.press("ArrowDown")
+    page.wait_for_selector("#page-image[src$='/pages/1/image']")
+    page.wait_for_function("document.getElementById('page-image').complete")
+    assert page.evaluate("document.getElementById('page-image').naturalWidth") > 0
+    assert first_size > 0
+    page.screenshot(path=str(SCREENS / "pdf-page-2.png"))

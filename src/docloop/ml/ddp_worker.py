@@ -37,6 +37,9 @@ def main(folder: Path) -> None:
             with tmp.open("wb") as fh:
                 pickle.dump(networks, fh)
             os.replace(tmp, folder / "result.pkl")
+        # No rank leaves while another may still talk to it: a peer that exits mid-exchange
+        # aborts the other rank (gloo raises in its I/O thread).
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

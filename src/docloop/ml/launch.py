@@ -61,7 +61,7 @@ def train_in_processes(
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )  # fmt: skip
     assert proc.stdout is not None
-    tail: deque[str] = deque(maxlen=20)
+    tail: deque[str] = deque(maxlen=80)
     for line in proc.stdout:
         if line.startswith(PROGRESS_PREFIX):
             if progress is not None:
