@@ -272,6 +272,14 @@ def test_browser_writes_need_the_csrf_token(site) -> None:  # type: ignore[no-un
         assert r.status_code == 403 and "CSRF" in r.json()["message"]
         r = client.post("/login", data={"email": EMAIL, "password": "wrong", "csrf_token": "x"})
         assert r.status_code != 303
+    users.create_user(_ctx, email="ann@example.com", password=PASSWORD, role="annotator")
+    with httpx.Client(base_url=url) as client:
+        token = client.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+        client.post("/login", data={"email": "ann@example.com", "password": PASSWORD,
+                                    "csrf_token": token})  # fmt: skip
+        r = client.get(f"/models/{model_id}/review")
+        assert r.status_code == 403 and "annotator role cannot open this page" in r.text
+        assert client.get(f"/models/{model_id}/data").status_code == 200
 
 
 def test_upload_then_annotate_with_preannotation_in_the_browser(site, page) -> None:  # type: ignore[no-untyped-def]

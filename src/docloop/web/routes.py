@@ -43,9 +43,17 @@ async def _signed_in(request: Request, ctx: CtxDep, permission: str | None = Non
         )
     except Unauthorized:
         raise _SignIn(request.url.path) from None
-    if permission:
-        users.require(signed.principal, permission)
+    if permission and not users.can(signed.principal, permission):
+        raise _NotAllowed(signed, permission)
     return signed
+
+
+class _NotAllowed(Exception):
+    """Raised by a page the visitor's role does not open; shown as a page, not as JSON."""
+
+    def __init__(self, signed: SignedIn, permission: str) -> None:
+        self.signed = signed
+        self.permission = permission
 
 
 def _page(request: Request, name: str, signed: SignedIn | None, **values: Any) -> HTMLResponse:
@@ -61,6 +69,12 @@ def install(app: Any) -> None:
     @app.exception_handler(_SignIn)
     async def _to_login(_: Request, exc: _SignIn) -> RedirectResponse:
         return RedirectResponse(f"/login?next={quote(exc.next_url)}", status_code=303)
+
+    @app.exception_handler(_NotAllowed)
+    async def _not_allowed(request: Request, exc: _NotAllowed) -> HTMLResponse:
+        response = _page(request, "forbidden.html", exc.signed, permission=exc.permission)
+        response.status_code = 403
+        return response
 
     app.include_router(router)
 
