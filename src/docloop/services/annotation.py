@@ -14,13 +14,13 @@ from sqlalchemy import select
 from docloop.db.tables import TrainingFile
 from docloop.domain import Box
 from docloop.errors import NotFound
-from docloop.ml.io import decode
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.datasets import validate_objects
 from docloop.services.models import load_model, touch
 from docloop.services.ocr import read_blob
 from docloop.services.predictions import _predictor, _production
+from docloop.services.review import stored_page_image, stored_text_under
 from docloop.services.users import require
 
 
@@ -78,26 +78,19 @@ def preannotate(ctx: AppContext, who: Principal, model_id: str, file_id: str) ->
 
 
 def page_image(ctx: AppContext, who: Principal, model_id: str, file_id: str, page: int) -> bytes:
-    from docloop.services.review import jpeg
-
-    with ctx.session() as s:
-        row = _load(s, who, model_id, file_id)
-        blob, name = row.blob_hash, row.filename
-    _, pages = decode(ctx.blobs.get(blob), name, max_pages=ctx.settings.max_pages)
-    if not 0 <= page < len(pages):
-        raise NotFound(f"the file has no page {page}")
-    return jpeg(pages[page].image)
+    return stored_page_image(ctx, *_blob_of(ctx, who, model_id, file_id), page)
 
 
 def text_under(
     ctx: AppContext, who: Principal, model_id: str, file_id: str, page: int, box: Box
 ) -> str:
-    from docloop.services.review import stored_text_under
+    return stored_text_under(ctx, *_blob_of(ctx, who, model_id, file_id), page, box)
 
+
+def _blob_of(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> tuple[str, str]:
     with ctx.session() as s:
         row = _load(s, who, model_id, file_id)
-        blob, name = row.blob_hash, row.filename
-    return stored_text_under(ctx, blob, name, page, box)
+        return row.blob_hash, row.filename
 
 
 def _object(label: str, box: dict[str, int], text: str, page: int) -> dict[str, Any]:

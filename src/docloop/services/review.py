@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 from sqlalchemy import select
 
 from docloop.db.tables import InferenceFile, InferencePage, PredictionChange
@@ -112,17 +111,19 @@ def page_image(ctx: AppContext, who: Principal, model_id: str, file_id: str, pag
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
         blob, name = row.blob_hash, row.filename
+    return stored_page_image(ctx, blob, name, page)
+
+
+def stored_page_image(ctx: AppContext, blob: str, name: str, page: int) -> bytes:
+    """One page of a stored file as a JPEG: what the editors show, for predictions and
+    training files alike."""
+    from PIL import Image
+
     _, pages = decode(ctx.blobs.get(blob), name, max_pages=ctx.settings.max_pages)
     if not 0 <= page < len(pages):
         raise NotFound(f"the file has no page {page}")
-    return jpeg(pages[page].image)
-
-
-def jpeg(image: np.ndarray) -> bytes:
-    from PIL import Image
-
     out = io.BytesIO()
-    Image.fromarray(image).save(out, "JPEG", quality=90)
+    Image.fromarray(pages[page].image).save(out, "JPEG", quality=90)
     return out.getvalue()
 
 
