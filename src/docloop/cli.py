@@ -499,6 +499,11 @@ def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> Non
         f"http://{host}:{port}/api/v2/OCR/Model/{model.id}/LabelFile/",
         soft_wrap=True,
     )
+    console.print(
+        f"web app: http://{host}:{port}/ (first create a user: "
+        "docloop users create --email you@example.com --role admin)",
+        soft_wrap=True,
+    )
     console.print("press Ctrl-C to stop")
     try:
         thread.join()

@@ -34,8 +34,12 @@ def tracking_uri(ctx: AppContext) -> str:
 
 
 def client(ctx: AppContext) -> MlflowClient:
+    import logging
+
     from mlflow import MlflowClient
 
+    # MLflow's start-up chatter (table creation, monitor start/stop) would drown progress bars.
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri=tracking_uri(ctx))
 
 
