@@ -35,4 +35,4 @@ format: dev
 	$(BIN)/ruff check --fix src tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/labelfile_overhead.py
+	$(BIN)/python benchmarks/serving.py

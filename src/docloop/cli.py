@@ -102,13 +102,19 @@ def worker_cmd(
     """Run a worker against the same database and file store as the server."""
     import signal
 
-    from docloop.worker.loop import Worker
+    from docloop.worker.loop import Worker, WorkerPool
 
     ctx = _ctx(home)
-    w = Worker(ctx)
-    signal.signal(signal.SIGTERM, lambda *_: w.stop())
-    console.print(f"worker {w.owner} started")
-    n = w.run(max_jobs=max_jobs, burst=burst)
+    if max_jobs is not None:  # exactly that many jobs: one loop
+        w = Worker(ctx)
+        signal.signal(signal.SIGTERM, lambda *_: w.stop())
+        console.print(f"worker {w.owner} started")
+        n = w.run(max_jobs=max_jobs, burst=burst)
+    else:
+        pool = WorkerPool(ctx, ctx.settings.worker_threads or os.cpu_count() or 1)
+        signal.signal(signal.SIGTERM, lambda *_: pool.stop())
+        console.print(f"worker {pool.workers[0].owner} started, {len(pool.workers)} job threads")
+        n = pool.run(burst=burst)
     console.print(f"worker ran {n} job(s)")
 
 

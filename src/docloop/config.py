@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     job_max_attempts: int = 3
     worker_poll_s: float = 0.5
     inprocess_worker: bool = True
+    worker_threads: int = Field(
+        default=0, ge=0, description="Jobs a worker process runs at once (0: one per core)."
+    )
     train_epochs: int = 60
     train_seed: int = 0
     train_processes: int = Field(
@@ -44,6 +48,14 @@ class Settings(BaseSettings):
     system_metrics_s: float = Field(
         default=5.0, gt=0, description="How often a training samples CPU, memory and GPU use."
     )
+    ocr_charset: Literal["latin", "all"] = Field(
+        default="latin",
+        description="Characters the OCR recognizer reads: latin (faster) or all (adds CJK).",
+    )
+    ocr_engines: int = Field(
+        default=0, ge=0, description="OCR engines per process, for concurrent pages (0: per core)."
+    )
+    ocr_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads per OCR engine.")
     cpu_hour_cost: float = Field(default=0.05, description="Cost of one CPU-hour, for run costs.")
     gpu_hour_cost: float = Field(default=2.50, description="Cost of one GPU-hour, for run costs.")
 

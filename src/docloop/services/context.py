@@ -13,7 +13,7 @@ from docloop.config import Settings
 from docloop.db.engine import make_engine, make_session_factory
 from docloop.db.migrate import upgrade
 from docloop.ml.engines.base import OcrEngine
-from docloop.ml.engines.rapid import RapidOcrEngine
+from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine
 from docloop.ml.infer import PredictorCache
 from docloop.storage import BlobStore, LocalBlobStore
 
@@ -42,6 +42,12 @@ class AppContext:
         self.engine.dispose()
 
 
+def ocr_profile(settings: Settings) -> OcrProfile:
+    return OcrProfile(
+        charset=settings.ocr_charset, engines=settings.ocr_engines, threads=settings.ocr_threads
+    )
+
+
 def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppContext:
     """Create folders, migrate the database, and create the bootstrap key if configured."""
     from docloop.services import auth
@@ -55,7 +61,7 @@ def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppCon
         engine=engine,
         sessions=make_session_factory(engine),
         blobs=LocalBlobStore(settings.blob_dir),
-        ocr=ocr or RapidOcrEngine(),
+        ocr=ocr or RapidOcrEngine(ocr_profile(settings), cache_dir=settings.home / "ocr-models"),
     )
     if settings.bootstrap_api_key:
         auth.ensure_key(ctx, settings.bootstrap_api_key, name="bootstrap", admin=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -58,3 +62,20 @@ def read_blob(ctx: AppContext, blob_hash: str, filename: str) -> list[PageLines]
         return hit
     _, pages = decode(ctx.blobs.get(blob_hash), filename, max_pages=ctx.settings.max_pages)
     return read_pages(ctx, blob_hash, pages)
+
+
+def read_blobs(
+    ctx: AppContext,
+    blobs: Sequence[tuple[str, str]],
+    on_done: Callable[[int, int], None] | None = None,
+) -> list[list[PageLines]]:
+    """``read_blob`` for many (hash, filename) pairs, in order, using every OCR engine at once."""
+    threads = min(ctx.settings.ocr_engines or os.cpu_count() or 1, max(1, len(blobs)))
+    out: list[list[PageLines]] = [[] for _ in blobs]
+    with ThreadPoolExecutor(threads, thread_name_prefix="ocr") as pool:
+        futures = {pool.submit(read_blob, ctx, h, name): i for i, (h, name) in enumerate(blobs)}
+        for n, future in enumerate(as_completed(futures), 1):
+            out[futures[future]] = future.result()
+            if on_done:
+                on_done(n, len(blobs))
+    return out

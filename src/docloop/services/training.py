@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -16,14 +17,13 @@ from docloop import __version__
 from docloop.db.tables import Model, ModelVersion, TrainingFile, TrainingRun, utcnow
 from docloop.domain import Annotation, Box, JobKind
 from docloop.errors import Conflict, InvalidInput
-from docloop.ml.checkpoints import FileCheckpoints
 from docloop.ml.data import LabelledPage
 from docloop.ml.tokens import split_words
 from docloop.services import dataset_versions, jobs, model_versions, tracking, validation
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import ModelInfo, describe, load_model
-from docloop.services.ocr import read_blob
+from docloop.services.ocr import read_blobs
 from docloop.services.pipeline import Pipeline, digest
 from docloop.services.users import require
 
@@ -105,13 +105,10 @@ def load_pages(
     on_file: Callable[[int, int], None] | None = None,
 ) -> list[LabelledPage]:
     """Every annotated page of a dataset version's files, OCR-ed (from the upload-time cache)."""
+    annotated = [f for f in files if f["annotations"]]
+    ocr = read_blobs(ctx, [(f["blob_hash"], f["filename"]) for f in annotated], on_file)
     pages: list[LabelledPage] = []
-    for n, f in enumerate(files):
-        if on_file:
-            on_file(n, len(files))
-        if not f["annotations"]:
-            continue
-        lines = read_blob(ctx, f["blob_hash"], f["filename"])
+    for f, lines in zip(annotated, ocr, strict=True):
         for page_no, size in enumerate(f["pages"]):
             anns = [_annotation(a) for a in f["annotations"] if a.get("page", 0) == page_no]
             if anns:
@@ -274,7 +271,7 @@ class _TrainingJob:
             [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
             lambda key: self._train(pages, examples, config, key),
         )
-        FileCheckpoints(self.pipe.scratch(train_key)).clear()
+        shutil.rmtree(self.pipe.scratch(train_key), ignore_errors=True)  # saved epochs, logs
         metrics, eval_key = self.pipe.step(
             "evaluate",
             [train_key],
@@ -294,13 +291,20 @@ class _TrainingJob:
         self.tracker.finish("FINISHED", gpu=_gpu())
         self._update_run(status="succeeded", finished_at=utcnow())
 
+    def _checkpoints(self, train_key: str) -> Any:
+        """Saved epochs of the train step; imported here so serving never loads torch."""
+        from docloop.ml.checkpoints import FileCheckpoints
+
+        folder = self.pipe.scratch(train_key)
+        return FileCheckpoints(folder / "checkpoints", self.ctx.settings.checkpoint_every_s)
+
     def _train(self, pages: list, examples: list, config: Any, key: str) -> list:  # type: ignore[type-arg]
         """The networks, in this process or in torchrun's; resumes from saved epochs."""
         from docloop.ml.launch import train_in_processes
         from docloop.ml.train import train_members
 
         folder = self.pipe.scratch(key)
-        checkpoints = FileCheckpoints(folder / "checkpoints", self.ctx.settings.checkpoint_every_s)
+        checkpoints = self._checkpoints(key)
         saved = checkpoints.epochs()
         if saved:
             self.tracker.log(f"train: resuming from saved epochs {saved} (member: epoch)")

@@ -32,12 +32,19 @@ def _run(ctx: AppContext, job: ClaimedJob, beat: Callable[[float], None]) -> Non
         webhooks.run_delivery_job(ctx, job.payload)
 
 
+# Jobs that use one OCR engine (one core) at most; training uses every core by itself.
+LIGHT_KINDS = [JobKind.OCR, JobKind.PREDICT, JobKind.EXPORT, JobKind.WEBHOOK]
+
+
 class Worker:
     """One job at a time. ``stop()`` lets the current job finish, then the loop returns."""
 
-    def __init__(self, ctx: AppContext, name: str | None = None) -> None:
+    def __init__(
+        self, ctx: AppContext, name: str | None = None, kinds: list[JobKind] | None = None
+    ) -> None:
         self.ctx = ctx
         self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.kinds = kinds
         self._stop = threading.Event()
 
     def stop(self) -> None:
@@ -45,7 +52,7 @@ class Worker:
 
     def run_once(self) -> bool:
         """Run one job if there is one; returns whether any job was found."""
-        job = jobs.claim(self.ctx, self.owner)
+        job = jobs.claim(self.ctx, self.owner, self.kinds)
         if job is None:
             return False
         progress: list[float | None] = [None]
@@ -100,9 +107,43 @@ class Worker:
         return count
 
 
-def start_background(ctx: AppContext) -> tuple[Worker, threading.Thread]:
-    """The in-process worker of ``docloop serve``."""
-    worker = Worker(ctx)
-    thread = threading.Thread(target=worker.run, daemon=True, name="docloop-worker")
+class WorkerPool:
+    """``threads`` workers in one process, so uploads are read by every OCR engine at once.
+
+    The first worker runs any job; the others only light ones, so two trainings never fight
+    over the cores of one process."""
+
+    def __init__(self, ctx: AppContext, threads: int) -> None:
+        first = Worker(ctx)
+        self.workers = [first] + [
+            Worker(ctx, f"{first.owner}-{i}", LIGHT_KINDS) for i in range(1, max(1, threads))
+        ]
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+
+    def run(self, *, burst: bool = False) -> int:
+        """Run every worker until stopped (or, with ``burst``, until the queue is empty)."""
+        counts = [0] * len(self.workers)
+
+        def loop(i: int) -> None:
+            counts[i] = self.workers[i].run(burst=burst)
+
+        threads = [
+            threading.Thread(target=loop, args=(i,), daemon=True, name=f"docloop-worker-{i}")
+            for i in range(len(self.workers))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(counts)
+
+
+def start_background(ctx: AppContext) -> tuple[WorkerPool, threading.Thread]:
+    """The in-process workers of ``docloop serve``."""
+    pool = WorkerPool(ctx, ctx.settings.worker_threads or os.cpu_count() or 1)
+    thread = threading.Thread(target=pool.run, daemon=True, name="docloop-workers")
     thread.start()
-    return worker, thread
+    return pool, thread

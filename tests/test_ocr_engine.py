@@ -1,0 +1,121 @@
+"""docloop's OCR engine: cheaper settings that must read the same, and a pool that shares cores."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from docloop.domain import JobKind
+from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine, detection_size
+from docloop.samples import PLATES
+from docloop.services import jobs
+from docloop.services.context import AppContext
+from docloop.services.ocr import read_blobs
+from docloop.worker.loop import LIGHT_KINDS, Worker
+
+
+def _photos(n: int) -> list[np.ndarray]:
+    paths = sorted((PLATES / "images").glob("*.jpg"))[:n]
+    return [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+
+
+def test_the_latin_recognizer_reads_latin_text_exactly_as_the_full_one(tmp_path: Path) -> None:
+    full = RapidOcrEngine(OcrProfile(charset="all", engines=1), cache_dir=tmp_path)
+    latin = RapidOcrEngine(OcrProfile(charset="latin", engines=1), cache_dir=tmp_path)
+    compared = 0
+    for image in _photos(6):
+        # Scores are normalised over fewer characters, so the latin engine keeps a superset of
+        # the lines that pass rapidocr's score threshold.
+        narrow = {t.box: t.text for t in latin.read(image)}
+        for token in full.read(image):
+            if token.text.isascii():
+                assert narrow.get(token.box) == token.text
+                compared += 1
+    assert compared >= 6
+    assert full.name != latin.name  # cached OCR of one is never served as the other's
+    assert len(list(tmp_path.glob("*-latin-*.onnx"))) == 1
+
+
+def test_the_engine_hands_rapidocr_a_contiguous_page() -> None:
+    """Regression: a reversed-channel view made OpenCV copy the page again for every line."""
+    seen: list[bool] = []
+    engine = RapidOcrEngine(OcrProfile(engines=1))
+    real = engine._build()
+
+    def recording(image: np.ndarray):  # type: ignore[no-untyped-def]
+        seen.append(image.flags["C_CONTIGUOUS"])
+        return real(image)
+
+    recording._load_det_model = real._load_det_model  # type: ignore[attr-defined]
+    engine._idle.put(recording)
+    engine._built = 1
+    assert engine.read(_photos(1)[0])
+    assert seen == [True]
+
+
+def test_scans_are_detected_smaller_and_photos_enlarged_as_before() -> None:
+    assert detection_size(2000, 1414) == ("max", 960)  # a receipt scan
+    assert detection_size(337, 600) == ("min", 736)  # a phone photo of a plate
+    assert detection_size(720, 960) == ("min", 736)
+
+
+def test_the_pool_reads_pages_at_the_same_time() -> None:
+    """Two callers each hold an engine, rather than queueing behind one lock."""
+    engine = RapidOcrEngine(OcrProfile(engines=2))
+    images = _photos(4)
+    engine.read(images[0])
+    inside = []
+    entered = threading.Barrier(2, timeout=60)
+
+    def call(image: np.ndarray) -> None:
+        held = engine._acquire()
+        inside.append(held)
+        entered.wait()  # both callers hold an engine at once, or this times out
+        engine._idle.put(held)
+        engine.read(image)
+
+    threads = [threading.Thread(target=call, args=(im,)) for im in images[:2]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(e) for e in inside}) == 2
+    assert engine._built == 2
+
+
+def test_read_blobs_keeps_the_order_of_the_files(ctx: AppContext) -> None:
+    paths = sorted((PLATES / "images").glob("*.jpg"))[:4]
+    blobs = [(ctx.blobs.put(p.read_bytes()), p.name) for p in paths]
+    done: list[int] = []
+    many = read_blobs(ctx, blobs, lambda n, total: done.append(n))
+    assert done == [1, 2, 3, 4]
+    for (digest, name), pages in zip(blobs, many, strict=True):
+        image = np.asarray(Image.open(PLATES / "images" / name).convert("RGB"))
+        assert [t.text for t in pages[0]] == [t.text for t in ctx.ocr.read(image)], digest
+
+
+def test_light_workers_leave_trainings_to_the_first_worker(ctx: AppContext) -> None:
+    with ctx.session() as s:
+        train = jobs.enqueue(s, JobKind.TRAIN, {"model_id": "none"}, model_id=None, max_attempts=1)
+        export = jobs.enqueue(
+            s, JobKind.WEBHOOK, {"delivery": "none"}, model_id=None, max_attempts=1
+        )
+        train_id, light_id = train.id, export.id
+    light = Worker(ctx, "light", LIGHT_KINDS)
+    claimed = jobs.claim(ctx, light.owner, light.kinds)
+    assert claimed is not None and claimed.id == light_id
+    assert jobs.claim(ctx, light.owner, light.kinds) is None
+    first = jobs.claim(ctx, "first")
+    assert first is not None and first.id == train_id
+
+
+def test_serving_does_not_load_torch() -> None:
+    """torch costs seconds of start-up and hundreds of MB; the server only needs ONNX Runtime."""
+    code = "import sys, docloop.api.app, docloop.cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
