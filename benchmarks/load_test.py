@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_server import KEY, running_server, train_sample_models
+from bench_common import KEY, running_server, train_sample_models
 from sqlalchemy import func, select
 
 from docloop.config import Settings

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 
-from bench_server import HEADERS, unique_jpeg
+from bench_common import HEADERS, unique_jpeg
 from locust import HttpUser, between, events, task
 
 from docloop.samples import PLATES

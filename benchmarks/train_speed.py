@@ -3,7 +3,8 @@
 Uploads a dataset split (images plus Nanonets-shaped annotations, as ``eval_api.py`` does) into a
 temporary home, lets the worker OCR every file (the upload-time jobs), then times
 ``request_training`` until the model is hosted, running the jobs in this process the way the
-in-process worker of ``docloop serve`` does. Prints the upload OCR time and the training time.
+in-process workers of ``docloop serve`` do. Prints the upload OCR time, the training time and
+the worker process's peak memory while training.
 
     python benchmarks/train_speed.py --data ../shared/datasets/plates [--limit N]
     python benchmarks/train_speed.py --data ../shared/datasets/receipts
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import PeakMemory
 
 from docloop.config import Settings
 from docloop.domain import ModelState
 from docloop.services import auth, datasets, models, training
 from docloop.services.context import build_context
-from docloop.worker.loop import Worker
+from docloop.worker.loop import WorkerPool
 
 KEY = "bench-key-train-speed"
 
@@ -50,7 +54,7 @@ def main() -> None:
     ctx = build_context(Settings(home=home, bootstrap_api_key=KEY, inprocess_worker=False))
     who = auth.authenticate(ctx, KEY)
     model = models.create_model(ctx, who, categories=labels)
-    worker = Worker(ctx)
+    workers = WorkerPool(ctx, os.cpu_count() or 1)  # as `docloop serve` runs them
 
     started = time.perf_counter()
     for image, objects in items:
@@ -61,13 +65,15 @@ def main() -> None:
             [datasets.IncomingFile(image.name, image.read_bytes())],
             [{"filename": image.name, "object": objects}],
         )
-    worker.run(burst=True)
+    workers.run(burst=True)
     ocr_s = time.perf_counter() - started
 
     started = time.perf_counter()
+    memory = PeakMemory(os.getpid())
     training.request_training(ctx, who, model.id)
-    worker.run(burst=True)
+    workers.run(burst=True)
     train_s = time.perf_counter() - started
+    peak = memory.stop()
     info = models.get_model(ctx, who, model.id)
     ctx.close()
     if info.state != ModelState.HOSTED:
@@ -75,6 +81,7 @@ def main() -> None:
     print(f"data: {args.data.name} {args.split} ({len(items)} files, labels {labels})")
     print(f"upload OCR (all files, worker jobs): {ocr_s:.1f} s")
     print(f"Train call -> hosted (OCR already done): {train_s:.1f} s")
+    print(f"peak memory of the worker process while training: {peak / 2**20:.0f} MiB")
 
 
 if __name__ == "__main__":

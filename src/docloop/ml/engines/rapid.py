@@ -67,9 +67,12 @@ class RapidOcrEngine:
         return self._name
 
     def _build(self) -> Any:
+        import cv2
         from rapidocr import RapidOCR
 
         logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        # OpenCV's own thread pool (crops, resizes) would fight the other engines for the cores.
+        cv2.setNumThreads(self.profile.threads)
         models = Path(str(files("rapidocr") / "models"))
         rec = sliced_recognizer(
             models / "PP-OCRv6_rec_small.onnx", self.profile.charset, self._cache_dir

@@ -1,4 +1,4 @@
-"""What the serving benchmarks share: sample models, unique request bytes, a server to call."""
+"""What the benchmarks share: sample models, unique request bytes, a server, a memory probe."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import psutil
 from PIL import Image
 
 from docloop.config import Settings
@@ -96,3 +98,27 @@ def running_server(home: Path, *, worker: bool) -> Iterator[Server]:
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+class PeakMemory:
+    """Samples the resident memory of a process and its children in the background."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                procs = [self.process, *self.process.children(recursive=True)]
+                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            except psutil.Error:
+                return
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return self.peak
