@@ -54,7 +54,7 @@ def main() -> None:
     ctx = build_context(Settings(home=home, bootstrap_api_key=KEY, inprocess_worker=False))
     who = auth.authenticate(ctx, KEY)
     model = models.create_model(ctx, who, categories=labels)
-    workers = WorkerPool(ctx, os.cpu_count() or 1)  # as `docloop serve` runs them
+    workers = WorkerPool(ctx)  # as `docloop serve` runs them
 
     started = time.perf_counter()
     for image, objects in items:

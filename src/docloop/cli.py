@@ -92,7 +92,7 @@ def serve(
 
     settings = _settings(home, inprocess_worker=worker)
     # One core per request: numpy's BLAS threads would spin against the other requests' OCR
-    # engines (8 concurrent clients served 1.54x one client's rate with them, 1.88x without).
+    # engines (8 concurrent clients got 1.54x one client's rate with them, 1.7-1.9x without).
     threadpool_limits(limits=settings.ocr_threads, user_api="blas")
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
@@ -115,7 +115,7 @@ def worker_cmd(
         console.print(f"worker {w.owner} started")
         n = w.run(max_jobs=max_jobs, burst=burst)
     else:
-        pool = WorkerPool(ctx, ctx.settings.worker_threads or os.cpu_count() or 1)
+        pool = WorkerPool(ctx)
         signal.signal(signal.SIGTERM, lambda *_: pool.stop())
         console.print(f"worker {pool.workers[0].owner} started, {len(pool.workers)} job threads")
         n = pool.run(burst=burst)

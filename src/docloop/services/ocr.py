@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -12,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from docloop.db.tables import OcrResult
 from docloop.domain import Box, OcrToken
 from docloop.ml.io import Page, decode
-from docloop.services.context import AppContext
+from docloop.services.context import AppContext, ocr_profile
 
 PageLines = list[OcrToken]
 
@@ -70,7 +69,7 @@ def read_blobs(
     on_done: Callable[[int, int], None] | None = None,
 ) -> list[list[PageLines]]:
     """``read_blob`` for many (hash, filename) pairs, in order, using every OCR engine at once."""
-    threads = min(ctx.settings.ocr_engines or os.cpu_count() or 1, max(1, len(blobs)))
+    threads = min(ocr_profile(ctx.settings).pool_size, max(1, len(blobs)))
     out: list[list[PageLines]] = [[] for _ in blobs]
     with ThreadPoolExecutor(threads, thread_name_prefix="ocr") as pool:
         futures = {pool.submit(read_blob, ctx, h, name): i for i, (h, name) in enumerate(blobs)}

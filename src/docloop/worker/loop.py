@@ -113,10 +113,11 @@ class WorkerPool:
     The first worker runs any job; the others only light ones, so two trainings never fight
     over the cores of one process."""
 
-    def __init__(self, ctx: AppContext, threads: int) -> None:
+    def __init__(self, ctx: AppContext) -> None:
+        threads = ctx.settings.worker_threads or os.cpu_count() or 1
         first = Worker(ctx)
         self.workers = [first] + [
-            Worker(ctx, f"{first.owner}-{i}", LIGHT_KINDS) for i in range(1, max(1, threads))
+            Worker(ctx, f"{first.owner}-{i}", LIGHT_KINDS) for i in range(1, threads)
         ]
 
     def stop(self) -> None:
@@ -143,7 +144,7 @@ class WorkerPool:
 
 def start_background(ctx: AppContext) -> tuple[WorkerPool, threading.Thread]:
     """The in-process workers of ``docloop serve``."""
-    pool = WorkerPool(ctx, ctx.settings.worker_threads or os.cpu_count() or 1)
+    pool = WorkerPool(ctx)
     thread = threading.Thread(target=pool.run, daemon=True, name="docloop-workers")
     thread.start()
     return pool, thread
