@@ -15,6 +15,7 @@ import time
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
+from typing import Any
 
 from bench_common import HEADERS, unique_jpeg
 from locust import HttpUser, between, events, task
@@ -103,25 +104,24 @@ class Reviewer(HttpUser):
             name="ImageLevelInferences",
         )
 
-    @task(2)
-    def open_one(self) -> None:
-        if self.mine:
-            file_id = random.choice(self.mine)
-            self.client.get(
-                f"/api/v2/Inferences/Model/{MODEL}/InferenceRequest/{file_id}",
-                name="InferenceRequest",
-            )
-
-    @task(1)
-    def correct(self) -> None:
+    def _open_one(self) -> Any:
+        """GET one of this user's predictions, or None before it has any."""
         if not self.mine:
-            return
+            return None
         file_id = random.choice(self.mine)
-        r = self.client.get(
+        return self.client.get(
             f"/api/v2/Inferences/Model/{MODEL}/InferenceRequest/{file_id}",
             name="InferenceRequest",
         )
-        if r.status_code != 200:
+
+    @task(2)
+    def open_one(self) -> None:
+        self._open_one()
+
+    @task(1)
+    def correct(self) -> None:
+        r = self._open_one()
+        if r is None or r.status_code != 200:
             return
         page = r.json()["result"][0]
         boxes = [{**b, "ocr_text": f"FIX{random.randrange(1000)}"} for b in page["prediction"]]
