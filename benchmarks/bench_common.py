@@ -101,7 +101,11 @@ def running_server(home: Path, *, worker: bool) -> Iterator[Server]:
 
 
 class PeakMemory:
-    """Samples the resident memory of a process and its children in the background."""
+    """Samples the resident memory of a process and its children in the background.
+
+    The list of children is refreshed once a second only: finding them scans every process on
+    the machine, and at every sample that took enough CPU to slow the server it measures.
+    """
 
     def __init__(self, pid: int) -> None:
         self.process = psutil.Process(pid)
@@ -111,14 +115,24 @@ class PeakMemory:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(0.05):
+        procs: list[psutil.Process] = []
+        listed = 0.0
+        while not self._stop.wait(0.1):
             try:
-                procs = [self.process, *self.process.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                return
+                if time.monotonic() - listed > 1.0:
+                    procs = [self.process, *self.process.children(recursive=True)]
+                    listed = time.monotonic()
+                self.peak = max(self.peak, sum(_rss(p) for p in procs))
+            except psutil.NoSuchProcess:
+                if not self.process.is_running():
+                    return
+                listed = 0.0  # a child ended: list them again
 
     def stop(self) -> int:
         self._stop.set()
         self._thread.join()
         return self.peak
+
+
+def _rss(process: psutil.Process) -> int:
+    return int(process.memory_info().rss)

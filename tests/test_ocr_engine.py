@@ -5,12 +5,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 import numpy as np
+import psutil
 from PIL import Image
 
 from docloop.domain import JobKind
+from docloop.ml.engines.pool import LazyPool
+from docloop.ml.engines.processes import ProcessPoolEngine
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine, detection_size
 from docloop.samples import PLATES
 from docloop.services import jobs
@@ -52,8 +56,7 @@ def test_the_engine_hands_rapidocr_a_contiguous_page() -> None:
         return real(image)
 
     recording._load_det_model = real._load_det_model  # type: ignore[attr-defined]
-    engine._idle.put(recording)
-    engine._built = 1
+    engine.pool = LazyPool(lambda: recording, 1)
     assert engine.read(_photos(1)[0])
     assert seen == [True]
 
@@ -67,25 +70,63 @@ def test_scans_are_detected_smaller_and_photos_enlarged_as_before() -> None:
 def test_the_pool_reads_pages_at_the_same_time() -> None:
     """Two callers each hold an engine, rather than queueing behind one lock."""
     engine = RapidOcrEngine(OcrProfile(engines=2))
-    images = _photos(4)
+    images = _photos(2)
     engine.read(images[0])
     inside = []
     entered = threading.Barrier(2, timeout=60)
 
     def call(image: np.ndarray) -> None:
-        held = engine._acquire()
-        inside.append(held)
-        entered.wait()  # both callers hold an engine at once, or this times out
-        engine._idle.put(held)
+        with engine.pool.lend() as held:
+            inside.append(held)
+            entered.wait()  # both callers hold an engine at once, or this times out
         engine.read(image)
 
-    threads = [threading.Thread(target=call, args=(im,)) for im in images[:2]]
+    threads = [threading.Thread(target=call, args=(im,)) for im in images]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len({id(e) for e in inside}) == 2
-    assert engine._built == 2
+    assert engine.pool.built == 2
+
+
+def test_the_pool_lends_the_warmest_item_and_grows_only_when_all_are_busy() -> None:
+    made = iter(range(10))
+    pool = LazyPool(lambda: next(made), 3)
+    with pool.lend() as first:
+        pass
+    with pool.lend() as again:
+        assert again == first  # sequential callers keep meeting the same one
+    with pool.lend() as a, pool.lend() as b:
+        assert {a, b} == {0, 1}
+    with pool.lend() as last:
+        assert last == 0 and pool.built == 2  # 0 went back after 1
+    assert sorted(pool.drain()) == [0, 1] and pool.built == 0
+
+
+def test_engines_in_child_processes_read_what_the_thread_engine_reads() -> None:
+    images = _photos(3)
+    in_thread = RapidOcrEngine(OcrProfile(engines=1))
+    children = ProcessPoolEngine(partial(RapidOcrEngine, OcrProfile(engines=1)), "x", 1)
+    try:
+        for image in images:
+            assert children.read(image) == in_thread.read(image)
+    finally:
+        children.close()
+
+
+def test_a_killed_ocr_process_is_replaced_and_the_page_read() -> None:
+    """Nothing the user sent fails because an OCR child died between two pages."""
+    image = _photos(1)[0]
+    children = ProcessPoolEngine(partial(RapidOcrEngine, OcrProfile(engines=1)), "x", 1)
+    try:
+        expected = children.read(image)
+        (child,) = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+        child.kill()
+        child.wait(30)
+        assert children.read(image) == expected
+    finally:
+        children.close()
 
 
 def test_read_blobs_keeps_the_order_of_the_files(ctx: AppContext) -> None:

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         default=0, ge=0, description="OCR engines per process, for concurrent pages (0: per core)."
     )
     ocr_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads per OCR engine.")
+    ocr_processes: bool = Field(
+        default=True,
+        description="Run each OCR engine in a child process (true) or as a thread (false).",
+    )
     cpu_hour_cost: float = Field(default=0.05, description="Cost of one CPU-hour, for run costs.")
     gpu_hour_cost: float = Field(default=2.50, description="Cost of one GPU-hour, for run costs.")
 

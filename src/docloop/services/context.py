@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +14,7 @@ from docloop.config import Settings
 from docloop.db.engine import make_engine, make_session_factory
 from docloop.db.migrate import upgrade
 from docloop.ml.engines.base import OcrEngine
+from docloop.ml.engines.processes import ProcessPoolEngine
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine
 from docloop.ml.infer import PredictorCache
 from docloop.storage import BlobStore, LocalBlobStore
@@ -26,6 +28,7 @@ class AppContext:
     blobs: BlobStore
     ocr: OcrEngine
     predictors: PredictorCache = field(default_factory=PredictorCache)
+    on_close: list[Callable[[], None]] = field(default_factory=list)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -39,6 +42,8 @@ class AppContext:
                 raise
 
     def close(self) -> None:
+        for release in self.on_close:
+            release()
         self.engine.dispose()
 
 
@@ -46,6 +51,16 @@ def ocr_profile(settings: Settings) -> OcrProfile:
     return OcrProfile(
         charset=settings.ocr_charset, engines=settings.ocr_engines, threads=settings.ocr_threads
     )
+
+
+def build_ocr(settings: Settings) -> RapidOcrEngine | ProcessPoolEngine:
+    """The configured OCR engine: a pool of engines in child processes, or of threads."""
+    profile, models = ocr_profile(settings), settings.home / "ocr-models"
+    if not settings.ocr_processes:
+        return RapidOcrEngine(profile, cache_dir=models)
+    one = replace(profile, engines=1)
+    name = RapidOcrEngine(one).name  # same engine, same results: the cache is shared
+    return ProcessPoolEngine(partial(RapidOcrEngine, one, models), name, profile.pool_size)
 
 
 def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppContext:
@@ -56,13 +71,16 @@ def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppCon
     url = settings.sqlalchemy_url
     upgrade(url)
     engine = make_engine(url)
+    owned = None if ocr else build_ocr(settings)  # the caller closes an engine it passes in
     ctx = AppContext(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         blobs=LocalBlobStore(settings.blob_dir),
-        ocr=ocr or RapidOcrEngine(ocr_profile(settings), cache_dir=settings.home / "ocr-models"),
+        ocr=owned or ocr,  # type: ignore[arg-type]  # one of the two is set
     )
+    if isinstance(owned, ProcessPoolEngine):
+        ctx.on_close.append(owned.close)
     if settings.bootstrap_api_key:
         auth.ensure_key(ctx, settings.bootstrap_api_key, name="bootstrap", admin=True)
     return ctx

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import tempfile
-import threading
 from dataclasses import dataclass
 from importlib.metadata import version
 from importlib.resources import files
@@ -35,6 +33,7 @@ import numpy as np
 
 from docloop.domain import Box, OcrToken
 from docloop.ml.engines.charset import sliced_recognizer
+from docloop.ml.engines.pool import LazyPool
 
 SCAN_SHORT_SIDE = 736  # rapidocr's default: pages with a shorter short side are enlarged to it
 SCAN_LONG_SIDE = 960  # detection size of larger scans
@@ -55,14 +54,12 @@ class OcrProfile:
 
 
 class RapidOcrEngine:
-    """A pool of engines, built lazily (about a second each) and shared by every thread."""
+    """A pool of engines shared by every thread of the process."""
 
     def __init__(self, profile: OcrProfile | None = None, cache_dir: Path | None = None) -> None:
         self.profile = profile or OcrProfile()
         self._cache_dir = cache_dir or Path(tempfile.gettempdir()) / "docloop-ocr"
-        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
-        self._built = 0
-        self._lock = threading.Lock()
+        self.pool: LazyPool[Any] = LazyPool(self._build, self.profile.pool_size)
         self._name = f"rapidocr-{version('rapidocr')}-ppocrv6s-docloop1-{self.profile.charset}"
 
     @property
@@ -72,10 +69,13 @@ class RapidOcrEngine:
     def _build(self) -> Any:
         import cv2
         from rapidocr import RapidOCR
+        from threadpoolctl import threadpool_limits
 
         logging.getLogger("RapidOCR").setLevel(logging.ERROR)  # an empty page is no warning
-        # OpenCV's own thread pool (crops, resizes) would fight the other engines for the cores.
+        # OpenCV's and BLAS's own thread pools (crops, resizes, box geometry) would fight the
+        # other engines for the cores.
         cv2.setNumThreads(self.profile.threads)
+        threadpool_limits(limits=self.profile.threads, user_api="blas")
         models = Path(str(files("rapidocr") / "models"))
         rec = sliced_recognizer(
             models / "PP-OCRv6_rec_small.onnx", self.profile.charset, self._cache_dir
@@ -92,32 +92,11 @@ class RapidOcrEngine:
             }
         )
 
-    def _acquire(self) -> Any:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            grow = self._built < self.profile.pool_size
-            if grow:
-                self._built += 1
-        if not grow:
-            return self._idle.get()
-        try:
-            return self._build()
-        except BaseException:
-            with self._lock:
-                self._built -= 1
-            raise
-
     def read(self, image: np.ndarray) -> list[OcrToken]:
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # the engine expects BGR like OpenCV
-        engine = self._acquire()
-        try:
+        with self.pool.lend() as engine:
             _set_detection_size(engine, bgr.shape[0], bgr.shape[1])
             out = engine(bgr)
-        finally:
-            self._idle.put(engine)
         if out.boxes is None or out.txts is None:
             return []
         tokens = []

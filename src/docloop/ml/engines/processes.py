@@ -1,0 +1,97 @@
+"""OCR engines in child processes, so concurrent pages share no interpreter lock.
+
+With the engines as threads of the server, 8 clients got 1.64-1.77x one client's throughput on 2
+cores (``benchmarks/serving.py``): rapidocr's Python pre- and post-processing and the server's own
+request handling take turns on one GIL. Each child holds one engine; a page costs a pickle of its
+pixels each way (milliseconds against a fraction of a second of OCR).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from functools import partial
+
+import numpy as np
+
+from docloop.domain import OcrToken
+from docloop.errors import TransientError
+from docloop.ml.engines.base import OcrEngine
+from docloop.ml.engines.pool import LazyPool
+
+_engine: OcrEngine | None = None  # the one engine of a child process
+# glibc backs the children's large buffers with transparent huge pages: each page's detection
+# buffers are mapped afresh, and faulting them in 4 KiB at a time took 5.4 of 27.8 s over 120
+# plate photos; with huge pages 2.9 of 24.4 s, at the same resident memory. Keeping freed
+# buffers instead (mallopt thresholds) saved a little more but doubled it, 438 to 944 MB.
+_TUNABLES = "glibc.malloc.hugetlb=1"
+
+
+def _start(build: Callable[[], OcrEngine]) -> None:
+    """Child initializer: build the engine and read a blank page, so its models load now."""
+    global _engine
+    _engine = build()
+    _engine.read(np.zeros((32, 32, 3), np.uint8))
+
+
+def _read(image: np.ndarray) -> list[OcrToken]:
+    assert _engine is not None, "the pool initializer builds the engine"
+    return _engine.read(image)
+
+
+class _Child:
+    """One child process with its engine, restarted when it dies (out of memory, a native crash)."""
+
+    def __init__(self, build: Callable[[], OcrEngine]) -> None:
+        self._build = build
+        self._process = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        # Read by the child's C library as it starts; an operator's own setting wins.
+        os.environ.setdefault("GLIBC_TUNABLES", _TUNABLES)
+        return ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),  # no copy of the server's threads
+            initializer=_start,
+            initargs=(self._build,),
+        )
+
+    def read(self, image: np.ndarray) -> list[OcrToken]:
+        for _ in range(2):
+            try:
+                return self._process.submit(_read, image).result()
+            except BrokenProcessPool:
+                self._process.shutdown(wait=False, cancel_futures=True)
+                self._process = self._start()
+        raise TransientError("the OCR process stopped twice while reading this page")
+
+    def close(self) -> None:
+        self._process.shutdown(wait=True, cancel_futures=True)
+
+
+class ProcessPoolEngine:
+    """Up to ``processes`` children, each running the engine ``build`` returns (picklable).
+
+    Children start on demand, so ``/healthz`` answers at once and one client's sequential pages
+    keep meeting the same warm child. A child that dies is replaced and the page read once more.
+    """
+
+    def __init__(self, build: Callable[[], OcrEngine], name: str, processes: int) -> None:
+        self._name = name
+        self.pool = LazyPool(partial(_Child, build), processes)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def read(self, image: np.ndarray) -> list[OcrToken]:
+        with self.pool.lend() as child:
+            return child.read(image)
+
+    def close(self) -> None:
+        """Stop the idle children (all of them once no page is being read)."""
+        for child in self.pool.drain():
+            child.close()
