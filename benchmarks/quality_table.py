@@ -8,9 +8,10 @@ settings docloop runs) so that a run takes minutes, not a quarter of an hour of 
   rules per dataset (a plate-shaped line; first line, date pattern, TOTAL line). The baseline a
   user would write in an afternoon. Tesseract rows need the ``tesseract`` binary.
 - ``docloop``: the model as the server trains it.
-- ``- box refinement``, ``- text correction``: the same networks, with that learned decoder
-  replaced by the identity. ``- augmentation``: networks retrained without re-cut pages, character
-  noise, dropped words or layout jitter.
+- ``- box refinement``, ``- text correction``, ``- known values``: the same networks, with that
+  learned decoder replaced by the identity (known values are part of text correction).
+- ``- augmentation``: networks retrained without re-cut pages, character noise, dropped words or
+  layout jitter (``--no-augmentation-row`` skips this second training).
 
     python benchmarks/quality_table.py --data ../shared/datasets/plates --normalize alnum \\
         --ignore-extra ../shared/datasets/plates/multi_plate.txt [--tesseract]
@@ -39,6 +40,7 @@ from docloop.ml.boxes import BoxRefiner
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.data import LabelledPage
 from docloop.ml.infer import FieldPredictor
+from docloop.ml.known_values import KnownValues
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import split_words
 from docloop.ml.train import TrainConfig, fit
@@ -194,6 +196,7 @@ def main() -> None:
     ap.add_argument("--ignore-extra", type=Path)
     ap.add_argument("--eval-tool", type=Path, default=Path("../shared/tools/eval_api.py"))
     ap.add_argument("--tesseract", action="store_true", help="add the Tesseract baseline row")
+    ap.add_argument("--no-augmentation-row", action="store_true", help="skip the second training")
     args = ap.parse_args()
 
     tool = load_eval_tool(args.eval_tool)
@@ -233,15 +236,17 @@ def main() -> None:
     for name, changed in (
         ("- box refinement", replace(bundle, refiner=BoxRefiner.fit([]))),
         ("- text correction", replace(bundle, shapes=TextShapeModel.fit([]))),
+        ("- known values", replace(bundle, shapes=replace(bundle.shapes, known=KnownValues()))),
     ):
         preds = predict_all(FieldPredictor(changed).predict, args.data, val_ids, ocr, tool)
         row(name, preds, seconds)
-    t = time.time()
-    plain = replace(config, recuts=0, char_noise=0.0, token_drop=0.0, geo_noise=0.0)
-    no_aug: FieldModelBundle | None = fit(pages, labels, plain)
-    assert no_aug is not None
-    preds = predict_all(FieldPredictor(no_aug).predict, args.data, val_ids, ocr, tool)
-    row("- augmentation", preds, time.time() - t)
+    if not args.no_augmentation_row:
+        t = time.time()
+        plain = replace(config, recuts=0, char_noise=0.0, token_drop=0.0, geo_noise=0.0)
+        no_aug: FieldModelBundle | None = fit(pages, labels, plain)
+        assert no_aug is not None
+        preds = predict_all(FieldPredictor(no_aug).predict, args.data, val_ids, ocr, tool)
+        row("- augmentation", preds, time.time() - t)
 
     print(f"\n{args.data.name}: train {len(pages)} pages, val {len(val_ids)} files\n")
     print("| system | mean AP50 | micro text F1 | " + " | ".join(labels) + " | train s |")

@@ -196,3 +196,40 @@ def test_training_without_any_ocr_text_fails_at_once_with_a_reason() -> None:
     page = LabelledPage([], 100, 100, [Annotation("total", Box(0, 0, 10, 10), "1.00")])
     with pytest.raises(ValueError, match="no training page has any OCR text"):
         fit([page] * 12, ["total"])
+
+
+def _sellers(n: int) -> list[tuple[str, str]]:
+    """Recurring seller names, each on several documents, as a team's receipts come."""
+    names = [
+        "SYARIKAT PERNIAGAAN GIN KEE",
+        "UNIHAKKA INTERNATIONAL SDN BHD",
+        "MR. D.I.Y. (M) SDN BHD",
+    ]
+    return [("company", names[i % len(names)]) for i in range(n)]
+
+
+def test_known_values_read_a_misread_recurring_value_as_the_one_seen_in_training() -> None:
+    model = TextShapeModel.fit(_sellers(12))
+    assert model.correct("company", "UNIHAKKA INTERNATI0NAL SDN BHO") == (
+        "UNIHAKKA INTERNATIONAL SDN BHD"
+    )
+    assert model.correct("company", "MR.D.I.Y.(M) SDN BHD") == "MR. D.I.Y. (M) SDN BHD"
+    assert model.correct("company", "A SHOP NOBODY KNOWS") == "A SHOP NOBODY KNOWS"
+
+
+def test_labels_whose_values_do_not_recur_or_look_alike_are_left_alone() -> None:
+    plates = [("number_plate", f"MH{i:02d}AB{1000 + 37 * i}") for i in range(20)]
+    amounts = [("total", f"{i % 7}.{(i * 3) % 10}0") for i in range(40)]  # recur, look alike
+    model = TextShapeModel.fit(plates + amounts)
+    assert model.known.values == {}
+    assert model.known.read("total", "19.00") == "19.00"  # never read as the known "9.00"
+
+
+def test_a_model_saved_before_known_values_loads_and_reads_texts_unchanged() -> None:
+    saved = TextShapeModel.fit(_sellers(12)).to_dict()
+    del saved["known"]
+    old = TextShapeModel.from_dict(saved)
+    assert old.known.values == {}
+    assert old.correct("company", "UNIHAKKA INTERNATIONAL SDN BHO").endswith("BHO")
+    again = TextShapeModel.from_dict(TextShapeModel.fit(_sellers(12)).to_dict())
+    assert again.known.values["company"]["MR.D.I.Y.(M)SDNBHD"] == "MR. D.I.Y. (M) SDN BHD"

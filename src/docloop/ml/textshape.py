@@ -4,7 +4,8 @@ From the texts annotated for a label we learn its alphabet, whether it is ever l
 shapes it takes (letters as A, digits as 9: "MH02CB4545" -> "AA99AA9999"). A prediction whose
 shape was never seen is moved to the closest frequent shape through look-alike swaps (O/0, I/1,
 S/5, ...). Nothing here knows what a plate or a date is; a label with free-form text learns no
-dominant shape and is left alone.
+dominant shape and is left alone. Labels whose values recur are read as the nearest value seen in
+training (``known_values.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+from docloop.ml.known_values import KnownValues
 
 # Characters an OCR engine confuses; used in both directions.
 LOOKALIKES = {
@@ -46,6 +49,7 @@ class TextShapeModel:
     no_spaces: dict[str, bool] = field(default_factory=dict)
     shapes: dict[str, dict[str, int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    known: KnownValues = field(default_factory=KnownValues)
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -54,7 +58,7 @@ class TextShapeModel:
         for label, text in examples:
             if text:
                 texts.setdefault(label, []).append(text)
-        model = cls()
+        model = cls(known=KnownValues.fit((k, t) for k, items in texts.items() for t in items))
         for label, items in texts.items():
             model.counts[label] = len(items)
             model.alphabet[label] = "".join(sorted({c for t in items for c in t}))
@@ -77,7 +81,7 @@ class TextShapeModel:
         text = "".join(c for c in text if c.isalnum() or c in alphabet)
         if self.no_spaces[label]:
             text = _squash(text)
-        return self._reshape(label, self._extract(label, text))
+        return self.known.read(label, self._reshape(label, self._extract(label, text)))
 
     def _extract(self, label: str, text: str) -> str:
         """The longest part of ``text`` whose shape is a frequent one, when its own is not.
@@ -144,11 +148,14 @@ class TextShapeModel:
             "no_spaces": self.no_spaces,
             "shapes": self.shapes,
             "counts": self.counts,
+            "known": self.known.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextShapeModel:
-        return cls(**data)
+        data = dict(data)
+        known = KnownValues.from_dict(data.pop("known", None))
+        return cls(**data, known=known)
 
 
 def _to_ascii(c: str) -> str:
