@@ -4,7 +4,7 @@ Uploads a dataset split (images plus Nanonets-shaped annotations, as ``eval_api.
 temporary home, lets the worker OCR every file (the upload-time jobs), then times
 ``request_training`` until the model is hosted, running the jobs in this process the way the
 in-process workers of ``docloop serve`` do. Prints the upload OCR time, the training time and
-the worker process's peak memory while training.
+the peak memory of the worker process (its OCR children included) while training.
 
     python benchmarks/train_speed.py --data ../shared/datasets/plates [--limit N]
     python benchmarks/train_speed.py --data ../shared/datasets/receipts
@@ -81,7 +81,8 @@ def main() -> None:
     print(f"data: {args.data.name} {args.split} ({len(items)} files, labels {labels})")
     print(f"upload OCR (all files, worker jobs): {ocr_s:.1f} s")
     print(f"Train call -> hosted (OCR already done): {train_s:.1f} s")
-    print(f"peak memory of the worker process while training: {peak / 2**20:.0f} MiB")
+    mib = peak / 2**20
+    print(f"peak memory of the worker process and its OCR children while training: {mib:.0f} MiB")
 
 
 if __name__ == "__main__":
