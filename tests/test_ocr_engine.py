@@ -18,9 +18,10 @@ from docloop.ml.engines.processes import ProcessPoolEngine
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine, detection_size
 from docloop.samples import PLATES
 from docloop.services import jobs
-from docloop.services.context import AppContext
+from docloop.services.context import AppContext, build_context
 from docloop.services.ocr import read_blobs
 from docloop.worker.loop import LIGHT_KINDS, Worker
+from tests.conftest import make_settings
 
 
 def _photos(n: int) -> list[np.ndarray]:
@@ -160,3 +161,14 @@ def test_serving_does_not_load_torch() -> None:
     code = "import sys, docloop.api.app, docloop.cli; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_default_context_reads_in_a_child_process_and_stops_it_on_close(
+    tmp_path: Path,
+) -> None:
+    ctx = build_context(make_settings(tmp_path / "home", ocr_engines=1))
+    assert isinstance(ctx.ocr, ProcessPoolEngine)
+    assert ctx.ocr.read(_photos(1)[0])
+    (child,) = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+    ctx.close()
+    child.wait(30)  # raises psutil.TimeoutExpired if the child outlives its context

@@ -71,16 +71,16 @@ def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppCon
     url = settings.sqlalchemy_url
     upgrade(url)
     engine = make_engine(url)
-    owned = None if ocr else build_ocr(settings)  # the caller closes an engine it passes in
+    reader = ocr if ocr is not None else build_ocr(settings)
     ctx = AppContext(
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
         blobs=LocalBlobStore(settings.blob_dir),
-        ocr=owned or ocr,  # type: ignore[arg-type]  # one of the two is set
+        ocr=reader,
     )
-    if isinstance(owned, ProcessPoolEngine):
-        ctx.on_close.append(owned.close)
+    if ocr is None and isinstance(reader, ProcessPoolEngine):
+        ctx.on_close.append(reader.close)  # the caller closes an engine it passes in
     if settings.bootstrap_api_key:
         auth.ensure_key(ctx, settings.bootstrap_api_key, name="bootstrap", admin=True)
     return ctx

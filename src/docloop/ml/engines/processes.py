@@ -30,7 +30,7 @@ _engine: OcrEngine | None = None  # the one engine of a child process
 _TUNABLES = "glibc.malloc.hugetlb=1"
 
 
-def _start(build: Callable[[], OcrEngine]) -> None:
+def _load_engine(build: Callable[[], OcrEngine]) -> None:
     """Child initializer: build the engine and read a blank page, so its models load now."""
     global _engine
     _engine = build()
@@ -55,7 +55,7 @@ class _Child:
         return ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("spawn"),  # no copy of the server's threads
-            initializer=_start,
+            initializer=_load_engine,
             initargs=(self._build,),
         )
 
