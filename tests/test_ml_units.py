@@ -233,3 +233,17 @@ def test_a_model_saved_before_known_values_loads_and_reads_texts_unchanged() -> 
     assert old.correct("company", "UNIHAKKA INTERNATIONAL SDN BHO").endswith("BHO")
     again = TextShapeModel.from_dict(TextShapeModel.fit(_sellers(12)).to_dict())
     assert again.known.values["company"]["MR.D.I.Y.(M)SDNBHD"] == "MR. D.I.Y. (M) SDN BHD"
+
+
+def test_a_value_tagged_in_part_is_widened_to_its_line_only_to_a_more_frequent_shape() -> None:
+    """Regression: "03 Mar 2018 18:22" gave the date "MAR 2018" when "03" was not tagged."""
+    dates = [("date", f"{d:02d} MAR 2018") for d in range(1, 11)] + [("date", "05/03/2018")] * 10
+    totals = [("total", f"{n}.00") for n in range(1, 16)] + [("total", "RM 4.00")] * 3
+    model = TextShapeModel.fit(dates + totals)
+    assert model.correct_in_line("date", "Mar 2018", "03 Mar 2018 18:22") == "03 MAR 2018"
+    assert model.correct_in_line("total", "9.00", "TOTAL 9.00 19.00") == "9.00"
+    assert model.correct_in_line("total", "9.00", "TOTAL RM 9.00") == "9.00"
+    sellers = TextShapeModel.fit(_sellers(12))
+    assert sellers.correct_in_line("company", "GIN KEE", "SYARIKAT PERNIAGAAN GIN KEE") == (
+        "GIN KEE"
+    )

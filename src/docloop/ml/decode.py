@@ -55,7 +55,7 @@ def group_fields(
             prediction = FieldPrediction(
                 label=label,
                 box=refiner.refine(sample),
-                text=shapes.correct(label, join_text(words)),
+                text=shapes.correct_in_line(label, join_text(words), _line_text(tokens, words)),
                 score=float(np.mean(probs[idx, k])),
             )
             found.append(prediction)
@@ -113,6 +113,12 @@ def _clusters(words: Sequence[OcrToken], label: str, layout: FieldLayout) -> lis
     for i in range(len(words)):
         groups.setdefault(find(i), []).append(i)
     return list(groups.values())
+
+
+def _line_text(tokens: Sequence[OcrToken], words: Sequence[OcrToken]) -> str:
+    """All the words of the lines the field's words are on."""
+    lines = {w.line for w in words}
+    return join_text([t for t in tokens if t.line in lines])
 
 
 def _dedupe(idx: list[int], tokens: Sequence[OcrToken], prob: np.ndarray) -> list[int]:

@@ -83,6 +83,41 @@ class TextShapeModel:
             text = _squash(text)
         return self.known.read(label, self._reshape(label, self._extract(label, text)))
 
+    def correct_in_line(self, label: str, text: str, line: str) -> str:
+        """``correct``, widened to the words around it on its line when the tagged words hold
+        only part of a value: "MAR 2018" of "03 Mar 2018 18:22" is read as "03 MAR 2018".
+
+        Only for labels whose texts take a few frequent shapes, and only to a shape seen more
+        often than the tagged words' own ("RM 9.00" is a frequent total too, but "9.00" more
+        so). The widened value must contain the tagged words whole, so "9.00" on a line with
+        "19.00" stays "9.00". Labels with known values are left to them: their frequent shapes
+        are single recurring names, and how much of a name's line the name is varies by key
+        ("THREE STOOGES" on the line "THREE STOOGES BISTRO").
+        """
+        fixed = self.correct(label, text)
+        if not self._frequent_shapes(label) or self.no_spaces[label] or label in self.known.values:
+            return fixed
+        wider = self.correct(label, line)
+        shapes = self.shapes[label]
+        count = shapes.get(shape(_squash(wider)), 0)
+        if (
+            count >= MIN_SHAPE_COUNT
+            and count > shapes.get(shape(_squash(fixed)), 0)
+            and _holds_words(wider.split(), fixed.split())
+        ):
+            return wider
+        return fixed
+
+    def _frequent_shapes(self, label: str) -> set[str]:
+        """The shapes a label takes often, when most of its texts take one; else none."""
+        if self.counts.get(label, 0) < MIN_EXAMPLES:
+            return set()
+        shapes = self.shapes[label]
+        frequent = {k for k, n in shapes.items() if n >= MIN_SHAPE_COUNT}
+        if sum(shapes[k] for k in frequent) < SHAPED_SHARE * sum(shapes.values()):
+            return set()
+        return frequent
+
     def _extract(self, label: str, text: str) -> str:
         """The longest part of ``text`` whose shape is a frequent one, when its own is not.
 
@@ -94,8 +129,8 @@ class TextShapeModel:
         core = shape(_squash(text))
         if shapes.get(core, 0) >= 2 or len(core) > MAX_EXTRACT_LEN:
             return text
-        frequent = {k for k, n in shapes.items() if n >= MIN_SHAPE_COUNT}
-        if sum(shapes[k] for k in frequent) < SHAPED_SHARE * sum(shapes.values()):
+        frequent = self._frequent_shapes(label)
+        if not frequent:
             return text
         # Whole words first ("21/02/18" out of "21/02/18 11:47"), then any run of characters.
         words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
@@ -164,6 +199,12 @@ def _to_ascii(c: str) -> str:
         return c
     base = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
     return base if len(base) == 1 else c
+
+
+def _holds_words(words: list[str], part: list[str]) -> bool:
+    """``part`` occurs in ``words`` as a run of whole words."""
+    n = len(part)
+    return n > 0 and any(words[i : i + n] == part for i in range(len(words) - n + 1))
 
 
 def _squash(text: str) -> str:
