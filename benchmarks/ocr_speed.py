@@ -77,7 +77,7 @@ def _cpu(engines: list[psutil.Process]) -> float:
     processes (listed once: finding them scans every process, which costs CPU itself)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    live = sum(p.cpu_times().user + p.cpu_times().system for p in engines)
+    live = sum(sum(p.cpu_times()[:2]) for p in engines)  # user + system
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime + live
 
 

@@ -15,7 +15,7 @@ from docloop.db.engine import make_engine, make_session_factory
 from docloop.db.migrate import upgrade
 from docloop.ml.engines.base import OcrEngine
 from docloop.ml.engines.processes import ProcessPoolEngine
-from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine
+from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine, engine_name
 from docloop.ml.infer import PredictorCache
 from docloop.storage import BlobStore, LocalBlobStore
 
@@ -59,8 +59,9 @@ def build_ocr(settings: Settings) -> RapidOcrEngine | ProcessPoolEngine:
     if not settings.ocr_processes:
         return RapidOcrEngine(profile, cache_dir=models)
     one = replace(profile, engines=1)
-    name = RapidOcrEngine(one).name  # same engine, same results: the cache is shared
-    return ProcessPoolEngine(partial(RapidOcrEngine, one, models), name, profile.pool_size)
+    return ProcessPoolEngine(
+        partial(RapidOcrEngine, one, models), engine_name(profile), profile.pool_size
+    )
 
 
 def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppContext:

@@ -60,7 +60,7 @@ class RapidOcrEngine:
         self.profile = profile or OcrProfile()
         self._cache_dir = cache_dir or Path(tempfile.gettempdir()) / "docloop-ocr"
         self.pool: LazyPool[Any] = LazyPool(self._build, self.profile.pool_size)
-        self._name = f"rapidocr-{version('rapidocr')}-ppocrv6s-docloop1-{self.profile.charset}"
+        self._name = engine_name(self.profile)
 
     @property
     def name(self) -> str:
@@ -105,6 +105,11 @@ class RapidOcrEngine:
             box = Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
             tokens.append(OcrToken(text=str(text), box=box, score=float(score), line=i))
         return tokens
+
+
+def engine_name(profile: OcrProfile) -> str:
+    """The OCR cache key: only the charset changes what an engine reads, wherever it runs."""
+    return f"rapidocr-{version('rapidocr')}-ppocrv6s-docloop1-{profile.charset}"
 
 
 def detection_size(height: int, width: int) -> tuple[str, int]:
