@@ -172,3 +172,33 @@ def test_the_default_context_reads_in_a_child_process_and_stops_it_on_close(
     (child,) = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
     ctx.close()
     child.wait(30)  # raises psutil.TimeoutExpired if the child outlives its context
+
+
+def test_ocr_children_end_when_their_server_is_killed() -> None:
+    """Regression: a server stopped by a signal left its OCR children running, orphaned."""
+    code = (
+        "import os, sys, numpy as np\n"
+        "from functools import partial\n"
+        "from docloop.ml.engines.processes import ProcessPoolEngine\n"
+        "from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine\n"
+        "e = ProcessPoolEngine(partial(RapidOcrEngine, OcrProfile(engines=1)), 'x', 1)\n"
+        "e.read(np.zeros((64, 64, 3), np.uint8))\n"
+        "print('ready', flush=True)\n"
+        "sys.stdin.read()\n"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
+        children = [
+            p
+            for p in psutil.Process(server.pid).children()
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+        assert len(children) == 1
+        server.kill()
+        server.wait(30)
+        children[0].wait(30)  # raises psutil.TimeoutExpired if the child outlives the server
+    finally:
+        server.kill()

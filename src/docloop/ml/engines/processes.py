@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -33,8 +35,19 @@ _TUNABLES = "glibc.malloc.hugetlb=1"
 def _load_engine(build: Callable[[], OcrEngine]) -> None:
     """Child initializer: build the engine and read a blank page, so its models load now."""
     global _engine
+    watch = threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True)
+    watch.start()
     _engine = build()
     _engine.read(np.zeros((32, 32, 3), np.uint8))
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this child once its parent is gone. A pool's worker waits for work on a queue that a
+    killed parent never closes: `docloop demo` stopped by SIGTERM left both children running,
+    holding their memory, until this."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _read(image: np.ndarray) -> list[OcrToken]:
