@@ -6,7 +6,6 @@ gradient all-reduce waits forever, which this test would see as a timeout).
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -37,8 +36,8 @@ def _pages() -> list[LabelledPage]:
     return pages
 
 
-def _worker(rank: int, port: int, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+def _worker(rank: int, rendezvous: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=2)
     torch.set_num_threads(1)
     try:
         config = TrainConfig(epochs=4, batch_pages=4, members=1, recuts=0, dim=32, layers=1)
@@ -51,11 +50,11 @@ def _worker(rank: int, port: int, out: str) -> None:
 
 
 def test_two_processes_train_one_model(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    # A file rendezvous, not a TCP port picked and released first: another process could take
+    # that port before gloo binds it (this test once failed that way in a full run).
+    rendezvous = f"file://{tmp_path / 'rendezvous'}"
     out = tmp_path / "bundle.zip"
-    procs = mp.spawn(_worker, args=(port, str(out)), nprocs=2, join=False)
+    procs = mp.spawn(_worker, args=(rendezvous, str(out)), nprocs=2, join=False)
     deadline = time.monotonic() + 300
     while not procs.join(timeout=5):
         if time.monotonic() > deadline:
