@@ -247,3 +247,25 @@ def test_a_value_tagged_in_part_is_widened_to_its_line_only_to_a_more_frequent_s
     assert sellers.correct_in_line("company", "GIN KEE", "SYARIKAT PERNIAGAAN GIN KEE") == (
         "GIN KEE"
     )
+
+
+def test_known_values_correct_a_misread_but_not_a_different_value_that_looks_alike() -> None:
+    """Regression: with a similarity cut alone, a seller never seen in training ("HON HWA
+    HARDWARE TRADING") was read as a known one ("TSH POWER HARDWARE TRADING")."""
+    known = ["TSH POWER HARDWARE TRADING", "SYARIKAT PERNIAGAAN GIN KEE"]
+    model = TextShapeModel.fit(("company", known[i % 2]) for i in range(12))
+    assert model.correct("company", "TSH P0WER HARDWARE TRADlNG") == "TSH POWER HARDWARE TRADING"
+    assert model.correct("company", "HON HWA HARDWARE TRADING") == "HON HWA HARDWARE TRADING"
+
+
+def test_recurring_names_of_one_length_are_no_format_to_cut_a_name_to() -> None:
+    """Regression: letters-only names counted once per receipt made "19 letters" a frequent
+    company shape, and "SUPER SEVEN CASH AND CARRY SDN BHD" was cut to a part of that length."""
+    repeated = ["ABCDEF GHIJKLM", "NOPQRS TUVWXYZ"]  # two 13-letter sellers, many receipts
+    distinct = ["SHOP " + "X" * i for i in range(1, 9)]
+    model = TextShapeModel.fit(
+        [("company", repeated[i % 2]) for i in range(16)] + [("company", t) for t in distinct]
+    )
+    assert model.correct("company", "SUPER SEVEN CASH AND CARRY SDN BHD") == (
+        "SUPER SEVEN CASH AND CARRY SDN BHD"
+    )

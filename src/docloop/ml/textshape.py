@@ -30,8 +30,10 @@ for _letter, _digit in LOOKALIKES.items():
 
 MIN_EXAMPLES = 10
 MAX_SWAPS = 2
-# A shape seen this often is one the label takes; parts of longer texts are cut to it.
+# A shape this many distinct values take, and at least this share of them, is one the label
+# takes; parts of longer texts are cut to it.
 MIN_SHAPE_COUNT = 3
+MIN_SHAPE_SHARE = 0.05
 MAX_EXTRACT_LEN = 48
 SHAPED_SHARE = 0.5
 
@@ -64,7 +66,9 @@ class TextShapeModel:
             model.alphabet[label] = "".join(sorted({c for t in items for c in t}))
             model.upper_only[label] = not any(c.islower() for t in items for c in t)
             model.no_spaces[label] = not any(c.isspace() for t in items for c in t)
-            model.shapes[label] = dict(Counter(shape(_squash(t)) for t in items))
+            # Over distinct values: a seller's name on forty receipts is one name, not a format.
+            distinct = {_squash(t).upper(): t for t in items}.values()
+            model.shapes[label] = dict(Counter(shape(_squash(t)) for t in distinct))
         return model
 
     def correct(self, label: str, text: str) -> str:
@@ -109,12 +113,21 @@ class TextShapeModel:
         return fixed
 
     def _frequent_shapes(self, label: str) -> set[str]:
-        """The shapes a label takes often, when most of its texts take one; else none."""
+        """The shapes a label takes often, when most of its values take one; else none.
+
+        Names are written in letters only, and a few of them share a length by chance (three
+        19-letter sellers among 177): that is no format, and cutting "SUPER SEVEN CASH & CARRY
+        SDN BHD" to a 14-letter part of it is wrong. A format is a shape a sizeable share of the
+        label's values take, as most dates take "99/99/9999".
+        """
         if self.counts.get(label, 0) < MIN_EXAMPLES:
             return set()
         shapes = self.shapes[label]
-        frequent = {k for k, n in shapes.items() if n >= MIN_SHAPE_COUNT}
-        if sum(shapes[k] for k in frequent) < SHAPED_SHARE * sum(shapes.values()):
+        total = sum(shapes.values())
+        frequent = {
+            k for k, n in shapes.items() if n >= max(MIN_SHAPE_COUNT, MIN_SHAPE_SHARE * total)
+        }
+        if sum(shapes[k] for k in frequent) < SHAPED_SHARE * total:
             return set()
         return frequent
 
