@@ -38,6 +38,14 @@ def test_assign_keeps_only_words_of_the_field_text() -> None:
     assert in_order_match("RM9.00", "9.00") > 0.6 and in_order_match("TOTAL", "9.00") == 0
 
 
+def test_assign_keeps_a_word_that_holds_the_field_glued_to_its_neighbours() -> None:
+    """Regression: ":19-03-201818:08:38" was never a date in training, so none was predicted."""
+    words = split_words([OcrToken("Date :19-03-201818:08:38", Box(0, 0, 240, 10), 1, 0)])
+    ann = Annotation("date", Box(0, 0, 240, 10), "19-03-2018")
+    classes, _ = assign(words, [ann], ["date"])
+    assert classes == [0, 1]
+
+
 def test_text_shapes_fix_lookalikes_only_when_a_shape_is_learned() -> None:
     texts = [("plate", f"MH{i:02d}AB{1000 + i}") for i in range(12)]
     free = [
