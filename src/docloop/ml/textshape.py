@@ -115,10 +115,12 @@ class TextShapeModel:
     def _frequent_shapes(self, label: str) -> set[str]:
         """The shapes a label takes often, when most of its values take one; else none.
 
-        Names are written in letters only, and a few of them share a length by chance (three
-        19-letter sellers among 177): that is no format, and cutting "SUPER SEVEN CASH & CARRY
-        SDN BHD" to a 14-letter part of it is wrong. A format is a shape a sizeable share of the
-        label's values take, as most dates take "99/99/9999".
+        Names are written in letters only, so names of one length share a shape by chance
+        (12 of the 177 distinct sellers on the dev receipts have 19 letters). Counted once per
+        receipt, the recurring sellers made such lengths cover 85% of company texts, and
+        "SUPER SEVEN CASH & CARRY SDN BHD" was cut to a 14-letter part of it. Counted per
+        distinct value, lengths shared by a handful of names still covered 55%; a format is a
+        shape a sizeable share of the values take, as half the dates take "99/99/9999".
         """
         if self.counts.get(label, 0) < MIN_EXAMPLES:
             return set()
