@@ -26,13 +26,14 @@ MAX_CONFUSABLE_SHARE = 0.5  # of a label's distinct values, those with a look-al
 CONFUSABLE_SAMPLE = 300
 
 
-def _key(text: str) -> str:
+def value_key(text: str) -> str:
+    """One value however it is spaced or cased: what counts as the same value twice."""
     return "".join(text.split()).upper()
 
 
 @dataclass
 class KnownValues:
-    """Per label that qualifies: each distinct value (by ``_key``) and the text it is written as."""
+    """Per label that qualifies: each distinct value (``value_key``) and the text written for it."""
 
     values: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -41,11 +42,11 @@ class KnownValues:
         """Learn from (label, text) pairs."""
         texts: dict[str, list[str]] = defaultdict(list)
         for label, text in examples:
-            if _key(text):
+            if value_key(text):
                 texts[label].append(text)
         model = cls()
         for label, items in texts.items():
-            counts = Counter(_key(t) for t in items)
+            counts = Counter(value_key(t) for t in items)
             repeated = sum(n for n in counts.values() if n > 1)
             if len(items) < MIN_EXAMPLES or repeated < MIN_REPEAT_SHARE * len(items):
                 continue
@@ -54,13 +55,13 @@ class KnownValues:
             written = Counter(items)  # the most frequent spelling of each value is kept
             model.values[label] = {}
             for text, _ in written.most_common():
-                model.values[label].setdefault(_key(text), text)
+                model.values[label].setdefault(value_key(text), text)
         return model
 
     def read(self, label: str, text: str) -> str:
         """``text`` as the known value it most resembles, or unchanged when none is close."""
         known = self.values.get(label)
-        key = _key(text)
+        key = value_key(text)
         if not known or not key:
             return text
         if key in known:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from docloop.ml.known_values import KnownValues
+from docloop.ml.known_values import KnownValues, value_key
 
 # Characters an OCR engine confuses; used in both directions.
 LOOKALIKES = {
@@ -67,7 +67,7 @@ class TextShapeModel:
             model.upper_only[label] = not any(c.islower() for t in items for c in t)
             model.no_spaces[label] = not any(c.isspace() for t in items for c in t)
             # Over distinct values: a seller's name on forty receipts is one name, not a format.
-            distinct = {_squash(t).upper(): t for t in items}.values()
+            distinct = {value_key(t): t for t in items}.values()
             model.shapes[label] = dict(Counter(shape(_squash(t)) for t in distinct))
         return model
 
