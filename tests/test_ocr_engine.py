@@ -116,6 +116,37 @@ def test_engines_in_child_processes_read_what_the_thread_engine_reads() -> None:
         children.close()
 
 
+def test_one_caller_uses_one_ocr_process_and_concurrent_pages_share_two() -> None:
+    """Pages wait in one queue that both children read; the second child starts only once two
+    pages are in flight, so a single client never pays for it."""
+    images = _photos(4)
+    children = ProcessPoolEngine(partial(RapidOcrEngine, OcrProfile(engines=1)), "x", 2)
+
+    def spawned() -> int:
+        procs = psutil.Process().children()
+        return sum("spawn_main" in " ".join(p.cmdline()) for p in procs)
+
+    try:
+        expected = [children.read(image) for image in images]
+        assert spawned() == 1
+        start = threading.Barrier(len(images), timeout=60)
+        got: dict[int, list] = {}  # type: ignore[type-arg]
+
+        def call(i: int) -> None:
+            start.wait()
+            got[i] = children.read(images[i])
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(len(images))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [got[i] for i in range(len(images))] == expected
+        assert spawned() == 2
+    finally:
+        children.close()
+
+
 def test_a_killed_ocr_process_is_replaced_and_the_page_read() -> None:
     """Nothing the user sent fails because an OCR child died between two pages."""
     image = _photos(1)[0]
