@@ -55,6 +55,13 @@ HomeOpt = Annotated[
     Path | None, typer.Option("--home", help="Data folder (default $DOCLOOP_HOME or ./.docloop).")
 ]
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace to act in.")]
+LinesOpt = Annotated[
+    bool,
+    typer.Option(
+        "--lines/--no-lines",
+        help="Upload each image's full-page transcription, lines/<name>.tsv, when there is one.",
+    ),
+]
 
 
 def _settings(home: Path | None, **overrides: object) -> Settings:
@@ -351,17 +358,26 @@ def runs_compare(
 
 
 def _import(
-    ctx: AppContext, who: auth.Principal, model_id: str, folder: Path, fmt: str | None
+    ctx: AppContext,
+    who: auth.Principal,
+    model_id: str,
+    folder: Path,
+    fmt: str | None,
+    lines: bool,
 ) -> int:
+    """Upload each annotated image, with its ``lines/<name>.tsv`` transcription if ``lines``."""
     items = importers.read(folder, fmt)
     done = 0
     with _bar() as bar:
         task = bar.add_task(f"uploading {folder.name}", total=len(items))
         for path, objects in items:
             try:
+                entry: dict[str, object] = {"filename": path.name, "object": objects}
+                if lines:
+                    entry["transcription"] = importers.transcription_for(folder, path)
                 datasets.add_files(
                     ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())],
-                    [{"filename": path.name, "object": objects}],
+                    [entry],
                 )  # fmt: skip
                 done += 1
             except DocloopError as exc:
@@ -374,12 +390,13 @@ def _import(
 def upload(
     folder: Path,
     model: Annotated[str, typer.Option("--model", "-m")],
+    lines: LinesOpt = True,
     workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
     home: HomeOpt = None,
 ) -> None:
     """Upload a folder of images/ with annotations/<name>.json (the Nanonets upload shape)."""
     ctx = _ctx(home)
-    n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, "nanonets")
+    n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, "nanonets", lines)
     console.print(f"uploaded {n} file(s)")
 
 
@@ -390,13 +407,14 @@ def import_cmd(
     fmt: Annotated[
         str | None, typer.Option("--format", help="nanonets, voc or coco (default: detect).")
     ] = None,
+    lines: LinesOpt = True,
     workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
     home: HomeOpt = None,
 ) -> None:
     """Import an annotated folder in Nanonets JSON, Pascal VOC XML or COCO format."""
     ctx = _ctx(home)
     with _user_errors():
-        n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, fmt)
+        n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, fmt, lines)
     console.print(f"imported {n} file(s)")
 
 
@@ -482,7 +500,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> Non
     who = auth.authenticate(ctx, key)
     model = models.create_model(ctx, who, categories=["number_plate"], name="number plates (demo)")
     console.print(f"model {model.id}: uploading the bundled sample")
-    _import(ctx, who, model.id, PLATES, "nanonets")
+    _import(ctx, who, model.id, PLATES, "nanonets", lines=False)
     training.request_training(ctx, who, model.id)
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings, ctx=ctx), host=host, port=port, log_level="warning")

@@ -79,6 +79,9 @@ class TrainingFile(Base):
     media_type: Mapped[str] = mapped_column(String(100))
     pages: Mapped[list[Any]] = mapped_column(JSON)
     annotations: Mapped[list[Any]] = mapped_column(JSON)
+    # Every printed line's box and text ("transcription"), when the user has them: optional
+    # training data, see services/transcriptions.py.
+    transcription: Mapped[list[Any] | None] = mapped_column(JSON)
     # Where the file came from when not uploaded as training data: "review:<request_file_id>".
     source: Mapped[str | None] = mapped_column(String(100), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

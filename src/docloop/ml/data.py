@@ -26,6 +26,9 @@ class LabelledPage:
     annotations: list[Annotation]
     group: str = ""
     key: str = ""
+    # Words from a full-page transcription, not from the engine: training only, never scored
+    # and never a source for the decoders, which must describe the engine's output.
+    transcribed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,15 @@ def split_pages(
     return train, val
 
 
+def _split(
+    paired: Sequence[tuple[LabelledPage, Example]], val_every: int, fold: int, keys: list[int]
+) -> tuple[list[tuple[LabelledPage, Example]], list[tuple[LabelledPage, Example]]]:
+    """``split_pages`` over (page, example) pairs; a transcribed page shares its OCR page's key,
+    so it falls on the same side, and is held out of validation: the engine's pages are scored."""
+    train_set, val_set = split_pages(paired, val_every, fold=fold, keys=keys)
+    return train_set, [(p, e) for p, e in val_set if not p.transcribed]
+
+
 def group_keys(pages: Sequence[LabelledPage]) -> list[int]:
     """Each page's split key. Pages that name their content (``key``, or a near-duplicate
     ``group``) get a key derived from it, so the same page falls in the same fold in every
@@ -152,7 +161,7 @@ def train_members(
     n_members = members_for(pages, config.epochs, config.members)
     networks = []
     for m in range(n_members):
-        train_set, val_set = split_pages(paired, config.val_every, fold=m, keys=keys)
+        train_set, val_set = _split(paired, config.val_every, m, keys)
 
         def member_progress(fraction: float, info: dict[str, Any], m: int = m) -> None:
             if progress is not None:
@@ -186,11 +195,12 @@ def evaluate_members(
     keys = group_keys(pages)
     counts = _Counts(labels)
     for m, net in enumerate(networks):
-        train_set, val_set = split_pages(paired, config.val_every, fold=m, keys=keys)
+        train_set, val_set = _split(paired, config.val_every, m, keys)
         if val_set:
             counts.add(net, val_set, _fit_decoders([p for p, _ in train_set], labels))
     return {
         "train_pages": len(pages),
+        "transcribed_pages": sum(p.transcribed for p in pages),
         "members": len(networks),
         "loss_history": [[round(x, 4) for x in n.loss_history] for n in networks],
         "config": asdict(config),
@@ -216,6 +226,7 @@ def _fit_decoders(
     pages: Sequence[LabelledPage], labels: Sequence[str]
 ) -> tuple[BoxRefiner, TextShapeModel, FieldLayout]:
     """What turns tagged words into fields, learned from the annotations alone."""
+    pages = [p for p in pages if not p.transcribed]
     shapes = TextShapeModel.fit((a.label, a.text or "") for p in pages for a in p.annotations)
     return BoxRefiner.fit(_box_samples(pages, labels)), shapes, FieldLayout.fit(pages, labels)
 

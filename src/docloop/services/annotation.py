@@ -37,7 +37,7 @@ def list_files(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str,
 
 def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
     with ctx.session() as s:
-        return _view(_load(s, who, model_id, file_id))
+        return _view(load_training_file(s, who, model_id, file_id))
 
 
 def set_annotations(
@@ -46,7 +46,7 @@ def set_annotations(
     """Replace the file's annotations (validated like an upload's); the next training uses them."""
     require(who, "annotate")
     with ctx.session() as s:
-        row = _load(s, who, model_id, file_id)
+        row = load_training_file(s, who, model_id, file_id)
         model = load_model(s, who, model_id)
         sizes = [(p["width"], p["height"]) for p in row.pages]
         row.annotations = validate_objects(objects, list(model.categories), sizes, row.filename)
@@ -59,7 +59,7 @@ def preannotate(ctx: AppContext, who: Principal, model_id: str, file_id: str) ->
     OCR lines when the model has no trained version yet."""
     require(who, "annotate")
     with ctx.session() as s:
-        row = _load(s, who, model_id, file_id)
+        row = load_training_file(s, who, model_id, file_id)
         model = load_model(s, who, model_id)
         labels = list(model.categories)
         version = _production(s, model) if model.production_version_id else None
@@ -89,7 +89,7 @@ def text_under(
 
 def _blob_of(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> tuple[str, str]:
     with ctx.session() as s:
-        row = _load(s, who, model_id, file_id)
+        row = load_training_file(s, who, model_id, file_id)
         return row.blob_hash, row.filename
 
 
@@ -97,7 +97,7 @@ def _object(label: str, box: dict[str, int], text: str, page: int) -> dict[str, 
     return {"name": label, "bndbox": box, "ocr_text": text, "page": page}
 
 
-def _load(session: Any, who: Principal, model_id: str, file_id: str) -> TrainingFile:
+def load_training_file(session: Any, who: Principal, model_id: str, file_id: str) -> TrainingFile:
     load_model(session, who, model_id)
     row = session.get(TrainingFile, file_id)
     if row is None or row.model_id != model_id:
@@ -116,5 +116,6 @@ def _view(row: TrainingFile) -> dict[str, Any]:
              "page": a.get("page", 0)}
             for a in row.annotations
         ],
+        "transcribed_lines": len(row.transcription or []),
         "created_at": row.created_at.isoformat(),
     }  # fmt: skip

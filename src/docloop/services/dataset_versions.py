@@ -25,8 +25,18 @@ from docloop.services.context import AppContext
 from docloop.services.models import load_model
 
 
+def content(f: dict[str, Any]) -> list[Any]:
+    """What a file teaches: its bytes (by hash), its annotations and, when it has one, its
+    transcription. Files without one keep the digest they had before transcriptions existed."""
+    return [
+        f["blob_hash"],
+        f["annotations"],
+        *([f["transcription"]] if f.get("transcription") else []),
+    ]
+
+
 def _digest(files: list[dict[str, Any]]) -> str:
-    canonical = [[f["blob_hash"], f["annotations"]] for f in files]
+    canonical = [content(f) for f in files]
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
@@ -45,6 +55,7 @@ def current_files(ctx: AppContext, model_id: str) -> list[dict[str, Any]]:
                 "filename": f.filename,
                 "pages": f.pages,
                 "annotations": f.annotations,
+                "transcription": f.transcription,
             }
             for f in rows
         ]
@@ -127,11 +138,11 @@ def _load(session: Session, model_id: str, version_id: str) -> DatasetVersion:
 
 
 def _by_content(files: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
-    """Content hash -> (a file name, its annotations as canonical JSON)."""
+    """Content hash -> (a file name, its annotations and transcription as canonical JSON)."""
     out: dict[str, tuple[str, str]] = {}
     for f in files:
         name, anns = out.get(f["blob_hash"], (f["filename"], ""))
-        out[f["blob_hash"]] = (name, anns + json.dumps(f["annotations"], sort_keys=True))
+        out[f["blob_hash"]] = (name, anns + json.dumps(content(f)[1:], sort_keys=True))
     return out
 
 

@@ -20,6 +20,10 @@ from docloop.services.context import AppContext
 from docloop.services.models import load_model, touch
 from docloop.services.users import require
 
+# A transcription's limits: more lines than any page holds, longer text than any line.
+MAX_LINES = 5000
+MAX_TEXT = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class IncomingFile:
@@ -90,14 +94,44 @@ def validate_objects(
             raise InvalidInput(f"{where}: ocr_text must be a string")
         box = obj.get("bndbox")
         if box is not None:
-            box = _validate_box(box, sizes[page_no], where)
+            box = validate_box(box, sizes[page_no], where)
         elif not text:
             raise InvalidInput(f"{where}: needs a bndbox, an ocr_text, or both")
         out.append({"label": label, "page": page_no, "box": box, "text": text})
     return out
 
 
-def _validate_box(box: object, size: tuple[int, int], where: str) -> dict[str, float]:
+def validate_transcription(
+    lines: object, sizes: Sequence[tuple[int, int]], filename: str
+) -> list[dict[str, Any]] | None:
+    """A transcription as stored (page, box, text per line), or None for an empty one."""
+    if lines is None:
+        return None
+    if not isinstance(lines, list):
+        raise InvalidInput(f"{filename}: transcription must be a list of lines")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput(
+            f"{filename}: transcription has {len(lines)} lines (at most {MAX_LINES})"
+        )
+    out = []
+    for n, line in enumerate(lines):
+        where = f"{filename}: transcription line {n}"
+        if not isinstance(line, dict):
+            raise InvalidInput(f"{where} must be a JSON object with text and bndbox")
+        text = line.get("text")
+        if not isinstance(text, str) or not text.strip() or len(text) > MAX_TEXT:
+            raise InvalidInput(f"{where}: text must be a non-empty string of at most {MAX_TEXT}")
+        page = line.get("page", 0)
+        if not isinstance(page, int) or not 0 <= page < len(sizes):
+            raise InvalidInput(f"{where}: page {page!r} does not exist (the file has {len(sizes)})")
+        if "bndbox" not in line:
+            raise InvalidInput(f"{where}: needs a bndbox")
+        box = validate_box(line["bndbox"], sizes[page], where)
+        out.append({"page": page, "box": box, "text": text.strip()})
+    return out or None
+
+
+def validate_box(box: object, size: tuple[int, int], where: str) -> dict[str, float]:
     width, height = size
     if not isinstance(box, dict):
         raise InvalidInput(f"{where}: bndbox must be an object with xmin, ymin, xmax, ymax")
@@ -151,11 +185,14 @@ def add_files(
         objects = validate_objects(
             entry.get("object") if entry else None, labels, sizes, f.filename
         )
-        prepared.append((f, media_type, pages, objects))
+        lines = validate_transcription(
+            entry.get("transcription") if entry else None, sizes, f.filename
+        )
+        prepared.append((f, media_type, pages, objects, lines))
     stored = []
     with ctx.session() as s:
         model = load_model(s, who, model_id)
-        for f, media_type, pages, objects in prepared:
+        for f, media_type, pages, objects, lines in prepared:
             digest = ctx.blobs.put(f.data)
             row = TrainingFile(
                 id=str(uuid.uuid4()),
@@ -165,6 +202,7 @@ def add_files(
                 media_type=media_type,
                 pages=[{"width": p.width, "height": p.height} for p in pages],
                 annotations=objects,
+                transcription=lines,
             )
             s.add(row)
             jobs.enqueue(

@@ -108,3 +108,28 @@ def _coco(folder: Path) -> Iterator[Item]:
             image = images.get(Path(img["file_name"]).stem)
             if image is not None:
                 yield image, by_image.get(img["id"], [])
+
+
+def transcription_for(folder: Path, image: Path) -> list[dict[str, Any]] | None:
+    """The image's full-page transcription, when the folder has one: ``lines/<name>.tsv``."""
+    path = folder / "lines" / f"{image.stem}.tsv"
+    return read_lines_tsv(path) if path.is_file() else None
+
+
+def read_lines_tsv(path: Path) -> list[dict[str, Any]]:
+    """SROIE's line files: a header, then four corners (x1 y1 ... x4 y4) and the text, by tabs.
+    Each line's box is the rectangle around its corners."""
+    out = []
+    rows = path.read_text(encoding="utf-8").splitlines()
+    for n, row in enumerate(rows[1:], start=2):
+        cols = row.split("\t")
+        if len(cols) < 9:
+            raise InvalidInput(f"{path}: line {n} has {len(cols)} columns, not 9")
+        try:
+            xy = [float(c) for c in cols[:8]]
+        except ValueError:
+            raise InvalidInput(f"{path}: line {n} has a corner that is not a number") from None
+        xs, ys = xy[0::2], xy[1::2]
+        box = {"xmin": min(xs), "ymin": min(ys), "xmax": max(xs), "ymax": max(ys)}
+        out.append({"text": "\t".join(cols[8:]), "bndbox": box})
+    return out

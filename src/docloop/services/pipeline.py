@@ -25,7 +25,7 @@ from docloop.services.context import AppContext
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/2"  # 2: pages carry their content key
+PIPELINE_VERSION = f"{__version__}/3"  # 2: pages carry their content key; 3: transcribed
 
 
 def digest(value: Any) -> str:

@@ -7,7 +7,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from docloop import __version__
 from docloop.db.tables import Model, ModelVersion, TrainingFile, TrainingRun, utcnow
-from docloop.domain import Annotation, Box, JobKind
+from docloop.domain import Annotation, Box, JobKind, OcrToken
 from docloop.errors import Conflict, InvalidInput
 from docloop.ml.data import LabelledPage
 from docloop.ml.tokens import split_words
@@ -104,26 +104,34 @@ def load_pages(
     files: Sequence[dict[str, Any]],
     on_file: Callable[[int, int], None] | None = None,
 ) -> list[LabelledPage]:
-    """Every annotated page of a dataset version's files, OCR-ed (from the upload-time cache)."""
+    """Every annotated page of a dataset version's files, OCR-ed (from the upload-time cache),
+    and once more as transcribed, for files that have a transcription of that page."""
     annotated = [f for f in files if f["annotations"]]
     ocr = read_blobs(ctx, [(f["blob_hash"], f["filename"]) for f in annotated], on_file)
     pages: list[LabelledPage] = []
     for f, lines in zip(annotated, ocr, strict=True):
         for page_no, size in enumerate(f["pages"]):
             anns = [_annotation(a) for a in f["annotations"] if a.get("page", 0) == page_no]
-            if anns:
-                words = split_words(lines[page_no])
-                pages.append(
-                    LabelledPage(
-                        words,
-                        size["width"],
-                        size["height"],
-                        anns,
-                        f.get("group", ""),
-                        key=f"{f['blob_hash']}:{page_no}",
-                    )  # fmt: skip
-                )
+            if not anns:
+                continue
+            page = LabelledPage(
+                split_words(lines[page_no]), size["width"], size["height"], anns,
+                f.get("group", ""), key=f"{f['blob_hash']}:{page_no}",
+            )  # fmt: skip
+            pages.append(page)
+            printed = transcribed_lines(f.get("transcription") or [], page_no)
+            if printed:
+                pages.append(replace(page, words=split_words(printed), transcribed=True))
     return pages
+
+
+def transcribed_lines(transcription: list[dict[str, Any]], page_no: int) -> list[OcrToken]:
+    """A page's transcribed lines as the engine would give them: in reading order, numbered."""
+    lines = sorted(
+        (ln for ln in transcription if ln.get("page", 0) == page_no),
+        key=lambda ln: (ln["box"]["ymin"], ln["box"]["xmin"]),
+    )
+    return [OcrToken(ln["text"], Box(**ln["box"]), 1.0, i) for i, ln in enumerate(lines)]
 
 
 def _annotation(a: dict[str, Any]) -> Annotation:
@@ -206,7 +214,7 @@ class _TrainingJob:
         files = dataset_versions.current_files(self.ctx, self.model_id)
         (clean, report), _ = self.pipe.step(
             "validate",
-            [digest([[f["blob_hash"], f["annotations"], f["pages"]] for f in files]), self.labels],
+            [digest([[*dataset_versions.content(f), f["pages"]] for f in files]), self.labels],
             lambda _key: validation.check(
                 files, self.labels, validation.stored_image_reader(self.ctx)
             ),

@@ -26,6 +26,7 @@ from docloop.services import (
     routing,
     runs,
     training,
+    transcriptions,
 )
 from docloop.services.models import ModelInfo
 
@@ -111,6 +112,34 @@ async def set_annotations(
     return await run_in_threadpool(
         annotation.set_annotations, ctx, who, model_id, file_id, body.object
     )
+
+
+class Transcription(BaseModel):
+    lines: list[dict[str, Any]] = Field(
+        description="Every printed line: text, bndbox (xmin, ymin, xmax, ymax) and page."
+    )
+
+
+@router.get("/models/{model_id}/files/{file_id}/transcription")
+async def get_transcription(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(transcriptions.get, ctx, who, model_id, file_id)
+
+
+@router.put("/models/{model_id}/files/{file_id}/transcription")
+async def set_transcription(
+    model_id: str, file_id: str, body: Transcription, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    """Optional training data: the tagger also learns from the page as transcribed."""
+    return await run_in_threadpool(transcriptions.put, ctx, who, model_id, file_id, body.lines)
+
+
+@router.delete("/models/{model_id}/files/{file_id}/transcription")
+async def delete_transcription(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+) -> dict[str, Any]:
+    return await run_in_threadpool(transcriptions.delete, ctx, who, model_id, file_id)
 
 
 @router.post("/models/{model_id}/files/{file_id}/preannotation")
