@@ -12,6 +12,8 @@ settings docloop runs) so that a run takes minutes, not a quarter of an hour of 
   learned decoder replaced by the identity (known values are part of text correction).
 - ``- augmentation``: networks retrained without re-cut pages, character noise, dropped words or
   layout jitter (``--no-augmentation-row`` skips this second training).
+- ``+ transcriptions``: retrained with each train page's full-page transcription (the dataset's
+  ``lines/``, when it has them) as optional training data, as ``docloop import`` uploads them.
 
     python benchmarks/quality_table.py --data ../shared/datasets/plates --normalize alnum \\
         --ignore-extra ../shared/datasets/plates/multi_plate.txt [--tesseract]
@@ -44,7 +46,9 @@ from docloop.ml.known_values import KnownValues
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import split_words
 from docloop.ml.train import TrainConfig, fit
-from docloop.services.training import epochs_for
+from docloop.services.datasets import validate_transcription
+from docloop.services.importers import read_lines_tsv
+from docloop.services.training import epochs_for, transcribed_lines
 
 Preds = dict[str, list[dict[str, Any]]]
 
@@ -168,8 +172,26 @@ def labelled_pages(
             box = Box(b["xmin"], b["ymin"], b["xmax"], b["ymax"]) if b else None
             anns.append(Annotation(o["name"], box, o.get("ocr_text")))
         if any(a.box for a in anns):
-            pages.append(LabelledPage(split_words(ocr[ident]), width, height, anns))
+            pages.append(LabelledPage(split_words(ocr[ident]), width, height, anns, key=ident))
     return pages
+
+
+def with_transcriptions(
+    data: Path, ids: list[str], pages: list[LabelledPage]
+) -> list[LabelledPage]:
+    """``pages`` (those of ``ids`` that have annotations, in order) each followed by its
+    transcribed copy, grouped with it as the training pipeline groups them."""
+    out = []
+    annotated = [i for i in ids if i in {p.key for p in pages}]
+    for ident, page in zip(annotated, pages, strict=True):
+        page = replace(page, group=ident)
+        lines = read_lines_tsv(data / "lines" / f"{ident}.tsv")
+        stored = validate_transcription(lines, [(page.width, page.height)], ident) or []
+        out += [
+            page,
+            replace(page, words=split_words(transcribed_lines(stored, 0)), transcribed=True),
+        ]
+    return out
 
 
 def predict_all(
@@ -247,6 +269,13 @@ def main() -> None:
         assert no_aug is not None
         preds = predict_all(FieldPredictor(no_aug).predict, args.data, val_ids, ocr, tool)
         row("- augmentation", preds, time.time() - t)
+    if (args.data / "lines").is_dir():
+        t = time.time()
+        both = with_transcriptions(args.data, train_ids, pages)
+        transcribed = fit(both, labels, replace(config, epochs=epochs_for(len(both), 60)))
+        assert transcribed is not None
+        preds = predict_all(FieldPredictor(transcribed).predict, args.data, val_ids, ocr, tool)
+        row("+ transcriptions", preds, time.time() - t)
 
     print(f"\n{args.data.name}: train {len(pages)} pages, val {len(val_ids)} files\n")
     print("| system | mean AP50 | micro text F1 | " + " | ".join(labels) + " | train s |")
