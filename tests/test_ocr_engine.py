@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -145,6 +146,31 @@ def test_one_caller_uses_one_ocr_process_and_concurrent_pages_share_two() -> Non
         assert spawned() == 2
     finally:
         children.close()
+
+
+def test_closing_the_ocr_processes_lets_every_page_sent_finish() -> None:
+    """Pages queued when the engine closes are read, not cancelled: a caller gets its text."""
+    images = _photos(3)
+    children = ProcessPoolEngine(partial(RapidOcrEngine, OcrProfile(engines=1)), "x", 1)
+    expected = [children.read(image) for image in images]
+    got: dict[int, list] = {}  # type: ignore[type-arg]
+    errors: list[BaseException] = []
+
+    def call(i: int) -> None:
+        try:
+            got[i] = children.read(images[i])
+        except BaseException as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(images))]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)  # the pages are in the queue
+    children.close()
+    for t in threads:
+        t.join()
+    children.close()
+    assert not errors and [got[i] for i in range(len(images))] == expected
 
 
 def test_a_killed_ocr_process_is_replaced_and_the_page_read() -> None:

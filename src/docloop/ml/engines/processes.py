@@ -99,7 +99,8 @@ class ProcessPoolEngine:
         raise TransientError("the OCR processes stopped twice while reading this page")
 
     def close(self) -> None:
-        """Stop the children once the pages being read are done; a later page starts them anew."""
+        """Stop the children once the pages sent to them are read (none is cancelled: its caller
+        would get an error); a later page starts new ones."""
         with self._restart:
             children, self._children = self._children, self._start()
-        children.shutdown(wait=True, cancel_futures=True)
+        children.shutdown(wait=True)
