@@ -1,8 +1,9 @@
 """A lazily grown pool that lends its most recently returned item first.
 
-Both OCR engines hold a few expensive things (an engine is about a second to build and 500 MB; a
-child process more): build one only when every built one is busy, and hand out the warmest, so
-one client's sequential pages keep meeting the same engine and its caches.
+The engines that run as threads of one process (``OCR_PROCESSES`` off) are expensive (about a
+second to build and 500 MB each): build one only when every built one is busy, and hand out the
+warmest, so one client's sequential pages keep meeting the same engine and its caches. (Engines
+in child processes take pages from one queue instead, see ``processes.py``.)
 """
 
 from __future__ import annotations
