@@ -176,17 +176,14 @@ def labelled_pages(
     return pages
 
 
-def with_transcriptions(
-    data: Path, ids: list[str], pages: list[LabelledPage]
-) -> list[LabelledPage]:
-    """``pages`` (those of ``ids`` that have annotations, in order) each followed by its
-    transcribed copy, grouped with it as the training pipeline groups them."""
+def with_transcriptions(data: Path, pages: list[LabelledPage]) -> list[LabelledPage]:
+    """``pages`` each followed by its transcribed copy (the dataset's ``lines/<key>.tsv``),
+    grouped with it as the training pipeline groups them."""
     out = []
-    annotated = [i for i in ids if i in {p.key for p in pages}]
-    for ident, page in zip(annotated, pages, strict=True):
-        page = replace(page, group=ident)
-        lines = read_lines_tsv(data / "lines" / f"{ident}.tsv")
-        stored = validate_transcription(lines, [(page.width, page.height)], ident) or []
+    for page in pages:
+        page = replace(page, group=page.key)
+        lines = read_lines_tsv(data / "lines" / f"{page.key}.tsv")
+        stored = validate_transcription(lines, [(page.width, page.height)], page.key) or []
         out += [
             page,
             replace(page, words=split_words(transcribed_lines(stored, 0)), transcribed=True),
@@ -271,7 +268,7 @@ def main() -> None:
         row("- augmentation", preds, time.time() - t)
     if (args.data / "lines").is_dir():
         t = time.time()
-        both = with_transcriptions(args.data, train_ids, pages)
+        both = with_transcriptions(args.data, pages)
         transcribed = fit(both, labels, replace(config, epochs=epochs_for(len(both), 60)))
         assert transcribed is not None
         preds = predict_all(FieldPredictor(transcribed).predict, args.data, val_ids, ocr, tool)
