@@ -63,6 +63,16 @@ def test_the_engine_hands_rapidocr_a_contiguous_page() -> None:
     assert seen == [True]
 
 
+def test_the_engine_plans_no_memory_pattern_and_keeps_rapidocrs_other_options() -> None:
+    engine = RapidOcrEngine(OcrProfile(engines=1, threads=1))._build()
+    for part in (engine._load_det_model(), engine._load_rec_model()):
+        options = part.session.session.get_session_options()
+        assert not options.enable_mem_pattern
+        assert not options.enable_cpu_mem_arena
+        assert options.intra_op_num_threads == 1
+    assert engine(np.zeros((32, 32, 3), np.uint8)).txts is None  # the reloaded sessions run
+
+
 def test_scans_are_detected_smaller_and_photos_enlarged_as_before() -> None:
     assert detection_size(2000, 1414) == ("max", 960)  # a receipt scan
     assert detection_size(337, 600) == ("min", 736)  # a phone photo of a plate
