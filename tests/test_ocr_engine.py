@@ -58,6 +58,7 @@ def test_the_engine_hands_rapidocr_a_contiguous_page() -> None:
         return real(image)
 
     recording._load_det_model = real._load_det_model  # type: ignore[attr-defined]
+    recording._load_rec_model = real._load_rec_model  # type: ignore[attr-defined]
     engine.pool = LazyPool(lambda: recording, 1)
     assert engine.read(_photos(1)[0])
     assert seen == [True]
@@ -65,8 +66,9 @@ def test_the_engine_hands_rapidocr_a_contiguous_page() -> None:
 
 def test_the_engine_plans_no_memory_pattern_and_keeps_rapidocrs_other_options() -> None:
     engine = RapidOcrEngine(OcrProfile(engines=1, threads=1))._build()
-    for part in (engine._load_det_model(), engine._load_rec_model()):
-        options = part.session.session.get_session_options()
+    kept = engine._load_rec_model().session  # keeps the recognizer's outputs for the lattices
+    for ort_session in (engine._load_det_model().session.session, kept.session.session):
+        options = ort_session.get_session_options()
         assert not options.enable_mem_pattern
         assert not options.enable_cpu_mem_arena
         assert options.intra_op_num_threads == 1

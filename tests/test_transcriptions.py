@@ -171,5 +171,5 @@ def test_transcribed_pages_are_trained_on_but_never_scored_or_decoded_from() -> 
         assert not any(p.key in held for p, _ in train_set)
         seen_in_training |= {p.key for p, _ in train_set if p.transcribed}
     assert len(seen_in_training) == 20
-    _, shapes, _ = _fit_decoders(pages, ["id"])
+    _, shapes, _, _ = _fit_decoders(pages, ["id"])
     assert shapes.counts["id"] == 20 and shapes.shapes["id"] == {"AA99": 20}

@@ -119,14 +119,21 @@ class Annotation:
     page: int = 0
 
 
+# Per recognizer time step, (character, probability) pairs, most likely first; "" is CTC's blank.
+Step = tuple[tuple[str, float], ...]
+Lattice = tuple[Step, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class OcrToken:
-    """A word read by the OCR engine, in page pixels."""
+    """A word read by the OCR engine, in page pixels; ``lattice`` is what the recognizer
+    considered at each step (``ml/lattice.py``), where the engine kept it."""
 
     text: str
     box: Box
     score: float
     line: int = 0
+    lattice: Lattice | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from typing import Any
 
 from docloop.ml.boxes import BoxRefiner
 from docloop.ml.layout import FieldLayout
+from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 
 FORMAT = "docloop-field-tagger/2"
@@ -30,6 +31,7 @@ class FieldModelBundle:
     refiner: BoxRefiner
     shapes: TextShapeModel
     layout: FieldLayout
+    reader: Rereader
     metrics: dict[str, Any]
 
     def to_bytes(self) -> bytes:
@@ -39,6 +41,7 @@ class FieldModelBundle:
             "refiner": self.refiner.to_dict(),
             "shapes": self.shapes.to_dict(),
             "layout": self.layout.to_dict(),
+            "reader": self.reader.to_dict(),
             "metrics": self.metrics,
         }
         buf = io.BytesIO()
@@ -60,5 +63,7 @@ class FieldModelBundle:
             refiner=BoxRefiner(**meta["refiner"]),
             shapes=TextShapeModel.from_dict(meta["shapes"]),
             layout=FieldLayout(**meta["layout"]),
+            # Models trained before re-reading existed read as the engine did.
+            reader=Rereader.from_dict(meta["reader"]) if "reader" in meta else Rereader(),
             metrics=meta["metrics"],
         )

@@ -10,6 +10,7 @@ import numpy as np
 from docloop.domain import FieldPrediction, OcrToken
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.layout import FieldLayout
+from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text
 
@@ -27,6 +28,7 @@ def group_fields(
     refiner: BoxRefiner,
     shapes: TextShapeModel,
     layout: FieldLayout,
+    reader: Rereader | None = None,
 ) -> list[FieldPrediction]:
     """Words tagged with a label, grouped into nearby clusters; one prediction per cluster.
 
@@ -52,10 +54,11 @@ def group_fields(
             idx = _dedupe([members[j] for j in cluster], tokens, probs[:, k])
             words = [tokens[i] for i in idx]
             sample = BoxSample.of_words(label, words, lines, width, height)
+            read = (reader and reader.reread(label, words)) or join_text(words)
             prediction = FieldPrediction(
                 label=label,
                 box=refiner.refine(sample),
-                text=shapes.correct_in_line(label, join_text(words), _line_text(tokens, words)),
+                text=shapes.correct_in_line(label, read, _line_text(tokens, words)),
                 score=float(np.mean(probs[idx, k])),
             )
             found.append(prediction)

@@ -39,6 +39,7 @@ class FieldPredictor:
             refiner=self.bundle.refiner,
             shapes=self.bundle.shapes,
             layout=self.bundle.layout,
+            reader=self.bundle.reader,
         )
 
     def predict(self, lines: Sequence[OcrToken], width: int, height: int) -> list[FieldPrediction]:

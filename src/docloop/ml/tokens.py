@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from docloop.domain import Box, OcrToken
+from docloop.domain import Box, Lattice, OcrToken
+from docloop.ml.lattice import greedy, split_at_spaces
 
 
 def dedupe_lines(lines: Sequence[OcrToken]) -> list[OcrToken]:
@@ -21,13 +22,15 @@ def dedupe_lines(lines: Sequence[OcrToken]) -> list[OcrToken]:
 
 
 def split_words(lines: Sequence[OcrToken]) -> list[OcrToken]:
-    """Split each line at whitespace; each word keeps its line number."""
+    """Split each line at whitespace; each word keeps its line number and its part of the
+    line's lattice."""
     words: list[OcrToken] = []
     for line_no, line in enumerate(dedupe_lines(lines)):
         text = line.text
         n = len(text)
         if n == 0:
             continue
+        lattices = iter(_word_lattices(line))
         char_w = line.box.width / n
         start = None
         for i, ch in enumerate(text + " "):
@@ -40,9 +43,19 @@ def split_words(lines: Sequence[OcrToken]) -> list[OcrToken]:
                     line.box.xmin + i * char_w,
                     line.box.ymax,
                 )
-                words.append(OcrToken(text[start:i], box, line.score, line_no))
+                words.append(OcrToken(text[start:i], box, line.score, line_no, next(lattices)))
                 start = None
     return words
+
+
+def _word_lattices(line: OcrToken) -> list[Lattice | None]:
+    """Each word's lattice, or None for every word where the lattice does not read as the text
+    (an engine that keeps none, or a text edited after reading)."""
+    texts = line.text.split()
+    parts = split_at_spaces(line.lattice) if line.lattice else []
+    if [greedy(p) for p in parts] != texts:
+        return [None] * len(texts)
+    return list(parts)
 
 
 def reading_order(tokens: Sequence[OcrToken]) -> list[OcrToken]:

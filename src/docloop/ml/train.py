@@ -28,6 +28,7 @@ from docloop.ml.decode import group_fields
 from docloop.ml.export import to_onnx
 from docloop.ml.labels import words_by_field
 from docloop.ml.layout import FieldLayout
+from docloop.ml.reread import Rereader, words_lattice
 from docloop.ml.textshape import TextShapeModel
 
 # Words x epochs one training may spend on extra ensemble members (a few minutes on 2 cores).
@@ -217,18 +218,28 @@ def export_bundle(
 ) -> FieldModelBundle:
     """The servable artifact: the averaged networks as ONNX, and decoders fitted on every page."""
     sample = next(e for e in examples if len(e.classes))
-    refiner, shapes, layout = _fit_decoders(pages, labels)
+    refiner, shapes, layout, reader = _fit_decoders(pages, labels)
     model = Ensemble(networks) if len(networks) > 1 else networks[0]
-    return FieldModelBundle(list(labels), to_onnx(model, sample), refiner, shapes, layout, metrics)
+    onnx = to_onnx(model, sample)
+    return FieldModelBundle(list(labels), onnx, refiner, shapes, layout, reader, metrics)
 
 
-def _fit_decoders(
-    pages: Sequence[LabelledPage], labels: Sequence[str]
-) -> tuple[BoxRefiner, TextShapeModel, FieldLayout]:
+Decoders = tuple[BoxRefiner, TextShapeModel, FieldLayout, Rereader]
+
+
+def _fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decoders:
     """What turns tagged words into fields, learned from the annotations alone."""
     pages = [p for p in pages if not p.transcribed]
     shapes = TextShapeModel.fit((a.label, a.text or "") for p in pages for a in p.annotations)
-    return BoxRefiner.fit(_box_samples(pages, labels)), shapes, FieldLayout.fit(pages, labels)
+    reader = Rereader.fit(
+        [
+            (ann.label, ann.text or "", words_lattice(words))
+            for p in pages
+            for ann, words in words_by_field(p.words, p.annotations, labels)
+        ]
+    )
+    refiner = BoxRefiner.fit(_box_samples(pages, labels))
+    return refiner, shapes, FieldLayout.fit(pages, labels), reader
 
 
 def training_device() -> torch.device:
@@ -427,9 +438,9 @@ class _Counts:
         self,
         model: nn.Module,
         pages: Sequence[tuple[LabelledPage, Example]],
-        decoders: tuple[BoxRefiner, TextShapeModel, FieldLayout],
+        decoders: Decoders,
     ) -> None:
-        refiner, shapes, layout = decoders
+        refiner, shapes, layout, reader = decoders
         for page, ex in pages:
             probs = np.zeros((0, len(self.labels) + 1))
             if len(ex.classes):
@@ -441,7 +452,7 @@ class _Counts:
                 probs = torch.softmax(logits[0], -1).numpy()
             preds = group_fields(
                 page.words, probs, self.labels, width=page.width, height=page.height,
-                refiner=refiner, shapes=shapes, layout=layout,
+                refiner=refiner, shapes=shapes, layout=layout, reader=reader,
             )  # fmt: skip
             for ann in page.annotations:
                 if ann.label not in self.text:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from docloop.db.tables import OcrResult
-from docloop.domain import Box, OcrToken
+from docloop.domain import Box, Lattice, OcrToken
 from docloop.ml.io import Page, decode
 from docloop.services.context import AppContext, ocr_profile
 
@@ -17,14 +18,26 @@ PageLines = list[OcrToken]
 
 
 def _encode(lines: list[OcrToken]) -> list[list[object]]:
-    return [[t.text, t.box.xmin, t.box.ymin, t.box.xmax, t.box.ymax, t.score] for t in lines]
-
-
-def _decode(rows: list[list[object]]) -> list[OcrToken]:
     return [
-        OcrToken(str(r[0]), Box(float(r[1]), float(r[2]), float(r[3]), float(r[4])), float(r[5]), i)  # type: ignore[arg-type]
+        [t.text, t.box.xmin, t.box.ymin, t.box.xmax, t.box.ymax, t.score, t.lattice] for t in lines
+    ]
+
+
+def _decode(rows: list[list[Any]]) -> list[OcrToken]:
+    return [
+        OcrToken(
+            str(r[0]),
+            Box(float(r[1]), float(r[2]), float(r[3]), float(r[4])),
+            float(r[5]),
+            i,
+            _lattice(r[6]) if len(r) > 6 and r[6] else None,
+        )
         for i, r in enumerate(rows)
     ]
+
+
+def _lattice(steps: list[list[list[Any]]]) -> Lattice:
+    return tuple(tuple((str(c), float(p)) for c, p in step) for step in steps)
 
 
 def cached(ctx: AppContext, blob_hash: str) -> list[PageLines] | None:

@@ -25,7 +25,8 @@ from docloop.services.context import AppContext
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/3"  # 2: pages carry their content key; 3: transcribed
+PIPELINE_VERSION = f"{__version__}/4"  # 2: pages carry their content key; 3: transcribed
+# pages; 4: words carry their lattices and bundles their rereader
 
 
 def digest(value: Any) -> str:

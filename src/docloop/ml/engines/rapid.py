@@ -19,6 +19,9 @@ share of ground-truth values found in the output:
   fell from 542-627 MiB to 468-542 MiB without it, at the same CPU time;
 - the page is handed over as a contiguous BGR array: a reversed-channel view made OpenCV copy the
   whole page again for every text line it cut out (3.0 s of 10.8 s on 10 receipts).
+
+Each line comes back with its lattice (``ml/lattice.py``): the recognizer's probabilities, kept
+as it computes them, so that a field can be read again with what its label's texts say.
 """
 
 from __future__ import annotations
@@ -34,9 +37,10 @@ from typing import Any
 
 import numpy as np
 
-from docloop.domain import Box, OcrToken
+from docloop.domain import Box, Lattice, OcrToken
 from docloop.ml.engines.charset import sliced_recognizer
 from docloop.ml.engines.pool import LazyPool
+from docloop.ml.lattice import compact, greedy
 
 SCAN_SHORT_SIDE = 736  # rapidocr's default: pages with a shorter short side are enlarged to it
 SCAN_LONG_SIDE = 960  # detection size of larger scans
@@ -97,27 +101,61 @@ class RapidOcrEngine:
             }
         )
         _without_memory_pattern(engine._load_det_model().session, det)
-        _without_memory_pattern(engine._load_rec_model().session, rec)
+        recognizer = engine._load_rec_model()
+        _without_memory_pattern(recognizer.session, rec)
+        recognizer.session = _KeptOutputs(recognizer.session)
         return engine
 
     def read(self, image: np.ndarray) -> list[OcrToken]:
         bgr = np.ascontiguousarray(image[:, :, ::-1])  # the engine expects BGR like OpenCV
         with self.pool.lend() as engine:
             _set_detection_size(engine, bgr.shape[0], bgr.shape[1])
+            recognizer = engine._load_rec_model()
+            recognizer.session.batches.clear()
             out = engine(bgr)
+            lattices = _lattices_by_text(
+                recognizer.session.batches, recognizer.postprocess_op.character[1:]
+            )
         if out.boxes is None or out.txts is None:
             return []
         tokens = []
         for i, (quad, text, score) in enumerate(zip(out.boxes, out.txts, out.scores, strict=True)):
             xs, ys = quad[:, 0], quad[:, 1]
             box = Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
-            tokens.append(OcrToken(text=str(text), box=box, score=float(score), line=i))
+            same = lattices.get(str(text))
+            lattice = same.pop(0) if same else None
+            tokens.append(OcrToken(str(text), box, float(score), i, lattice))
         return tokens
+
+
+class _KeptOutputs:
+    """The recognizer's session, keeping each batch's probabilities for the page being read."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.batches: list[np.ndarray] = []
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        out = self.session(batch)
+        self.batches.append(out)
+        return out
+
+
+def _lattices_by_text(batches: list[np.ndarray], characters: list[str]) -> dict[str, list[Lattice]]:
+    """Every recognized crop's lattice under the text it reads as. rapidocr reorders crops by
+    width and drops empty and low-scored lines, so a returned line finds its lattice by text
+    (two lines that read the same have near-identical lattices)."""
+    found: dict[str, list[Lattice]] = {}
+    for batch in batches:
+        for probs in batch:
+            lattice = compact(probs, characters)
+            found.setdefault(greedy(lattice), []).append(lattice)
+    return found
 
 
 def engine_name(profile: OcrProfile) -> str:
     """The OCR cache key: only the charset changes what an engine reads, wherever it runs."""
-    return f"rapidocr-{version('rapidocr')}-ppocrv6s-docloop1-{profile.charset}"
+    return f"rapidocr-{version('rapidocr')}-ppocrv6s-docloop2-{profile.charset}"
 
 
 def detection_size(height: int, width: int) -> tuple[str, int]:

@@ -1,0 +1,115 @@
+"""Re-reading fields from the recognizer's lattice with a character model of the label's texts."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import zipfile
+
+import numpy as np
+
+from docloop.domain import Box, Lattice, OcrToken
+from docloop.ml.boxes import BoxRefiner
+from docloop.ml.bundle import FieldModelBundle
+from docloop.ml.lattice import compact, greedy, split_at_spaces
+from docloop.ml.layout import FieldLayout
+from docloop.ml.reread import CharModel, Rereader, decode
+from docloop.ml.textshape import TextShapeModel
+from docloop.ml.tokens import split_words
+from docloop.services.ocr import _decode, _encode
+
+CHARS = ["A", "B", "H", "K", "M", "1", "2", " "]
+
+
+def _probs(rows: list[dict[str, float]]) -> np.ndarray:
+    """Recognizer output: per step, probabilities of the named classes, the rest blank."""
+    out = np.zeros((len(rows), len(CHARS) + 1), np.float32)
+    for t, row in enumerate(rows):
+        for c, p in row.items():
+            out[t, CHARS.index(c) + 1] = p
+        out[t, 0] = 1.0 - sum(row.values())
+    return out
+
+
+def _plate(hesitant: str = "K") -> Lattice:
+    """A lattice reading 'M<hesitant>12' where the second letter was nearly 'H' or 'K'."""
+    other = "H" if hesitant == "K" else "K"
+    return compact(
+        _probs([{"M": 1.0}, {}, {hesitant: 0.52, other: 0.46}, {}, {"1": 1.0}, {"2": 0.99}]),
+        CHARS,
+    )
+
+
+def test_the_lattice_reads_as_the_engine_and_keeps_blanks_between_equal_characters() -> None:
+    lattice = compact(_probs([{"1": 1.0}, {}, {}, {}, {"1": 1.0}, {"A": 0.6, "B": 0.4}]), CHARS)
+    assert greedy(lattice) == "11A"
+    assert len(lattice) == 4  # the run of sure blanks folded into one step, not dropped
+    assert lattice[-1] == (("A", 0.6), ("B", 0.4))
+
+
+def test_words_get_their_part_of_the_line_lattice_and_none_when_the_text_was_changed() -> None:
+    line = compact(_probs([{"M": 1.0}, {"H": 1.0}, {" ": 1.0}, {"1": 1.0}, {"2": 1.0}]), CHARS)
+    assert [greedy(w) for w in split_at_spaces(line)] == ["MH", "12"]
+    box = Box(0, 0, 50, 10)
+    words = split_words([OcrToken("MH 12", box, 0.9, 0, line)])
+    assert [(w.text, greedy(w.lattice or ())) for w in words] == [("MH", "MH"), ("12", "12")]
+    edited = split_words([OcrToken("MH 13", box, 0.9, 0, line)])
+    assert [w.lattice for w in edited] == [None, None]
+
+
+def test_a_label_model_picks_the_runner_up_its_texts_expect_and_weight_zero_reads_as_before() -> (
+    None
+):
+    model = CharModel.fit(["MH12", "MH11", "MH21", "MH22"] * 3)
+    assert decode(_plate("K"), model, 0.0) == "MK12"
+    assert decode(_plate("K"), model, 0.6) == "MH12"
+    assert decode(_plate("H"), model, 0.6) == "MH12"
+    spaced = compact(_probs([{"M": 1.0}, {"H": 1.0}, {" ": 1.0}, {"1": 1.0}, {"2": 1.0}]), CHARS)
+    assert decode(spaced, model, 0.6) == "MH 12"  # a character its texts never hold passes
+
+
+def _fields(texts: list[str], lattice_of: dict[str, Lattice]) -> list[tuple[str, str, Lattice]]:
+    return [("plate", t, lattice_of[t]) for t in texts]
+
+
+def test_cross_validation_gives_the_model_weight_only_where_it_reads_more_fields_right() -> None:
+    # Every plate starts MH and the engine hesitated between H and K: the model helps.
+    texts = ["MH12"] * 12
+    reader = Rereader.fit(_fields(texts, {"MH12": _plate("K")}))
+    assert reader.weights["plate"] > 0
+    words = [OcrToken("MK12", Box(0, 0, 40, 10), 0.9, 0, _plate("K"))]
+    assert reader.reread("plate", words) == "MH12"
+    assert reader.reread("plate", [OcrToken("MK12", Box(0, 0, 40, 10), 0.9)]) is None
+    assert reader.reread("other", words) is None
+    # Texts that are right as read: the model can only lose, so it gets no weight.
+    rng = random.Random(0)
+    names = ["".join(rng.choice("ABHKM") for _ in range(4)) for _ in range(12)]
+    read = {n: compact(_probs([{c: 1.0} for c in n]), CHARS) for n in names}
+    assert Rereader.fit(_fields(names, read)).weights == {"plate": 0.0}
+
+
+def test_the_rereader_travels_in_the_bundle_and_old_bundles_read_as_the_engine() -> None:
+    reader = Rereader.fit(_fields(["MH12"] * 12, {"MH12": _plate("K")}))
+    layout = FieldLayout.fit([], ["plate"])
+    bundle = FieldModelBundle(
+        ["plate"], b"", BoxRefiner.fit([]), TextShapeModel(), layout, reader, {}
+    )
+    words = [OcrToken("MK12", Box(0, 0, 40, 10), 0.9, 0, _plate("K"))]
+    assert FieldModelBundle.from_bytes(bundle.to_bytes()).reader.reread("plate", words) == "MH12"
+    with zipfile.ZipFile(io.BytesIO(bundle.to_bytes())) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    del meta["reader"]  # as a model trained before re-reading existed wrote it
+    old = io.BytesIO()
+    with zipfile.ZipFile(old, "w") as zf:
+        zf.writestr("meta.json", json.dumps(meta))
+        zf.writestr("model.onnx", b"")
+    assert FieldModelBundle.from_bytes(old.getvalue()).reader.reread("plate", words) is None
+
+
+def test_the_ocr_cache_keeps_each_lines_lattice() -> None:
+    lines = [
+        OcrToken("MK12", Box(0, 0, 40, 10), 0.9, 0, _plate("K")),
+        OcrToken("IND", Box(0, 20, 30, 30), 0.8, 1),
+    ]
+    assert _decode(json.loads(json.dumps(_encode(lines)))) == lines
