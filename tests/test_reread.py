@@ -17,7 +17,7 @@ from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import CharModel, Rereader, decode
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import split_words
-from docloop.services.ocr import _decode, _encode
+from docloop.services.ocr import lines_from_json, lines_to_json
 
 CHARS = ["A", "B", "H", "K", "M", "1", "2", " "]
 
@@ -112,4 +112,4 @@ def test_the_ocr_cache_keeps_each_lines_lattice() -> None:
         OcrToken("MK12", Box(0, 0, 40, 10), 0.9, 0, _plate("K")),
         OcrToken("IND", Box(0, 20, 30, 30), 0.8, 1),
     ]
-    assert _decode(json.loads(json.dumps(_encode(lines)))) == lines
+    assert lines_from_json(json.loads(json.dumps(lines_to_json(lines)))) == lines

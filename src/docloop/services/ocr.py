@@ -17,13 +17,14 @@ from docloop.services.context import AppContext, ocr_profile
 PageLines = list[OcrToken]
 
 
-def _encode(lines: list[OcrToken]) -> list[list[object]]:
+def lines_to_json(lines: list[OcrToken]) -> list[list[object]]:
+    """A page's OCR lines as the cache stores them (JSON)."""
     return [
         [t.text, t.box.xmin, t.box.ymin, t.box.xmax, t.box.ymax, t.score, t.lattice] for t in lines
     ]
 
 
-def _decode(rows: list[list[Any]]) -> list[OcrToken]:
+def lines_from_json(rows: list[list[Any]]) -> list[OcrToken]:
     return [
         OcrToken(
             str(r[0]),
@@ -47,7 +48,7 @@ def cached(ctx: AppContext, blob_hash: str) -> list[PageLines] | None:
                 OcrResult.blob_hash == blob_hash, OcrResult.engine == ctx.ocr.name
             )
         )
-    return None if row is None else [_decode(p) for p in row]
+    return None if row is None else [lines_from_json(p) for p in row]
 
 
 def read_pages(ctx: AppContext, blob_hash: str, pages: list[Page]) -> list[PageLines]:
@@ -60,7 +61,9 @@ def read_pages(ctx: AppContext, blob_hash: str, pages: list[Page]) -> list[PageL
         with ctx.session() as s:
             s.add(
                 OcrResult(
-                    blob_hash=blob_hash, engine=ctx.ocr.name, pages=[_encode(r) for r in result]
+                    blob_hash=blob_hash,
+                    engine=ctx.ocr.name,
+                    pages=[lines_to_json(r) for r in result],
                 )
             )
     except IntegrityError:
