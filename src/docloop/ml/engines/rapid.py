@@ -111,11 +111,11 @@ class RapidOcrEngine:
         with self.pool.lend() as engine:
             _set_detection_size(engine, bgr.shape[0], bgr.shape[1])
             recognizer = engine._load_rec_model()
-            recognizer.session.batches.clear()
+            kept = recognizer.session.batches
+            kept.clear()  # a page that failed midway left its batches
             out = engine(bgr)
-            lattices = _lattices_by_text(
-                recognizer.session.batches, recognizer.postprocess_op.character[1:]
-            )
+            lattices = _lattices_by_text(kept, recognizer.postprocess_op.character[1:])
+            kept.clear()  # a receipt's probabilities take megabytes
         if out.boxes is None or out.txts is None:
             return []
         tokens = []
