@@ -16,13 +16,14 @@ MIN_MATCH = 0.6
 MIN_HELD = 0.9  # of a field's characters, in order, for a word to hold the field whole
 
 
-def _norm(text: str) -> str:
-    return "".join(ch for ch in text.upper() if not ch.isspace())
+def comparable(text: str) -> str:
+    """A field's text as training compares it: upper case, whitespace dropped."""
+    return "".join(text.upper().split())
 
 
 def in_order_match(token: str, target: str) -> float:
     """Share of ``token``'s characters found in ``target`` as a common subsequence."""
-    a, b = _norm(token), _norm(target)
+    a, b = comparable(token), comparable(target)
     if not a:
         return 0.0
     prev = [0] * (len(b) + 1)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docloop.domain import Lattice, OcrToken
+from docloop.ml.labels import comparable
 from docloop.ml.lattice import BLANK, greedy, join
 from docloop.ml.tokens import reading_order
 
@@ -127,10 +128,6 @@ def _score(v: list[Any], weight: float) -> float:
     return math.log(v[0] + v[1] + 1e-300) + weight * v[2]
 
 
-def _norm(text: str) -> str:
-    return "".join(text.upper().split())
-
-
 @dataclass
 class Rereader:
     """Per label, a character model and the weight cross-validation gave it."""
@@ -193,5 +190,5 @@ def _cross_validated_weight(cases: Sequence[tuple[str, Lattice]]) -> float:
         model = CharModel.fit(t for i, (t, _) in enumerate(cases) if i % FOLDS != fold)
         for text, lattice in held:
             for w in WEIGHTS:
-                right[w] += _norm(decode(lattice, model, w)) == _norm(text)
+                right[w] += comparable(decode(lattice, model, w)) == comparable(text)
     return max(WEIGHTS, key=lambda w: (right[w], -w))

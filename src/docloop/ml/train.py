@@ -26,7 +26,7 @@ from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.data import Example, LabelledPage, collate, make_example
 from docloop.ml.decode import group_fields
 from docloop.ml.export import to_onnx
-from docloop.ml.labels import words_by_field
+from docloop.ml.labels import comparable, words_by_field
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader, words_lattice
 from docloop.ml.textshape import TextShapeModel
@@ -419,10 +419,6 @@ def _box_samples(pages: Sequence[LabelledPage], labels: Sequence[str]) -> list[B
     return samples
 
 
-def _norm(text: str) -> str:
-    return "".join(text.upper().split())
-
-
 class _Counts:
     """Validation tallies: per label, pages whose top prediction has the right text, and pages
     whose top box overlaps the annotated one at IoU >= 0.5."""
@@ -461,7 +457,7 @@ class _Counts:
                 top = max(mine, key=lambda p: p.score) if mine else None
                 text_ok = box_ok = None
                 if ann.text:
-                    text_ok = bool(top and _norm(top.text) == _norm(ann.text))
+                    text_ok = bool(top and comparable(top.text) == comparable(ann.text))
                     self.text[ann.label][1] += 1
                     self.text[ann.label][0] += text_ok
                 if ann.box is not None:
