@@ -63,8 +63,7 @@ class FieldTagger(nn.Module):
         key_mask: torch.Tensor,  # B x T, 1.0 for real tokens
     ) -> torch.Tensor:
         b, t, n_chars = chars.shape
-        emb = self.char_emb(chars.reshape(b * t, n_chars)).transpose(1, 2)
-        text = self.char_cnn(emb).amax(dim=2).reshape(b, t, -1)
+        text = self._words(chars.reshape(b * t, n_chars)).reshape(b, t, -1)
         x = self.norm(text + self.geo(geo))
         pair_bias = self.pair(pairs).permute(0, 3, 1, 2)  # B x (heads*layers) x T x T
         pad_bias = (1.0 - key_mask)[:, None, None, :] * -1e4
@@ -72,3 +71,16 @@ class FieldTagger(nn.Module):
             bias = pair_bias[:, i * self.heads : (i + 1) * self.heads] + pad_bias
             x = block(x, bias)
         return self.head(x)
+
+    def _words(self, chars: torch.Tensor) -> torch.Tensor:
+        """Each word's embedding from its characters.
+
+        The character CNN is most of a training step's arithmetic, and a batch holds each word
+        many times over: padding, and "RM", "TOTAL" or "1" on every receipt. In training each
+        distinct word is embedded once (the same sums, so the same gradients); export and
+        inference keep the plain path, which ONNX Runtime runs as it is.
+        """
+        if not self.training:
+            return self.char_cnn(self.char_emb(chars).transpose(1, 2)).amax(dim=2)
+        distinct, index = torch.unique(chars, dim=0, return_inverse=True)
+        return self.char_cnn(self.char_emb(distinct).transpose(1, 2)).amax(dim=2)[index]
