@@ -125,7 +125,8 @@ def png_bytes(width: int = 64, height: int = 48) -> bytes:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[AppContext, str]]:
     """One small plate model trained for real on bundled images, shared by the API tests."""
     home = tmp_path_factory.mktemp("trained")
-    context = build_context(make_settings(home), ocr=_ENGINE)
+    # Two networks where the budget would buy three: the setting is obeyed (test_tracking).
+    context = build_context(make_settings(home, train_members=2), ocr=_ENGINE)
     who = auth.authenticate(context, "test-admin-key")
     from docloop.services import models, training
 

@@ -185,8 +185,9 @@ def test_members_hold_out_different_folds_and_together_see_every_page() -> None:
     held = [split_pages(pages, 10, fold=m)[1] for m in range(3)]
     assert all(len(h) == 3 for h in held)
     assert not set(map(id, held[0])) & set(map(id, held[1]))
-    assert members_for(pages, epochs=60, max_members=3) == 3
-    assert members_for(pages * 1000, epochs=60, max_members=3) == 1
+    assert members_for(pages, epochs=60, members=None) == 3
+    assert members_for(pages * 1000, epochs=60, members=None) == 1
+    assert members_for(pages * 1000, epochs=60, members=2) == 2  # asked for: time is no limit
 
 
 def test_a_refined_box_stays_on_the_page_and_upright() -> None:

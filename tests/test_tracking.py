@@ -40,6 +40,8 @@ def test_the_mlflow_run_records_code_data_settings_machine_cost_and_outputs(trai
     )
     history = tracking.client(ctx).get_metric_history(run["mlflow_run_id"], "train_loss_member1")
     assert [m.step for m in history] == list(range(1, int(params["epochs"]) + 1))
+    assert params["members"] == "2" == str(ctx.settings.train_members)
+    assert "train_loss_member2" in metrics and "train_loss_member3" not in metrics
 
     assert set(run["artifacts"]) >= {
         "training.log", "validation_report.json", "environment/requirements.txt",

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     )
     train_epochs: int = 60
     train_seed: int = 0
+    train_members: int | None = Field(
+        default=None,
+        ge=1,
+        le=8,
+        description="Networks averaged per training (each costs one network's training time); "
+        "unset: up to 3, as many as a few minutes allow (one on a few hundred receipts).",
+    )
     train_processes: int = Field(
         default=1, ge=1, description="Data-parallel training processes (torchrun) per training."
     )

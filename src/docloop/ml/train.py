@@ -33,6 +33,7 @@ from docloop.ml.textshape import TextShapeModel
 
 # Words x epochs one training may spend on extra ensemble members (a few minutes on 2 cores).
 WORD_EPOCH_BUDGET = 600_000
+MAX_MEMBERS = 3  # networks the budget may buy
 
 T = TypeVar("T")
 ProgressFn = Callable[[float, dict[str, Any]], None]
@@ -50,7 +51,7 @@ class TrainConfig:
     dropout: float = 0.1
     seed: int = 0
     val_every: int = 10
-    members: int = 3
+    members: int | None = None  # networks averaged; None: as many as the budget allows
     positive_weight: float = 2.0
     char_noise: float = 0.02
     token_drop: float = 0.1
@@ -94,10 +95,13 @@ def group_keys(pages: Sequence[LabelledPage]) -> list[int]:
     ]
 
 
-def members_for(pages: Sequence[LabelledPage], epochs: int, max_members: int) -> int:
-    """How many networks to average: as many as the word budget allows, at least one."""
+def members_for(pages: Sequence[LabelledPage], epochs: int, members: int | None) -> int:
+    """How many networks to average: ``members`` when asked for, else as many as the word
+    budget allows, at least one and at most ``MAX_MEMBERS``."""
+    if members is not None:
+        return members
     words = sum(len(p.words) for p in pages)
-    return max(1, min(max_members, WORD_EPOCH_BUDGET // max(words * epochs, 1)))
+    return max(1, min(MAX_MEMBERS, WORD_EPOCH_BUDGET // max(words * epochs, 1)))
 
 
 class Ensemble(nn.Module):
@@ -153,7 +157,7 @@ def train_members(
     progress: ProgressFn | None = None,
     checkpoints: Checkpoints | None = None,
 ) -> list[FieldTagger]:
-    """Up to ``config.members`` networks, each holding out a different fold.
+    """``members_for`` networks, each holding out a different fold.
 
     One network's validation figures cost a tenth of the data, an ensemble's cost none, and the
     average of a few small networks is much steadier than any one of them."""

@@ -258,6 +258,7 @@ class _TrainingJob:
         config = train.TrainConfig(
             epochs=epochs_for(len(pages), self.ctx.settings.train_epochs),
             seed=self.ctx.settings.train_seed,
+            members=self.ctx.settings.train_members,
         )
         processes = self.ctx.settings.train_processes
         self.tracker.params(
