@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from docloop.ml.labels import comparable
+
 MIN_EXAMPLES = 10
 MIN_REPEAT_SHARE = 0.5  # of a label's training texts, those whose value occurs more than once
 MIN_SIMILARITY = 0.8  # difflib ratio between a prediction and the value it is read as
@@ -26,14 +28,9 @@ MAX_CONFUSABLE_SHARE = 0.5  # of a label's distinct values, those with a look-al
 CONFUSABLE_SAMPLE = 300
 
 
-def value_key(text: str) -> str:
-    """One value however it is spaced or cased: what counts as the same value twice."""
-    return "".join(text.split()).upper()
-
-
 @dataclass
 class KnownValues:
-    """Per label that qualifies: each distinct value (``value_key``) and the text written for it."""
+    """Per label that qualifies: each distinct value (``comparable``) and its text as written."""
 
     values: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -42,11 +39,11 @@ class KnownValues:
         """Learn from (label, text) pairs."""
         texts: dict[str, list[str]] = defaultdict(list)
         for label, text in examples:
-            if value_key(text):
+            if comparable(text):
                 texts[label].append(text)
         model = cls()
         for label, items in texts.items():
-            counts = Counter(value_key(t) for t in items)
+            counts = Counter(comparable(t) for t in items)
             repeated = sum(n for n in counts.values() if n > 1)
             if len(items) < MIN_EXAMPLES or repeated < MIN_REPEAT_SHARE * len(items):
                 continue
@@ -55,13 +52,13 @@ class KnownValues:
             written = Counter(items)  # the most frequent spelling of each value is kept
             model.values[label] = {}
             for text, _ in written.most_common():
-                model.values[label].setdefault(value_key(text), text)
+                model.values[label].setdefault(comparable(text), text)
         return model
 
     def read(self, label: str, text: str) -> str:
         """``text`` as the known value it most resembles, or unchanged when none is close."""
         known = self.values.get(label)
-        key = value_key(text)
+        key = comparable(text)
         if not known or not key:
             return text
         if key in known:

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from docloop.ml.known_values import KnownValues, value_key
+from docloop.ml.known_values import KnownValues
+from docloop.ml.labels import comparable
 
 # Characters an OCR engine confuses; used in both directions.
 LOOKALIKES = {
@@ -67,7 +68,7 @@ class TextShapeModel:
             model.upper_only[label] = not any(c.islower() for t in items for c in t)
             model.no_spaces[label] = not any(c.isspace() for t in items for c in t)
             # Over distinct values: a seller's name on forty receipts is one name, not a format.
-            distinct = {value_key(t): t for t in items}.values()
+            distinct = {comparable(t): t for t in items}.values()
             model.shapes[label] = dict(Counter(shape(_squash(t)) for t in distinct))
         return model
 

@@ -81,6 +81,9 @@ class FieldTagger(nn.Module):
         inference keep the plain path, which ONNX Runtime runs as it is.
         """
         if not self.training:
-            return self.char_cnn(self.char_emb(chars).transpose(1, 2)).amax(dim=2)
+            return self._embed(chars)
         distinct, index = torch.unique(chars, dim=0, return_inverse=True)
-        return self.char_cnn(self.char_emb(distinct).transpose(1, 2)).amax(dim=2)[index]
+        return self._embed(distinct)[index]
+
+    def _embed(self, chars: torch.Tensor) -> torch.Tensor:
+        return self.char_cnn(self.char_emb(chars).transpose(1, 2)).amax(dim=2)
