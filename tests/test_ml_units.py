@@ -30,6 +30,26 @@ def test_reading_order_is_rows_then_columns() -> None:
     assert [t.text for t in reading_order([c, a, b])] == ["A", "B", "C"]
 
 
+def test_reading_order_puts_a_group_beside_two_rows_after_both() -> None:
+    """A two-row plate as the engine boxed it (dev plate 70): "4348" is as tall as both rows
+    together, and growing rows from the top read MH BN 13 4348."""
+    words = [
+        OcrToken("MH", Box(194, 228, 212, 243), 1, 1),
+        OcrToken("13", Box(212, 228, 230, 243), 1, 1),
+        OcrToken("4348", Box(233, 231, 278, 252), 1, 2),
+        OcrToken("BN", Box(204, 241, 222, 252), 1, 3),
+    ]
+    assert [t.text for t in reading_order(words[::-1])] == ["MH", "13", "BN", "4348"]
+
+
+def test_reading_order_falls_back_to_rows_when_pairs_disagree() -> None:
+    # A is beside B, B is above C, and C is beside A but left of it: no order satisfies all.
+    a = OcrToken("A", Box(20, 0, 30, 10), 1, 0)
+    b = OcrToken("B", Box(40, -4, 50, 6), 1, 1)
+    c = OcrToken("C", Box(0, 4, 10, 14), 1, 2)
+    assert [t.text for t in reading_order([a, b, c])] == ["C", "A", "B"]
+
+
 def test_assign_keeps_only_words_of_the_field_text() -> None:
     words = split_words([OcrToken("TOTAL RM9.00", Box(0, 0, 120, 10), 1, 0)])
     ann = Annotation("total", Box(0, 0, 120, 10), "9.00")
@@ -118,6 +138,21 @@ def test_a_second_instance_of_a_one_per_page_label_is_scored_down() -> None:
     assert one[0].score == 0.95 and one[1].score < 0.05
     two = group_fields(words, probs, ["plate"], layout=FieldLayout({"plate": [50, 50]}), **kwargs)
     assert two[1].score > 0.8
+
+
+def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> None:
+    """Dev plate 179: the network was sure of "MH14" and "9239" and not of the small "GN" under
+    "MH14"; the "IND" emblem beside the plate stays out."""
+    words = [
+        OcrToken("MH14", Box(369, 321, 443, 361), 1, 0),
+        OcrToken("9239", Box(450, 322, 560, 389), 1, 1),
+        OcrToken("IND", Box(321, 362, 348, 385), 1, 2),
+        OcrToken("GN", Box(387, 356, 427, 388), 1, 3),
+    ]
+    probs = np.array([[0.0, 1.0], [0.0, 1.0], [0.9, 0.1], [0.94, 0.06]])
+    kwargs = {"width": 800, "height": 600, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(words, probs, ["plate"], layout=FieldLayout(), **kwargs)
+    assert [(f.text, f.score) for f in fields] == [("MH14 GN 9239", 1.0)]
 
 
 def test_recut_words_keeps_each_line_text_and_stays_inside_the_words() -> None:

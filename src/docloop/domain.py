@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -107,6 +108,15 @@ class Box:
             "xmax": round(self.xmax),
             "ymax": round(self.ymax),
         }
+
+
+def enclosing(boxes: Iterable[Box]) -> Box:
+    """The smallest box around every one of ``boxes`` (there must be at least one)."""
+    it = iter(boxes)
+    out = next(it)
+    for b in it:
+        out = out.union(b)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from docloop.domain import Box, OcrToken
+from docloop.domain import Box, OcrToken, enclosing
 
 N_FEATURES = 4
 # Below this many examples of a label only the mean shift is learned (no slopes).
@@ -51,8 +51,8 @@ class BoxSample:
         """``lines``: the page's line boxes by line number (see ``line_boxes``)."""
         return cls(
             label,
-            _union(w.box for w in words),
-            _union(lines[w.line] for w in words),
+            enclosing(w.box for w in words),
+            enclosing(lines[w.line] for w in words),
             len({w.line for w in words}),
             page_width,
             page_height,
@@ -68,14 +68,6 @@ def line_boxes(tokens: Iterable[OcrToken]) -> dict[int, Box]:
     out: dict[int, Box] = {}
     for t in tokens:
         out[t.line] = out[t.line].union(t.box) if t.line in out else t.box
-    return out
-
-
-def _union(boxes: Iterable[Box]) -> Box:
-    it = iter(boxes)
-    out = next(it)
-    for b in it:
-        out = out.union(b)
     return out
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from docloop.domain import Box, Lattice, OcrToken
+from docloop.domain import Box, Lattice, OcrToken, enclosing
 from docloop.ml.lattice import greedy, split_at_spaces
+
+SAME_ROW = 0.5  # share of the shorter line's height two lines side by side have in common
 
 
 def dedupe_lines(lines: Sequence[OcrToken]) -> list[OcrToken]:
@@ -59,6 +61,36 @@ def _word_lattices(line: OcrToken) -> list[Lattice | None]:
 
 
 def reading_order(tokens: Sequence[OcrToken]) -> list[OcrToken]:
+    """Tokens line by line, each line's words left to right, the engine's lines ordered by how
+    each pair sits: side by side (sharing most of the shorter one's height, not overlapping
+    across) means left first, otherwise the higher one first.
+
+    Growing rows from the top goes wrong on two-row plates, where the big last group of digits
+    spans both rows ("MH 13" over "BN", with "4348" beside both): it pulls the rows into one and
+    reads MH BN 13 4348. Judged pair by pair, 4348 sits beside both rows and comes last. Whole
+    lines are judged, not words, so two skewed lines whose boxes overlap are not interleaved.
+    When the pairwise judgements disagree with each other (a cycle), rows are grown as before.
+    """
+    lines: dict[int, list[OcrToken]] = {}
+    for t in tokens:
+        lines.setdefault(t.line, []).append(t)
+    boxes = {n: enclosing(t.box for t in words) for n, words in lines.items()}
+    ranked = sorted(lines, key=lambda a: -sum(_before(boxes[a], boxes[b]) for b in lines if b != a))
+    if not all(_before(boxes[a], boxes[b]) for i, a in enumerate(ranked) for b in ranked[i + 1 :]):
+        return _rows(tokens)
+    return [t for n in ranked for t in sorted(lines[n], key=lambda t: t.box.xmin)]
+
+
+def _before(a: Box, b: Box) -> bool:
+    unit = SAME_ROW * min(a.height, b.height)
+    overlap_y = min(a.ymax, b.ymax) - max(a.ymin, b.ymin)
+    overlap_x = min(a.xmax, b.xmax) - max(a.xmin, b.xmin)
+    if overlap_y >= unit and overlap_x <= unit:
+        return (a.xmin, a.center[1]) < (b.xmin, b.center[1])
+    return a.center[1] < b.center[1]
+
+
+def _rows(tokens: Sequence[OcrToken]) -> list[OcrToken]:
     """Sort tokens into rows (by vertical overlap), then left to right within a row."""
     rows: list[list[OcrToken]] = []
     for tok in sorted(tokens, key=lambda t: t.box.center[1]):
