@@ -285,6 +285,8 @@ def test_a_value_tagged_in_part_is_widened_to_its_line_only_to_a_more_frequent_s
     totals = [("total", f"{n}.00") for n in range(1, 16)] + [("total", "RM 4.00")] * 3
     model = TextShapeModel.fit(dates + totals)
     assert model.correct_in_line("date", "Mar 2018", "03 Mar 2018 18:22") == "03 MAR 2018"
+    # Regression: the time tagged and the day not (dev receipt 283) gave "APR 2018 1831".
+    assert model.correct_in_line("date", "Mar 2018 18:31", "02 Mar 2018 18:31") == "02 MAR 2018"
     assert model.correct_in_line("total", "9.00", "TOTAL 9.00 19.00") == "9.00"
     assert model.correct_in_line("total", "9.00", "TOTAL RM 9.00") == "9.00"
     sellers = TextShapeModel.fit(_sellers(12))

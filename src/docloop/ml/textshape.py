@@ -94,10 +94,12 @@ class TextShapeModel:
 
         Only for labels whose texts take a few frequent shapes, and only to a shape seen more
         often than the tagged words' own ("RM 9.00" is a frequent total too, but "9.00" more
-        so). The widened value must contain the tagged words whole, so "9.00" on a line with
-        "19.00" stays "9.00". Labels with known values are left to them: their frequent shapes
-        are single recurring names, and how much of a name's line the name is varies by key
-        ("THREE STOOGES" on the line "THREE STOOGES BISTRO").
+        so). The widened value must share a whole word with the tagged ones, so "9.00" on a line
+        with "19.00" stays "9.00"; it need not hold them all, so "Apr 2018 18:31", tagged with
+        the time and without the day, is read as "02 APR 2018". Labels with known values are
+        left to them: their frequent shapes are single recurring names, and how much of a
+        name's line the name is varies by key ("THREE STOOGES" on the line "THREE STOOGES
+        BISTRO").
         """
         fixed = self.correct(label, text)
         if not self._frequent_shapes(label) or self.no_spaces[label] or label in self.known.values:
@@ -108,7 +110,7 @@ class TextShapeModel:
         if (
             count >= MIN_SHAPE_COUNT
             and count > shapes.get(shape(_squash(fixed)), 0)
-            and _holds_words(wider.split(), fixed.split())
+            and set(wider.split()) & set(fixed.split())
         ):
             return wider
         return fixed
@@ -215,12 +217,6 @@ def _to_ascii(c: str) -> str:
         return c
     base = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
     return base if len(base) == 1 else c
-
-
-def _holds_words(words: list[str], part: list[str]) -> bool:
-    """``part`` occurs in ``words`` as a run of whole words."""
-    n = len(part)
-    return n > 0 and any(words[i : i + n] == part for i in range(len(words) - n + 1))
 
 
 def _squash(text: str) -> str:
