@@ -155,6 +155,20 @@ def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> 
     assert [(f.text, f.score) for f in fields] == [("MH14 GN 9239", 1.0)]
 
 
+def test_a_label_on_every_training_page_is_read_from_its_likeliest_word_however_unsure() -> None:
+    words = [OcrToken("TOTAL", Box(0, 0, 50, 10), 1, 0), OcrToken("9.00", Box(60, 0, 90, 10), 1, 0)]
+    probs = np.array([[0.99, 0.01], [0.95, 0.05]])
+    kwargs = {"width": 100, "height": 20, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    usual = FieldLayout({"total": [19]}, pages=20)
+    fields = group_fields(words, probs, ["total"], layout=usual, **kwargs)
+    assert [(f.text, f.score) for f in fields] == [("9.00", 0.05)]
+    optional = FieldLayout({"total": [12]}, pages=20)
+    assert group_fields(words, probs, ["total"], layout=optional, **kwargs) == []
+    assert (
+        group_fields(words, probs, ["total"], layout=FieldLayout({"total": [19]}), **kwargs) == []
+    )
+
+
 def test_recut_words_keeps_each_line_text_and_stays_inside_the_words() -> None:
     line = split_words([OcrToken("TOTAL RM19.00 MH02AB1234", Box(0, 0, 240, 10), 1, 0)])
     page = LabelledPage(line, 300, 20, [])

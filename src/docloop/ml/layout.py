@@ -24,6 +24,7 @@ MIN_FIELDS = 10
 # Gaps between words of one field, in line heights, when too few fields show them.
 DEFAULT_GAP_X, DEFAULT_GAP_Y = 3.0, 1.0
 GAP_MARGIN = 1.25
+ALWAYS_SHARE = 0.9  # of training pages, those holding a label that is always looked for
 
 
 def gaps(a: Box, b: Box) -> tuple[float, float]:
@@ -44,10 +45,11 @@ class FieldLayout:
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
     max_gap: dict[str, list[float]] = field(default_factory=dict)
+    pages: int = 0  # training pages; 0 in models trained before it was kept
 
     @classmethod
     def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
-        layout = cls()
+        layout = cls(pages=len(pages))
         spans: dict[str, list[int]] = {label: [] for label in labels}
         seen_gaps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
         for page in pages:
@@ -78,6 +80,11 @@ class FieldLayout:
         gap_x, gap_y = gaps(a.box, b.box)
         return gap_x <= max_x and gap_y <= max_y
 
+    def always_present(self, label: str) -> bool:
+        """Whether nearly every training page held ``label``."""
+        counts = self.instances.get(label)
+        return bool(self.pages and counts) and counts[0] >= ALWAYS_SHARE * self.pages
+
     def rank_prior(self, label: str, rank: int) -> float:
         """How likely a page holds a (rank+1)-th instance of ``label``, as training pages say
         (smoothed); 1.0 for the first instance or a label never seen."""
@@ -92,6 +99,7 @@ class FieldLayout:
             "instances": self.instances,
             "single_line": self.single_line,
             "max_gap": self.max_gap,
+            "pages": self.pages,
         }
 
 
