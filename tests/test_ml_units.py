@@ -155,6 +155,26 @@ def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> 
     assert [(f.text, f.score) for f in fields] == [("MH14 GN 9239", 1.0)]
 
 
+def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part_of_it() -> None:
+    """Dev receipt 419: "Damansara Utama Outlet", the branch line above the address, was read as
+    its first line because "Damansara" alone was tagged."""
+    words = [
+        OcrToken("Damansara", Box(10, 0, 90, 10), 1, 0),
+        OcrToken("Utama", Box(95, 0, 140, 10), 1, 0),
+        OcrToken("Outlet", Box(145, 0, 190, 10), 1, 0),
+        OcrToken("No.41G,", Box(10, 12, 70, 22), 1, 1),
+        OcrToken("Jln", Box(75, 12, 100, 22), 1, 1),
+        OcrToken("47400", Box(10, 24, 60, 34), 1, 2),
+    ]
+    p = [0.87, 0.03, 0.25, 1.0, 1.0, 1.0]
+    probs = np.array([[1 - x, x] for x in p])
+    kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
+    assert [f.text for f in fields] == ["No.41G, Jln 47400"]
+    alone = group_fields(words[:3], probs[:3], ["address"], layout=FieldLayout(), **kwargs)
+    assert [f.text for f in alone] == ["Damansara"]
+
+
 def test_a_label_on_every_training_page_is_read_from_its_likeliest_word_however_unsure() -> None:
     words = [OcrToken("TOTAL", Box(0, 0, 50, 10), 1, 0), OcrToken("9.00", Box(60, 0, 90, 10), 1, 0)]
     probs = np.array([[0.99, 0.01], [0.95, 0.05]])

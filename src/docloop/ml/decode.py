@@ -17,6 +17,7 @@ from docloop.ml.tokens import join_text
 FALLBACK_MIN_PROB = 0.15
 GROW_MIN_PROB = 0.2
 ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
+EDGE_LINE_MIN_PROB = 0.5
 
 
 def group_fields(
@@ -55,9 +56,10 @@ def group_fields(
                 continue
             members = [best]
         members = _grow(members, tokens, probs, winners, k, label, layout)
+        line_means = _line_means(tokens, probs[:, k])
         found = []
         for cluster in _clusters([tokens[i] for i in members], label, layout):
-            tagged = [members[j] for j in cluster]
+            tagged = _trim_edge_lines([members[j] for j in cluster], tokens, line_means)
             enclosed = _enclosed(tagged, tokens, winners)
             idx = _dedupe(tagged + enclosed, tokens, probs[:, k])
             words = [tokens[i] for i in idx]
@@ -105,6 +107,35 @@ def _grow(
                 candidates.remove(i)
                 grew = True
     return sorted(chosen)
+
+
+def _line_means(tokens: Sequence[OcrToken], prob: np.ndarray) -> dict[int, float]:
+    """Each OCR line's mean probability of the label over all its words, tagged or not."""
+    sums: dict[int, list[float]] = {}
+    for t, p in zip(tokens, prob, strict=True):
+        sums.setdefault(t.line, []).append(float(p))
+    return {n: float(np.mean(v)) for n, v in sums.items()}
+
+
+def _trim_edge_lines(
+    idx: list[int], tokens: Sequence[OcrToken], line_means: dict[int, float]
+) -> list[int]:
+    """Drop the top or bottom line of a field spanning several when the network thinks that
+    line, all its words taken together, less likely than not part of it: a shop's name line
+    ("DOMINO'S PIZZA PERMAS JAYA") above its address, a dealer's line under a plate. Lines
+    in between stay, and a field never loses its only line."""
+    rows: dict[int, float] = {}
+    for i in idx:
+        line = tokens[i].line
+        rows[line] = min(rows.get(line, tokens[i].box.ymin), tokens[i].box.ymin)
+    order = sorted(rows, key=rows.__getitem__)
+    while len(order) > 1:
+        top, bottom = line_means[order[0]], line_means[order[-1]]
+        if min(top, bottom) >= EDGE_LINE_MIN_PROB:
+            break
+        order.pop(0 if top <= bottom else -1)
+    kept = set(order)
+    return [i for i in idx if tokens[i].line in kept]
 
 
 def _enclosed(idx: list[int], tokens: Sequence[OcrToken], winners: np.ndarray) -> list[int]:
