@@ -171,8 +171,8 @@ def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part
     kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
     fields = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
     assert [f.text for f in fields] == ["No.41G, Jln 47400"]
-    alone = group_fields(words[:3], probs[:3], ["address"], layout=FieldLayout(), **kwargs)
-    assert [f.text for f in alone] == ["Damansara"]
+    two = group_fields(words[:5], probs[:5], ["address"], layout=FieldLayout(), **kwargs)
+    assert [f.text for f in two] == ["Damansara No.41G, Jln"]
 
 
 def test_a_label_on_every_training_page_is_read_from_its_likeliest_word_however_unsure() -> None:

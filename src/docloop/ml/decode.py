@@ -18,6 +18,7 @@ FALLBACK_MIN_PROB = 0.15
 GROW_MIN_PROB = 0.2
 ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
 EDGE_LINE_MIN_PROB = 0.5
+MIN_LINES_KEPT = 2
 
 
 def group_fields(
@@ -120,16 +121,17 @@ def _line_means(tokens: Sequence[OcrToken], prob: np.ndarray) -> dict[int, float
 def _trim_edge_lines(
     idx: list[int], tokens: Sequence[OcrToken], line_means: dict[int, float]
 ) -> list[int]:
-    """Drop the top or bottom line of a field spanning several when the network thinks that
-    line, all its words taken together, less likely than not part of it: a shop's name line
-    ("DOMINO'S PIZZA PERMAS JAYA") above its address, a dealer's line under a plate. Lines
-    in between stay, and a field never loses its only line."""
+    """Drop the top or bottom line of a field spanning three or more when the network thinks
+    that line, all its words taken together, less likely than not part of it: a branch line
+    ("Damansara Utama Outlet") above an address. Lines in between stay, and so do the last
+    two: one row of a two-row plate can be that doubtful (dev plate 43, "TN37CF" over "4902",
+    in one training), and cutting it costs the whole field."""
     rows: dict[int, float] = {}
     for i in idx:
         line = tokens[i].line
         rows[line] = min(rows.get(line, tokens[i].box.ymin), tokens[i].box.ymin)
     order = sorted(rows, key=rows.__getitem__)
-    while len(order) > 1:
+    while len(order) > MIN_LINES_KEPT:
         top, bottom = line_means[order[0]], line_means[order[-1]]
         if min(top, bottom) >= EDGE_LINE_MIN_PROB:
             break
