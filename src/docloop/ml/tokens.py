@@ -62,8 +62,8 @@ def _word_lattices(line: OcrToken) -> list[Lattice | None]:
 
 def reading_order(tokens: Sequence[OcrToken]) -> list[OcrToken]:
     """Tokens line by line, each line's words left to right, the engine's lines ordered by how
-    each pair sits: side by side (sharing most of the shorter one's height, not overlapping
-    across) means left first, otherwise the higher one first.
+    each pair sits: side by side (sharing at least half the shorter one's height, and
+    overlapping across by less than that) means left first, otherwise the higher one first.
 
     Growing rows from the top goes wrong on two-row plates, where the big last group of digits
     spans both rows ("MH 13" over "BN", with "4348" beside both): it pulls the rows into one and
