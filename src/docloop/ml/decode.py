@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from docloop.domain import FieldPrediction, OcrToken, enclosing
+from docloop.domain import Box, FieldPrediction, OcrToken, enclosing
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
@@ -60,7 +60,7 @@ def group_fields(
         line_means = _line_means(tokens, probs[:, k])
         found = []
         for cluster in _clusters([tokens[i] for i in members], label, layout):
-            tagged = _trim_edge_lines([members[j] for j in cluster], tokens, line_means)
+            tagged = _trim_edge_lines([members[j] for j in cluster], tokens, lines, line_means)
             enclosed = _enclosed(tagged, tokens, winners)
             idx = _dedupe(tagged + enclosed, tokens, probs[:, k])
             words = [tokens[i] for i in idx]
@@ -119,18 +119,17 @@ def _line_means(tokens: Sequence[OcrToken], prob: np.ndarray) -> dict[int, float
 
 
 def _trim_edge_lines(
-    idx: list[int], tokens: Sequence[OcrToken], line_means: dict[int, float]
+    idx: list[int],
+    tokens: Sequence[OcrToken],
+    lines: Mapping[int, Box],
+    line_means: dict[int, float],
 ) -> list[int]:
     """Drop the top or bottom line of a field spanning three or more when the network thinks
     that line, all its words taken together, less likely than not part of it: a branch line
     ("Damansara Utama Outlet") above an address. Lines in between stay, and so do the last
     two: one row of a two-row plate can be that doubtful (dev plate 43, "TN37CF" over "4902",
     in one training), and cutting it costs the whole field."""
-    rows: dict[int, float] = {}
-    for i in idx:
-        line = tokens[i].line
-        rows[line] = min(rows.get(line, tokens[i].box.ymin), tokens[i].box.ymin)
-    order = sorted(rows, key=rows.__getitem__)
+    order = sorted({tokens[i].line for i in idx}, key=lambda n: lines[n].ymin)
     while len(order) > MIN_LINES_KEPT:
         top, bottom = line_means[order[0]], line_means[order[-1]]
         if min(top, bottom) >= EDGE_LINE_MIN_PROB:

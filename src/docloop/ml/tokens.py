@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from docloop.domain import Box, Lattice, OcrToken, enclosing
+from docloop.domain import Box, Lattice, OcrToken
+from docloop.ml.boxes import line_boxes
 from docloop.ml.lattice import greedy, split_at_spaces
 
 SAME_ROW = 0.5  # share of the shorter line's height two lines side by side have in common
@@ -74,7 +75,7 @@ def reading_order(tokens: Sequence[OcrToken]) -> list[OcrToken]:
     lines: dict[int, list[OcrToken]] = {}
     for t in tokens:
         lines.setdefault(t.line, []).append(t)
-    boxes = {n: enclosing(t.box for t in words) for n, words in lines.items()}
+    boxes = line_boxes(tokens)
     ranked = sorted(lines, key=lambda a: -sum(_before(boxes[a], boxes[b]) for b in lines if b != a))
     if not all(_before(boxes[a], boxes[b]) for i, a in enumerate(ranked) for b in ranked[i + 1 :]):
         return _rows(tokens)
