@@ -155,6 +155,37 @@ def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> 
     assert [(f.text, f.score) for f in fields] == [("MH14 GN 9239", 1.0)]
 
 
+def test_labels_whose_fields_take_whole_lines_are_learned_and_read_with_their_whole_line() -> None:
+    """Dev plate 28, a huge close-up: "KL 31 B" was sure and "40GG" had p 0.05, so the plate
+    read "KL31B". Plates take their whole lines in training; a total shares its line with
+    "TOTAL", and keeps to its own word."""
+    words = [
+        OcrToken("KL", Box(0, 0, 50, 10), 1, 0),
+        OcrToken("31", Box(55, 0, 90, 10), 1, 0),
+        OcrToken("40GG", Box(95, 0, 140, 10), 1, 0),
+        OcrToken("TOTAL", Box(0, 20, 50, 30), 1, 1),
+        OcrToken("9.00", Box(60, 20, 90, 30), 1, 1),
+    ]
+    annotations = [
+        Annotation("plate", Box(0, 0, 140, 10), "KL 31 40GG"),
+        Annotation("total", Box(60, 20, 90, 30), "9.00"),
+    ]
+    page = LabelledPage(words, 200, 40, annotations)
+    layout = FieldLayout.fit([page] * 10, ["plate", "total"])
+    assert layout.whole_line == ["plate"]
+    assert FieldLayout.fit([page] * 9, ["plate", "total"]).whole_line == []  # too few fields
+
+    probs = np.array([[0, 1, 0], [0, 1, 0], [0.95, 0.05, 0], [1, 0, 0], [0.1, 0, 0.9]])
+    kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(words, probs, ["plate", "total"], layout=layout, **kwargs)
+    assert [(f.label, f.text, f.score) for f in fields] == [
+        ("plate", "KL 31 40GG", 1.0),
+        ("total", "9.00", 0.9),
+    ]
+    plain = group_fields(words, probs, ["plate", "total"], layout=FieldLayout(), **kwargs)
+    assert [f.text for f in plain] == ["KL 31", "9.00"]
+
+
 def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part_of_it() -> None:
     """Dev receipt 419: "Damansara Utama Outlet", the branch line above the address, was read as
     its first line because "Damansara" alone was tagged."""

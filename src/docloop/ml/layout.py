@@ -25,6 +25,7 @@ MIN_FIELDS = 10
 DEFAULT_GAP_X, DEFAULT_GAP_Y = 3.0, 1.0
 GAP_MARGIN = 1.25
 ALWAYS_SHARE = 0.9  # of training pages, those holding a label that is always looked for
+WHOLE_LINE_SHARE = 0.9  # of a label's training fields, those taking every word of their lines
 
 
 def gaps(a: Box, b: Box) -> tuple[float, float]:
@@ -40,22 +41,27 @@ class FieldLayout:
     """``instances[label]``: how many pages held at least 1, 2, ... of it;
     ``single_line``: labels whose fields stay on one OCR line;
     ``max_gap[label]``: the widest horizontal and vertical gaps (in line heights) between
-    neighbouring words of one field, with a margin."""
+    neighbouring words of one field, with a margin;
+    ``whole_line``: labels whose fields take every word of the OCR lines they are on."""
 
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
     max_gap: dict[str, list[float]] = field(default_factory=dict)
     pages: int = 0  # training pages; 0 in models trained before it was kept
+    whole_line: list[str] = field(default_factory=list)
 
     @classmethod
     def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
         layout = cls(pages=len(pages))
         spans: dict[str, list[int]] = {label: [] for label in labels}
         seen_gaps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
+        whole: dict[str, list[bool]] = {label: [] for label in labels}
         for page in pages:
             for ann, words in words_by_field(page.words, page.annotations, labels):
                 if words and ann.label in spans:
-                    spans[ann.label].append(len({w.line for w in words}))
+                    lines = {w.line for w in words}
+                    spans[ann.label].append(len(lines))
+                    whole[ann.label].append(len(words) == sum(t.line in lines for t in page.words))
                     gx, gy = _field_gaps(words)
                     seen_gaps[ann.label][0].extend(gx)
                     seen_gaps[ann.label][1].extend(gy)
@@ -66,6 +72,10 @@ class FieldLayout:
             multi = sum(n > 1 for n in spans[label])
             if len(spans[label]) >= MIN_FIELDS and multi <= MULTILINE_SHARE * len(spans[label]):
                 layout.single_line.append(label)
+            if len(whole[label]) >= MIN_FIELDS and sum(whole[label]) >= WHOLE_LINE_SHARE * len(
+                whole[label]
+            ):
+                layout.whole_line.append(label)
             layout.max_gap[label] = [
                 _learned_gap(seen_gaps[label][0], DEFAULT_GAP_X),
                 _learned_gap(seen_gaps[label][1], DEFAULT_GAP_Y),
@@ -100,6 +110,7 @@ class FieldLayout:
             "single_line": self.single_line,
             "max_gap": self.max_gap,
             "pages": self.pages,
+            "whole_line": self.whole_line,
         }
 
 
