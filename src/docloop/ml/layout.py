@@ -72,9 +72,8 @@ class FieldLayout:
             multi = sum(n > 1 for n in spans[label])
             if len(spans[label]) >= MIN_FIELDS and multi <= MULTILINE_SHARE * len(spans[label]):
                 layout.single_line.append(label)
-            if len(whole[label]) >= MIN_FIELDS and sum(whole[label]) >= WHOLE_LINE_SHARE * len(
-                whole[label]
-            ):
+            taken = whole[label]
+            if len(taken) >= MIN_FIELDS and sum(taken) >= WHOLE_LINE_SHARE * len(taken):
                 layout.whole_line.append(label)
             layout.max_gap[label] = [
                 _learned_gap(seen_gaps[label][0], DEFAULT_GAP_X),
