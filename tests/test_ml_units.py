@@ -206,6 +206,50 @@ def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part
     assert [f.text for f in two] == ["Damansara No.41G, Jln"]
 
 
+def test_a_field_longer_than_any_training_text_of_its_label_drops_its_weaker_edge_line() -> None:
+    """Dev plate 14: the dealer's line under the plate, half believed, made a 43-character
+    plate where no training plate had more than 11."""
+    plate = Annotation("plate", Box(0, 0, 100, 10), "PB03AGT8979")
+    page = LabelledPage([OcrToken("PB03AGT8979", Box(0, 0, 100, 10), 1, 0)], 200, 40, [plate])
+    layout = FieldLayout.fit([page] * 10, ["plate"])
+    assert layout.longest == {"plate": 11}
+    assert FieldLayout.fit([page] * 9, ["plate"]).longest == {}  # too few texts
+
+    words = [
+        OcrToken("PB03AG[T]8979", Box(10, 10, 170, 50), 1, 0),
+        OcrToken("TARA", Box(0, 45, 40, 55), 1, 1),
+        OcrToken("AUTOMOBILES", Box(45, 45, 120, 55), 1, 1),
+    ]
+    probs = np.array([[0, 1], [0.3, 0.7], [0.2, 0.8]])
+    kwargs = {"width": 200, "height": 60, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    learned = FieldLayout(longest=layout.longest)  # and no more: training plates are one line
+    fields = group_fields(words, probs, ["plate"], layout=learned, **kwargs)
+    assert [f.text for f in fields] == ["PB03AG[T]8979"]
+    assert fields[0].box == words[0].box
+    plain = group_fields(words, probs, ["plate"], layout=FieldLayout(), **kwargs)
+    assert [f.text for f in plain] == ["PB03AG[T]8979 TARA AUTOMOBILES"]
+
+
+def test_a_label_pages_rarely_hold_twice_joins_words_up_to_twice_its_widest_gap() -> None:
+    """Dev plate 139: "UP 80" over "CR", then "00" a little more than the widest gap that
+    training plates showed to the right; read as two plates, the box held neither."""
+    words = [
+        OcrToken("UP", Box(220, 96, 280, 152), 1, 0),
+        OcrToken("80", Box(300, 96, 369, 152), 1, 0),
+        OcrToken("00", Box(429, 108, 531, 174), 1, 1),
+        OcrToken("CR", Box(247, 134, 326, 167), 1, 2),
+    ]
+    probs = np.array([[0.01, 0.99]] * 4)
+    kwargs = {"width": 600, "height": 300, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    rare = FieldLayout({"plate": [100, 2]}, max_gap={"plate": [0.8, 0.8]})
+    assert [f.text for f in group_fields(words, probs, ["plate"], layout=rare, **kwargs)] == [
+        "UP 80 CR 00"
+    ]
+    common = FieldLayout({"plate": [100, 60]}, max_gap={"plate": [0.8, 0.8]})
+    fields = group_fields(words, probs, ["plate"], layout=common, **kwargs)
+    assert sorted(f.text for f in fields) == ["00", "UP 80 CR"]
+
+
 def test_a_label_on_every_training_page_is_read_from_its_likeliest_word_however_unsure() -> None:
     words = [OcrToken("TOTAL", Box(0, 0, 50, 10), 1, 0), OcrToken("9.00", Box(60, 0, 90, 10), 1, 0)]
     probs = np.array([[0.99, 0.01], [0.95, 0.05]])

@@ -9,6 +9,7 @@ import numpy as np
 
 from docloop.domain import Box, FieldPrediction, OcrToken, enclosing
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
+from docloop.ml.labels import comparable
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
@@ -19,6 +20,10 @@ GROW_MIN_PROB = 0.2
 ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
 EDGE_LINE_MIN_PROB = 0.5
 MIN_LINES_KEPT = 2
+# Where pages held a second instance of a label less often than this (``FieldLayout.rank_prior``),
+# tagged words this many times the label's widest gap apart still make one field.
+RARE_SECOND = 0.5
+RARE_SECOND_SLACK = 2.0
 
 
 def group_fields(
@@ -59,8 +64,11 @@ def group_fields(
         members = _grow(members, tokens, probs, winners, k, label, layout)
         line_means = _line_means(tokens, probs[:, k])
         found = []
-        for cluster in _clusters([tokens[i] for i in members], label, layout):
+        # A split field is likelier than a second instance of a label pages rarely hold twice.
+        slack = RARE_SECOND_SLACK if layout.rank_prior(label, 1) < RARE_SECOND else 1.0
+        for cluster in _clusters([tokens[i] for i in members], label, layout, slack):
             tagged = _trim_edge_lines([members[j] for j in cluster], tokens, lines, line_means)
+            tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
             enclosed = _enclosed(tagged, tokens, winners, label in layout.whole_line)
             idx = _dedupe(tagged + enclosed, tokens, probs[:, k])
             words = [tokens[i] for i in idx]
@@ -139,6 +147,28 @@ def _trim_edge_lines(
     return [i for i in idx if tokens[i].line in kept]
 
 
+def _trim_to_length(
+    idx: list[int],
+    tokens: Sequence[OcrToken],
+    lines: Mapping[int, Box],
+    line_means: dict[int, float],
+    longest: int | None,
+) -> list[int]:
+    """Drop the weaker edge line while the field holds more characters than any training
+    field of its label did: a dealer's line printed under a plate ("TARA AUTOMOBILES BTI
+    ...", dev plate 14) that the network half believed made a 43-character plate, where no
+    training plate had more than 11."""
+    order = sorted({tokens[i].line for i in idx}, key=lambda n: lines[n].ymin)
+
+    def chars() -> int:
+        return sum(len(comparable(tokens[i].text)) for i in idx if tokens[i].line in order)
+
+    while longest is not None and len(order) > 1 and chars() > longest:
+        order.pop(0 if line_means[order[0]] <= line_means[order[-1]] else -1)
+    kept = set(order)
+    return [i for i in idx if tokens[i].line in kept]
+
+
 def _enclosed(
     idx: list[int], tokens: Sequence[OcrToken], winners: np.ndarray, whole_lines: bool
 ) -> list[int]:
@@ -161,8 +191,11 @@ def _enclosed(
     ]
 
 
-def _clusters(words: Sequence[OcrToken], label: str, layout: FieldLayout) -> list[list[int]]:
-    """Connected groups of words, joined as close as the label's training fields are."""
+def _clusters(
+    words: Sequence[OcrToken], label: str, layout: FieldLayout, slack: float
+) -> list[list[int]]:
+    """Connected groups of words, joined as close as the label's training fields are
+    (``slack`` times their widest gaps)."""
     parent = list(range(len(words)))
 
     def find(i: int) -> int:
@@ -173,7 +206,7 @@ def _clusters(words: Sequence[OcrToken], label: str, layout: FieldLayout) -> lis
 
     for i, a in enumerate(words):
         for j in range(i + 1, len(words)):
-            if layout.joins(label, a, words[j]):
+            if layout.joins(label, a, words[j], slack):
                 parent[find(i)] = find(j)
     groups: dict[int, list[int]] = {}
     for i in range(len(words)):

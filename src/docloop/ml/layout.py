@@ -16,7 +16,7 @@ import numpy as np
 
 from docloop.domain import Box, OcrToken
 from docloop.ml.data import LabelledPage
-from docloop.ml.labels import words_by_field
+from docloop.ml.labels import comparable, words_by_field
 
 # A label is read as one-line when at most this share of its training fields span more lines.
 MULTILINE_SHARE = 0.05
@@ -42,13 +42,15 @@ class FieldLayout:
     ``single_line``: labels whose fields stay on one OCR line;
     ``max_gap[label]``: the widest horizontal and vertical gaps (in line heights) between
     neighbouring words of one field, with a margin;
-    ``whole_line``: labels whose fields take every word of the OCR lines they are on."""
+    ``whole_line``: labels whose fields take every word of the OCR lines they are on;
+    ``longest[label]``: the most characters (spaces aside) a training field's text held."""
 
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
     max_gap: dict[str, list[float]] = field(default_factory=dict)
     pages: int = 0  # training pages; 0 in models trained before it was kept
     whole_line: list[str] = field(default_factory=list)
+    longest: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
@@ -66,6 +68,14 @@ class FieldLayout:
                     seen_gaps[ann.label][0].extend(gx)
                     seen_gaps[ann.label][1].extend(gy)
         for label in labels:
+            texts = [
+                comparable(a.text)
+                for p in pages
+                for a in p.annotations
+                if a.label == label and a.text
+            ]
+            if len(texts) >= MIN_FIELDS:
+                layout.longest[label] = max(len(t) for t in texts)
             counts = [sum(a.label == label for a in p.annotations) for p in pages]
             top = max(counts, default=0)
             layout.instances[label] = [sum(c >= k for c in counts) for k in range(1, top + 1)]
@@ -81,13 +91,14 @@ class FieldLayout:
             ]
         return layout
 
-    def joins(self, label: str, a: OcrToken, b: OcrToken) -> bool:
-        """Whether two words tagged ``label`` are close enough to be one field."""
+    def joins(self, label: str, a: OcrToken, b: OcrToken, slack: float = 1.0) -> bool:
+        """Whether two words tagged ``label`` are close enough to be one field; ``slack``
+        widens the learned gaps."""
         if label in self.single_line and a.line != b.line:
             return False
         max_x, max_y = self.max_gap.get(label, (DEFAULT_GAP_X, DEFAULT_GAP_Y))
         gap_x, gap_y = gaps(a.box, b.box)
-        return gap_x <= max_x and gap_y <= max_y
+        return gap_x <= max_x * slack and gap_y <= max_y * slack
 
     def always_present(self, label: str) -> bool:
         """Whether nearly every training page held ``label``."""
@@ -110,6 +121,7 @@ class FieldLayout:
             "max_gap": self.max_gap,
             "pages": self.pages,
             "whole_line": self.whole_line,
+            "longest": self.longest,
         }
 
 
