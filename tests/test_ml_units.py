@@ -413,6 +413,28 @@ def test_known_values_correct_a_misread_but_not_a_different_value_that_looks_ali
     assert model.correct("company", "HON HWA HARDWARE TRADING") == "HON HWA HARDWARE TRADING"
 
 
+def test_each_label_learns_how_far_a_reading_may_be_from_a_known_value() -> None:
+    """Dev receipt 405: a chain's branch address, 7 of 74 characters from another branch's, was
+    read as that branch's. Readings of the training fields, each value left out when no other
+    field holds it, show how far the engine's misreads go for each label."""
+    branches = [f"LOT 5, JALAN KAPAR, 42100 KLANG, SELANGOR {n}-TMN SRI {town}"
+                for n, town in (("1181", "SINAR"), ("1605", "BINTANG"), ("2210", "MUDA"))]  # fmt: skip
+    others = ["NO 4, JALAN PERJIRANAN 10, 81700 PASIR GUDANG", "176 JLN SUNGEI BESI, 57100 KL",
+              "12, JALAN TAMPOI 7/4, 81200 JOHOR BAHRU", "LOT 276 JALAN BANTING 43800 DENGKIL"]  # fmt: skip
+    texts = [("address", (branches + others)[i % 7]) for i in range(14)]
+    model = TextShapeModel.fit(texts)
+    other = "LOT 5, JALAN KAPAR, 42100 KLANG, SELANGOR 1605-TMN SRI SINARAN"  # a fourth branch
+    assert model.known.read("address", other) == branches[1]  # 4 of 53 apart: within 0.15
+    readings = [("address", text.replace("SRI", "SR1"), text) for _, text in texts]
+    readings += [("address", other, other)]  # seen once: left out, so it must read as itself
+    model.known.tune(readings)
+    assert model.known.edit_share["address"] == 0.06
+    assert model.known.read("address", other) == other
+    assert model.known.read("address", branches[1].replace("SRI", "SR1")) == branches[1]
+    again = TextShapeModel.from_dict(model.to_dict())
+    assert again.known.edit_share == model.known.edit_share
+
+
 def test_recurring_names_of_one_length_are_no_format_to_cut_a_name_to() -> None:
     """Regression: letters-only names counted once per receipt made "19 letters" a frequent
     company shape, and "SUPER SEVEN CASH AND CARRY SDN BHD" was cut to a part of that length."""
