@@ -9,7 +9,8 @@ import zipfile
 
 import numpy as np
 
-from docloop.domain import Box, Lattice, OcrToken
+from docloop.domain import Box, Lattice, OcrToken, Step
+from docloop.ml import lexicon
 from docloop.ml.boxes import BoxRefiner
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.lattice import compact, greedy, split_at_spaces
@@ -113,3 +114,43 @@ def test_the_ocr_cache_keeps_each_lines_lattice() -> None:
         OcrToken("IND", Box(0, 20, 30, 30), 0.8, 1),
     ]
     assert lines_from_json(json.loads(json.dumps(lines_to_json(lines)))) == lines
+
+
+def _read(text: str, doubts: dict[int, Step] | None = None) -> Lattice:
+    """A lattice reading ``text``, a blank after each character; ``doubts`` gives the step of
+    a character the engine was unsure of."""
+    steps: list[Step] = []
+    for i, c in enumerate(text):
+        steps += [(doubts or {}).get(i, ((c, 1.0),)), (("", 1.0),)]
+    return tuple(steps)
+
+
+def test_a_misread_word_is_mended_to_a_frequent_word_only_where_the_engine_saw_the_letter() -> None:
+    """Dev receipt 326 read "SUBANG JAGA, SELENGOR": JAYA and SELANGOR are in most training
+    addresses, and the engine's runner-ups held the Y and the A."""
+    counts = lexicon.word_counts(["JALAN AMAN, SELANGOR"] * 5 + ["JAYA"] * 5 + ["GAYA"])
+    doubt = {7: (("C", 0.99), ("E", 0.01))}
+    assert greedy(lexicon.mend(_read("JALAN SCLANGOR", doubt), counts)) == "JALAN SELANGOR"
+    assert greedy(lexicon.mend(_read("JALAN SCLANGOR"), counts)) == "JALAN SCLANGOR"
+    assert greedy(lexicon.mend(_read("Jaian", {2: (("i", 0.7), ("l", 0.3))}), counts)) == "Jalan"
+    # A word the texts hold is no misreading, however close to a frequent one.
+    assert greedy(lexicon.mend(_read("GAYA", {0: (("G", 0.6), ("J", 0.4))}), counts)) == "GAYA"
+    # Two characters that would merge once equal keep a blank between them.
+    steps: Lattice = ((("A", 1.0),), (("B", 0.6), ("A", 0.4)), (("X", 1.0),))
+    assert greedy(lexicon.mend(steps, lexicon.word_counts(["AAX"] * 5))) == "AAX"
+
+
+def test_cross_validation_mends_words_where_it_reads_more_fields_right_than_the_model() -> None:
+    lattice = _read("JALAN SCLANGOR", {7: (("C", 0.999), ("E", 0.001))})
+    reader = Rereader.fit([("address", "JALAN SELANGOR", lattice)] * 12)
+    assert reader.weights == {"address": 0.0} and reader.words["address"]["SELANGOR"] == 12
+    words = [OcrToken("JALAN SCLANGOR", Box(0, 0, 140, 10), 0.9, 0, lattice)]
+    assert reader.reread("address", words) == "JALAN SELANGOR"
+    again = Rereader.from_dict(reader.to_dict())
+    assert again.reread("address", words) == "JALAN SELANGOR"
+    saved = reader.to_dict()
+    del saved["words"]  # as a model trained before the lexicon wrote it
+    assert Rereader.from_dict(saved).reread("address", words) is None
+    # Fields read right as they are: mending can only lose, so the label is not mended.
+    plain = Rereader.fit([("address", "JALAN SCLANGOR", lattice)] * 12)
+    assert plain.words == {}

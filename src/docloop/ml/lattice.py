@@ -59,6 +59,21 @@ def greedy(lattice: Lattice) -> str:
     return "".join(out)
 
 
+def alternatives(lattice: Lattice) -> list[set[str]]:
+    """Per character of ``greedy(lattice)``, every character the steps that emitted it held."""
+    out: list[set[str]] = []
+    previous = None
+    for step in lattice:
+        c = step[0][0]
+        held = {entry for entry, _ in step if entry != BLANK}
+        if c != BLANK and c != previous:
+            out.append(held)
+        elif c != BLANK:
+            out[-1] |= held
+        previous = c
+    return out
+
+
 def split_at_spaces(lattice: Lattice) -> list[Lattice]:
     """One lattice per word, cut where the best path emits whitespace (as ``split_words`` cuts
     the text); the whitespace steps belong to no word."""
