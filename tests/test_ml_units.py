@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from docloop.domain import Annotation, Box, OcrToken
 from docloop.ml.augment import recut_words
@@ -322,6 +323,22 @@ def test_a_page_without_words_has_empty_features_and_no_warning() -> None:
         assert pair_features(np.zeros((0, GEO_DIM), np.float32)).shape == (0, 0, PAIR_DIM)
 
 
+def test_amounts_are_compared_across_the_page_and_other_words_are_no_amount() -> None:
+    """Dev receipt 087: the total, 538.00, is printed four times, and the network chose the
+    507.55 after a discount; it could not compare numbers across the page."""
+    from docloop.ml.features import amount_value, page_features
+
+    texts = ["TOTAL", "RM538.00", "538.00", "-30.45", "507.55", "21.02.18", "1,007.50"]
+    words = [OcrToken(t, Box(0, 10 * i, 50, 10 * i + 8), 1, i) for i, t in enumerate(texts)]
+    _, geo = page_features(words, 100, 100)
+    is_amount, same, rank = geo[:, -3], geo[:, -2], geo[:, -1]
+    assert is_amount.tolist() == [0, 1, 1, 1, 1, 0, 1]
+    assert same.tolist() == pytest.approx([0, 1 / 3, 1 / 3, 0, 0, 0, 0])
+    assert rank.tolist() == pytest.approx([0, 2 / 3, 2 / 3, 0, 1 / 3, 0, 1])
+    assert amount_value("12,50") == 12.5 and amount_value("12.90S") == 12.9
+    assert amount_value("TOTAL:9.00") is None and amount_value("367-10") is None
+
+
 def test_members_hold_out_different_folds_and_together_see_every_page() -> None:
     from docloop.ml.train import members_for, split_pages
 
@@ -342,8 +359,6 @@ def test_a_refined_box_stays_on_the_page_and_upright() -> None:
 
 
 def test_training_without_any_ocr_text_fails_at_once_with_a_reason() -> None:
-    import pytest
-
     from docloop.ml.train import fit
 
     page = LabelledPage([], 100, 100, [Annotation("total", Box(0, 0, 10, 10), "1.00")])
@@ -471,3 +486,35 @@ def test_training_embeds_each_distinct_word_once_with_the_same_outputs_and_gradi
     (plain, plain_grad), (once, once_grad) = grads
     assert torch.allclose(plain, once, atol=1e-6)
     assert torch.allclose(plain_grad, once_grad, rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_trained_before_the_amount_features_reads_the_words_first_features() -> None:
+    import io
+
+    import torch
+
+    from docloop.ml.archs.field_tagger import FieldTagger
+    from docloop.ml.bundle import FieldModelBundle
+    from docloop.ml.data import collate, make_example
+    from docloop.ml.export import INPUTS
+    from docloop.ml.infer import FieldPredictor
+    from docloop.ml.reread import Rereader
+
+    torch.manual_seed(0)
+    model = FieldTagger(n_classes=2, dim=16, layers=1, heads=2)
+    model.geo[0] = torch.nn.Linear(18, 16)  # as the network was before the amount features
+    model.eval()
+    words = [OcrToken("TOTAL", Box(0, 0, 50, 10), 1, 0), OcrToken("9.00", Box(60, 0, 90, 10), 1, 0)]
+    batch = collate([make_example(LabelledPage(words, 100, 20, []), ["total"])])
+    batch["geo"] = batch["geo"][..., :18]
+    args = tuple(torch.from_numpy(batch[k]) for k in INPUTS)
+    buf = io.BytesIO()
+    torch.onnx.export(model, args, buf, dynamo=False, input_names=INPUTS, opset_version=17)
+    bundle = FieldModelBundle(
+        ["total"], buf.getvalue(), BoxRefiner(), TextShapeModel(), FieldLayout(), Rereader(), {}
+    )
+    predictor = FieldPredictor(bundle)
+    assert predictor.geo_dim == 18
+    with torch.no_grad():
+        expected = torch.softmax(model(*args), dim=-1)[0].numpy()
+    assert np.allclose(predictor.probabilities(words, 100, 20), expected, atol=1e-4)

@@ -25,6 +25,8 @@ class FieldPredictor:
         self.session = ort.InferenceSession(
             bundle.onnx, sess_options=opts, providers=["CPUExecutionProvider"]
         )
+        # Models trained before later word features were added read only the first ones.
+        self.geo_dim = next(i.shape[-1] for i in self.session.get_inputs() if i.name == "geo")
 
     def predict_words(
         self, words: Sequence[OcrToken], width: int, height: int
@@ -52,6 +54,7 @@ class FieldPredictor:
         chars, geo = page_features(words, width, height)
         ex = Example(chars, geo, pair_features(geo), np.zeros(len(words), np.int64))
         batch = collate([ex])
+        batch["geo"] = batch["geo"][..., : self.geo_dim]
         feeds = {k: batch[k] for k in ("chars", "geo", "pairs", "mask")}
         logits = self.session.run(None, feeds)[0][0]
         e = np.exp(logits - logits.max(axis=1, keepdims=True))

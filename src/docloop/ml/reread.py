@@ -8,10 +8,10 @@ contain (spaces and dots on plates) pass through unscored and are no context.
 
 How much the character model weighs is chosen per label, by cross-validation on the training
 fields: a label whose texts do not predict its characters keeps weight 0, so it reads exactly as
-the engine did. The same cross-validation decides whether a misread word is first mended to a
-frequent word of the label's texts (``lexicon.py``). Measured on the dev plates with the words of each annotated
-plate (a throwaway probe): exact reads of the single-line `val` plates rose from 33 to 37 of 49,
-and 152 to 160 of 190 in five-fold cross-validation on `train`.
+the engine did. Measured on the dev plates with the words of each annotated plate (a throwaway
+probe): exact reads of the single-line `val` plates rose from 33 to 37 of 49, and 152 to 160 of
+190 in five-fold cross-validation on `train`. The same cross-validation decides whether a
+misread word is first mended to a frequent word of the label's texts (``lexicon.py``).
 """
 
 from __future__ import annotations

@@ -25,8 +25,8 @@ from docloop.services.context import AppContext
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/4"  # 2: pages carry their content key; 3: transcribed
-# pages; 4: words carry their lattices and bundles their rereader
+PIPELINE_VERSION = f"{__version__}/5"  # 2: pages carry their content key; 3: transcribed
+# pages; 4: words carry their lattices and bundles their rereader; 5: amount features
 
 
 def digest(value: Any) -> str:
