@@ -10,9 +10,10 @@ with no lattices to re-read from). Rows:
   rules per dataset (a plate-shaped line; first line, date pattern, TOTAL line). The baseline a
   user would write in an afternoon. Tesseract rows need the ``tesseract`` binary.
 - ``docloop``: the model as the server trains it.
-- ``- box refinement``, ``- text correction``, ``- known values``, ``- re-reading``: the same
-  networks, with that learned decoder replaced by the identity (known values are part of text
-  correction; re-reading is the recognizer's lattice read with the label's character model).
+- ``- box refinement``, ``- text correction``, ``- known values``, ``- word mending``,
+  ``- re-reading``: the same networks, with that learned decoder replaced by the identity
+  (known values are part of text correction; re-reading is the recognizer's lattice read with
+  the label's character model and, where it helps, misread words mended to the label's words).
 - ``- augmentation``: networks retrained without re-cut pages, character noise, dropped words or
   layout jitter (``--no-augmentation-row`` skips this second training).
 - ``+ transcriptions``: retrained with each train page's full-page transcription (the dataset's
@@ -297,6 +298,7 @@ def main() -> None:
         ("- box refinement", replace(bundle, refiner=BoxRefiner.fit([]))),
         ("- text correction", replace(bundle, shapes=TextShapeModel.fit([]))),
         ("- known values", replace(bundle, shapes=replace(bundle.shapes, known=KnownValues()))),
+        ("- word mending", replace(bundle, reader=replace(bundle.reader, words={}))),
         ("- re-reading", replace(bundle, reader=Rereader())),
     ):
         preds = predict_all(FieldPredictor(changed).predict, args.data, val_ids, ocr, tool)
