@@ -518,3 +518,35 @@ def test_a_model_trained_before_the_amount_features_reads_the_words_first_featur
     with torch.no_grad():
         expected = torch.softmax(model(*args), dim=-1)[0].numpy()
     assert np.allclose(predictor.probabilities(words, 100, 20), expected, atol=1e-4)
+
+
+def test_an_edge_line_without_any_word_of_the_labels_texts_is_dropped_where_words_tell() -> None:
+    """Dev receipt 185: the store's name "FASARAYA BORONG SUPER SEVEN" above the address was
+    read as its first line. Addresses' own lines hold words of other addresses; the lines next
+    to them mostly do not. A glued line ("43200CherasSelangor") still holds its words."""
+    pages = []
+    for n in range(12):
+        words = [
+            OcrToken(f"SHOP{n} SDN BHD", Box(0, 0, 100, 10), 1, 0),
+            OcrToken(f"TEL: 03-{n}", Box(0, 12, 100, 22), 1, 1),
+            OcrToken(f"NO. {n}, JALAN MERANTI", Box(0, 24, 100, 34), 1, 2),
+            OcrToken("43200 CHERAS, SELANGOR", Box(0, 36, 100, 46), 1, 3),
+            OcrToken(f"GST NO: {n}", Box(0, 48, 100, 58), 1, 4),
+        ]
+        text = f"NO. {n}, JALAN MERANTI 43200 CHERAS, SELANGOR"
+        address = Annotation("address", Box(0, 24, 100, 46), text)
+        pages.append(LabelledPage(split_words(words), 200, 60, [address]))
+    layout = FieldLayout.fit(pages, ["address"])
+    assert "SELANGOR" in layout.vocabulary["address"]
+    lines = [
+        OcrToken("FASARAYA BORONG SUPER", Box(0, 0, 100, 10), 1, 0),
+        OcrToken("NO. 1, JALAN EURO", Box(0, 12, 100, 22), 1, 1),
+        OcrToken("43200CherasSelangor", Box(0, 24, 100, 34), 1, 2),
+    ]
+    words = split_words(lines)
+    probs = np.array([[0.01, 0.99]] * len(words))
+    kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(words, probs, ["address"], layout=layout, **kwargs)
+    assert [f.text for f in fields] == ["NO. 1, JALAN EURO 43200CherasSelangor"]
+    plain = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
+    assert plain[0].text.startswith("FASARAYA")

@@ -11,6 +11,7 @@ from docloop.domain import Box, FieldPrediction, OcrToken, enclosing
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.labels import comparable
 from docloop.ml.layout import FieldLayout
+from docloop.ml.lexicon import foreign
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text
@@ -68,6 +69,7 @@ def group_fields(
         slack = RARE_SECOND_SLACK if layout.rank_prior(label, 1) < RARE_SECOND else 1.0
         for cluster in _clusters([tokens[i] for i in members], label, layout, slack):
             tagged = _trim_edge_lines([members[j] for j in cluster], tokens, lines, line_means)
+            tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
             tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
             enclosed = _enclosed(tagged, tokens, winners, label in layout.whole_line)
             idx = _dedupe(tagged + enclosed, tokens, probs[:, k])
@@ -143,6 +145,30 @@ def _trim_edge_lines(
         if min(top, bottom) >= EDGE_LINE_MIN_PROB:
             break
         order.pop(0 if top <= bottom else -1)
+    kept = set(order)
+    return [i for i in idx if tokens[i].line in kept]
+
+
+def _trim_foreign_lines(
+    idx: list[int],
+    tokens: Sequence[OcrToken],
+    lines: Mapping[int, Box],
+    vocabulary: Sequence[str] | None,
+) -> list[int]:
+    """Drop the top or bottom line of a field while it holds words and none of them is a word
+    of the label's training texts: a store's name over an address ("FASARAYA BORONG SUPER
+    SEVEN", dev receipt 185), a shop's web address under it. Only for labels whose lines the
+    vocabulary tells apart (``lexicon.line_vocabularies``)."""
+    if not vocabulary:
+        return idx
+    known = set(vocabulary)
+    order = sorted({tokens[i].line for i in idx}, key=lambda n: lines[n].ymin)
+
+    def text(line: int) -> str:
+        return " ".join(tokens[i].text for i in idx if tokens[i].line == line)
+
+    while len(order) > 1 and (foreign(text(order[0]), known) or foreign(text(order[-1]), known)):
+        order.pop(0 if foreign(text(order[0]), known) else -1)
     kept = set(order)
     return [i for i in idx if tokens[i].line in kept]
 

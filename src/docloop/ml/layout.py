@@ -17,6 +17,7 @@ import numpy as np
 from docloop.domain import Box, OcrToken
 from docloop.ml.data import LabelledPage
 from docloop.ml.labels import comparable, words_by_field
+from docloop.ml.lexicon import line_vocabularies
 
 # A label is read as one-line when at most this share of its training fields span more lines.
 MULTILINE_SHARE = 0.05
@@ -43,7 +44,9 @@ class FieldLayout:
     ``max_gap[label]``: the widest horizontal and vertical gaps (in line heights) between
     neighbouring words of one field, with a margin;
     ``whole_line``: labels whose fields take every word of the OCR lines they are on;
-    ``longest[label]``: the most characters (spaces aside) a training field's text held."""
+    ``longest[label]``: the most characters (spaces aside) a training field's text held;
+    ``vocabulary[label]``: the words of labels whose lines are told apart by them
+    (``lexicon.line_vocabularies``)."""
 
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
@@ -51,10 +54,11 @@ class FieldLayout:
     pages: int = 0  # training pages; 0 in models trained before it was kept
     whole_line: list[str] = field(default_factory=list)
     longest: dict[str, int] = field(default_factory=dict)
+    vocabulary: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
-        layout = cls(pages=len(pages))
+        layout = cls(pages=len(pages), vocabulary=line_vocabularies(pages, labels))
         spans: dict[str, list[int]] = {label: [] for label in labels}
         seen_gaps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
         whole: dict[str, list[bool]] = {label: [] for label in labels}
@@ -122,6 +126,7 @@ class FieldLayout:
             "pages": self.pages,
             "whole_line": self.whole_line,
             "longest": self.longest,
+            "vocabulary": self.vocabulary,
         }
 
 

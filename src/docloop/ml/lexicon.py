@@ -7,20 +7,28 @@ where the engine itself saw that letter as a possibility at that place (its latt
 dev receipts' training addresses, mending that the lattice supported was right 15 times and
 wrong once, while mending it did not support was wrong 6 times in 7 ("GAYA" is no misread
 "JAYA"). Whether a label is mended is learned with its character model (``reread.py``).
+
+The same words tell a field's lines from its neighbours' ("SITE: 1046" above an address, a web
+address under it), for labels whose training pages show they do (``line_vocabularies``).
 """
 
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Collection, Mapping, Sequence
 
 from docloop.domain import Lattice, Step
+from docloop.ml.boxes import line_boxes
+from docloop.ml.data import LabelledPage
+from docloop.ml.labels import words_by_field
 from docloop.ml.lattice import BLANK, alternatives, greedy
 
 WORD = re.compile(r"[A-Za-z]{3,}")
 MIN_COUNT = 5  # training texts' uses of a word, for a misreading to be mended to it
 DOMINANCE = 2.0  # the chosen word is used this many times as often as the next candidate
+FOREIGN_RATIO = 10.0
+GLUED_MIN = 6  # letters of a known word found glued inside a longer one ("RAYA" is in too many)
 
 
 def word_counts(texts: Sequence[str]) -> Counter[str]:
@@ -85,3 +93,56 @@ def _written_like(word: str, model: str) -> str:
     if model.isupper():
         return word.upper()
     return word.capitalize() if model[0].isupper() else word.lower()
+
+
+def line_vocabularies(pages: Sequence[LabelledPage], labels: Sequence[str]) -> dict[str, list[str]]:
+    """The words of each label whose lines are told apart by them: a field's first or last line
+    seldom holds none of the words the label's other training texts use, while a line just
+    above or below a field mostly does (``FOREIGN_RATIO`` times as often or more).
+
+    On the dev receipts' training addresses, 7 of 790 edge lines held no word of the other
+    addresses, against 549 of the 625 lines next to them ("TEL: ...", a shop's web address, a
+    store's name); company names are their own words (11 of 77 against 155 of 318) and are not
+    told apart this way."""
+    texts: dict[str, list[str]] = defaultdict(list)
+    for page in pages:
+        for ann in page.annotations:
+            if ann.text:
+                texts[ann.label].append(ann.text)
+    own: dict[str, list[bool]] = defaultdict(list)  # an edge line holds none of the words
+    next_to: dict[str, list[bool]] = defaultdict(list)
+    for page in pages:
+        boxes = line_boxes(page.words)
+        order = sorted(boxes, key=lambda n: boxes[n].ymin)
+        text_of = {n: " ".join(w.text for w in page.words if w.line == n) for n in order}
+        for ann, words in words_by_field(page.words, page.annotations, labels):
+            if not words or not ann.text:
+                continue
+            others = word_counts(texts[ann.label]) - word_counts([ann.text])
+            lines = sorted({order.index(w.line) for w in words})
+            edges = [lines[0], lines[-1]] if len(lines) > 1 else []
+            beside = [k for k in (lines[0] - 1, lines[-1] + 1) if 0 <= k < len(order)]
+            known = {w for w, n in others.items() if n > 0}
+            for kept, where in ((own, edges), (next_to, beside)):
+                for k in where:
+                    if word_counts([text_of[order[k]]]):
+                        kept[ann.label].append(foreign(text_of[order[k]], known))
+    out = {}
+    for label in labels:
+        if len(own[label]) < MIN_COUNT or len(next_to[label]) < MIN_COUNT:
+            continue
+        own_rate = (sum(own[label]) + 1) / (len(own[label]) + 2)
+        next_rate = (sum(next_to[label]) + 1) / (len(next_to[label]) + 2)
+        if next_rate >= FOREIGN_RATIO * own_rate:
+            out[label] = sorted(word_counts(texts[label]))
+    return out
+
+
+def foreign(line: str, vocabulary: Collection[str]) -> bool:
+    """Whether ``line`` has words and none of them is in ``vocabulary``, even glued to its
+    neighbours ("43200CherasSelangor" holds CHERAS and SELANGOR)."""
+    found = word_counts([line])
+    if not found:
+        return False
+    letters = "".join(found)
+    return not any(w in found or (len(w) >= GLUED_MIN and w in letters) for w in vocabulary)
