@@ -139,14 +139,13 @@ def _trim_edge_lines(
     ("Damansara Utama Outlet") above an address. Lines in between stay, and so do the last
     two: one row of a two-row plate can be that doubtful (dev plate 43, "TN37CF" over "4902",
     in one training), and cutting it costs the whole field."""
-    order = sorted({tokens[i].line for i in idx}, key=lambda n: lines[n].ymin)
+    order = _lines_top_down(idx, tokens, lines)
     while len(order) > MIN_LINES_KEPT:
         top, bottom = line_means[order[0]], line_means[order[-1]]
         if min(top, bottom) >= EDGE_LINE_MIN_PROB:
             break
         order.pop(0 if top <= bottom else -1)
-    kept = set(order)
-    return [i for i in idx if tokens[i].line in kept]
+    return _on_lines(idx, tokens, order)
 
 
 def _trim_foreign_lines(
@@ -162,15 +161,14 @@ def _trim_foreign_lines(
     if not vocabulary:
         return idx
     known = set(vocabulary)
-    order = sorted({tokens[i].line for i in idx}, key=lambda n: lines[n].ymin)
+    order = _lines_top_down(idx, tokens, lines)
 
     def text(line: int) -> str:
         return " ".join(tokens[i].text for i in idx if tokens[i].line == line)
 
     while len(order) > 1 and (foreign(text(order[0]), known) or foreign(text(order[-1]), known)):
         order.pop(0 if foreign(text(order[0]), known) else -1)
-    kept = set(order)
-    return [i for i in idx if tokens[i].line in kept]
+    return _on_lines(idx, tokens, order)
 
 
 def _trim_to_length(
@@ -183,16 +181,28 @@ def _trim_to_length(
     """Drop the weaker edge line while the field holds more characters than any training
     field of its label did: a dealer's line printed under a plate ("TARA AUTOMOBILES BTI
     ...", dev plate 14) that the network half believed made a 43-character plate, where no
-    training plate had more than 11."""
-    order = sorted({tokens[i].line for i in idx}, key=lambda n: lines[n].ymin)
+    training plate had more than 16."""
+    order = _lines_top_down(idx, tokens, lines)
 
     def chars() -> int:
         return sum(len(comparable(tokens[i].text)) for i in idx if tokens[i].line in order)
 
     while longest is not None and len(order) > 1 and chars() > longest:
         order.pop(0 if line_means[order[0]] <= line_means[order[-1]] else -1)
-    kept = set(order)
-    return [i for i in idx if tokens[i].line in kept]
+    return _on_lines(idx, tokens, order)
+
+
+def _lines_top_down(
+    idx: Sequence[int], tokens: Sequence[OcrToken], lines: Mapping[int, Box]
+) -> list[int]:
+    """The OCR lines the words ``idx`` are on, from the top."""
+    return sorted({tokens[i].line for i in idx}, key=lambda n: lines[n].ymin)
+
+
+def _on_lines(idx: list[int], tokens: Sequence[OcrToken], kept: Sequence[int]) -> list[int]:
+    """The words of ``idx`` on the ``kept`` lines."""
+    keep = set(kept)
+    return [i for i in idx if tokens[i].line in keep]
 
 
 def _enclosed(
