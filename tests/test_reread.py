@@ -138,6 +138,8 @@ def test_a_misread_word_is_mended_to_a_frequent_word_only_where_the_engine_saw_t
     # Two characters that would merge once equal keep a blank between them.
     steps: Lattice = ((("A", 1.0),), (("B", 0.6), ("A", 0.4)), (("X", 1.0),))
     assert greedy(lexicon.mend(steps, lexicon.word_counts(["AAX"] * 5))) == "AAX"
+    before: Lattice = ((("A", 1.0),), (("B", 0.6), ("X", 0.4)), (("X", 1.0),))
+    assert greedy(lexicon.mend(before, lexicon.word_counts(["AXX"] * 5))) == "AXX"
 
 
 def test_cross_validation_mends_words_where_it_reads_more_fields_right_than_the_model() -> None:

@@ -8,8 +8,8 @@ dev receipts' training addresses, mending that the lattice supported was right 1
 wrong once, while mending it did not support was wrong 6 times in 7 ("GAYA" is no misread
 "JAYA"). Whether a label is mended is learned with its character model (``reread.py``).
 
-The same words tell a field's lines from its neighbours' ("SITE: 1046" above an address, a web
-address under it), for labels whose training pages show they do (``line_vocabularies``).
+The same words tell a field's lines from its neighbours' (a store's name above an address, a
+web address under it), for labels whose training pages show they do (``line_vocabularies``).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from docloop.ml.lattice import BLANK, alternatives, greedy
 WORD = re.compile(r"[A-Za-z]{3,}")
 MIN_COUNT = 5  # training texts' uses of a word, for a misreading to be mended to it
 DOMINANCE = 2.0  # the chosen word is used this many times as often as the next candidate
+# How much likelier a line beside a field than the field's own edge line is to hold none of
+# the label's words, for those words to tell them apart.
 FOREIGN_RATIO = 10.0
 GLUED_MIN = 6  # letters of a known word found glued inside a longer one ("RAYA" is in too many)
 
@@ -64,19 +66,20 @@ def mend(lattice: Lattice, counts: Mapping[str, int]) -> Lattice:
 def _with_characters(lattice: Lattice, changes: Mapping[int, str]) -> Lattice:
     """``lattice`` with the steps that emit the given characters of its reading made sure of
     the new ones."""
-    out: list[Step] = []
+    steps: list[tuple[Step, bool]] = []  # each step, and whether it was changed
     index, previous = -1, None
     for step in lattice:
         c = step[0][0]
         if c != BLANK and c != previous:
             index += 1
-        if c != BLANK and index in changes:
-            new = changes[index]
-            if out and out[-1][0][0] == new and c != previous:
-                out.append(((BLANK, 1.0),))  # or the two would read as one character
-            step = ((new, 1.0),)
-        out.append(step)
+        changed = c != BLANK and index in changes
+        steps.append((((changes[index], 1.0),) if changed else step, changed))
         previous = c
+    out: list[Step] = []
+    for j, (step, changed) in enumerate(steps):
+        if j and step[0][0] != BLANK and step[0][0] == out[-1][0][0] and changed != steps[j - 1][1]:
+            out.append(((BLANK, 1.0),))  # or a new character and its equal neighbour read as one
+        out.append(step)
     return tuple(out)
 
 
@@ -86,13 +89,6 @@ def _one_letter_apart(a: str, b: str) -> int | None:
         return None
     apart = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
     return apart[0] if len(apart) == 1 else None
-
-
-def _written_like(word: str, model: str) -> str:
-    """``word`` in the case ``model`` is written in: upper, capitalised or lower."""
-    if model.isupper():
-        return word.upper()
-    return word.capitalize() if model[0].isupper() else word.lower()
 
 
 def line_vocabularies(pages: Sequence[LabelledPage], labels: Sequence[str]) -> dict[str, list[str]]:
