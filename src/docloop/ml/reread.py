@@ -132,9 +132,8 @@ def _score(v: list[Any], weight: float) -> float:
 
 @dataclass
 class Rereader:
-    """Per label, a character model and the weight cross-validation gave it; for labels
-    without one, the counts of the words their texts use, where mending misread words with
-    them helps (``lexicon.py``)."""
+    """Per label, a character model and the weight cross-validation gave it, and, where
+    mending misread words helps, the counts of the words its texts use (``lexicon.py``)."""
 
     models: dict[str, CharModel] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
