@@ -166,8 +166,13 @@ def _trim_foreign_lines(
     def text(line: int) -> str:
         return " ".join(tokens[i].text for i in idx if tokens[i].line == line)
 
-    while len(order) > 1 and (foreign(text(order[0]), known) or foreign(text(order[-1]), known)):
-        order.pop(0 if foreign(text(order[0]), known) else -1)
+    while len(order) > 1:
+        if foreign(text(order[0]), known):
+            order.pop(0)
+        elif foreign(text(order[-1]), known):
+            order.pop()
+        else:
+            break
     return _on_lines(idx, tokens, order)
 
 

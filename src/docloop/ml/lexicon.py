@@ -42,7 +42,7 @@ def mend(lattice: Lattice, counts: Mapping[str, int]) -> Lattice:
     """``lattice`` with each word the counts never saw made sure of the frequent word one
     letter away, where the lattice held that letter as an alternative."""
     text = greedy(lattice)
-    seen = alternatives(lattice)
+    seen = [{c.upper() for c in held} for held in alternatives(lattice)]
     frequent = [w for w, n in counts.items() if n >= MIN_COUNT]
     changes: dict[int, str] = {}  # character index in ``text`` -> its new character
     for found in WORD.finditer(text):
@@ -52,7 +52,7 @@ def mend(lattice: Lattice, counts: Mapping[str, int]) -> Lattice:
         near = []
         for candidate in frequent:
             at = _one_letter_apart(key, candidate)
-            if at is not None and candidate[at] in {c.upper() for c in seen[found.start() + at]}:
+            if at is not None and candidate[at] in seen[found.start() + at]:
                 near.append((counts[candidate], candidate, at))
         near.sort(reverse=True)
         if near and (len(near) == 1 or near[1][0] * DOMINANCE <= near[0][0]):
@@ -105,17 +105,19 @@ def line_vocabularies(pages: Sequence[LabelledPage], labels: Sequence[str]) -> d
         for ann in page.annotations:
             if ann.text:
                 texts[ann.label].append(ann.text)
+    counts = {label: word_counts(items) for label, items in texts.items()}
     own: dict[str, list[bool]] = defaultdict(list)  # an edge line holds none of the words
     next_to: dict[str, list[bool]] = defaultdict(list)
     for page in pages:
         boxes = line_boxes(page.words)
         order = sorted(boxes, key=lambda n: boxes[n].ymin)
+        position = {n: k for k, n in enumerate(order)}
         text_of = {n: " ".join(w.text for w in page.words if w.line == n) for n in order}
         for ann, words in words_by_field(page.words, page.annotations, labels):
             if not words or not ann.text:
                 continue
-            others = word_counts(texts[ann.label]) - word_counts([ann.text])
-            lines = sorted({order.index(w.line) for w in words})
+            others = counts[ann.label] - word_counts([ann.text])
+            lines = sorted({position[w.line] for w in words})
             edges = [lines[0], lines[-1]] if len(lines) > 1 else []
             beside = [k for k in (lines[0] - 1, lines[-1] + 1) if 0 <= k < len(order)]
             known = {w for w, n in others.items() if n > 0}
@@ -130,7 +132,7 @@ def line_vocabularies(pages: Sequence[LabelledPage], labels: Sequence[str]) -> d
         own_rate = (sum(own[label]) + 1) / (len(own[label]) + 2)
         next_rate = (sum(next_to[label]) + 1) / (len(next_to[label]) + 2)
         if next_rate >= FOREIGN_RATIO * own_rate:
-            out[label] = sorted(word_counts(texts[label]))
+            out[label] = sorted(counts[label])
     return out
 
 
