@@ -106,6 +106,73 @@ def test_torchrun_with_two_processes_matches_one_process(tmp_path: Path) -> None
     assert seen and seen[-1] == 1.0, "rank 0 reports progress through the launcher"
 
 
+def test_a_rank_killed_mid_training_is_restarted_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torchrun is started again; both ranks resume from the saved epoch, not from zero."""
+    import signal
+
+    import psutil
+
+    from docloop.ml.launch import train_in_processes
+    from docloop.ml.train import build_examples
+
+    monkeypatch.setenv("DOCLOOP_CHECKPOINT_EVERY_S", "0")  # the ranks save every epoch
+    pages = _synthetic(40)
+    examples = build_examples(pages, ["total"])
+    config = TrainConfig(epochs=6, batch_pages=4, members=1, recuts=0, dim=32, layers=1)
+    epochs: list[int] = []
+    killed: list[int] = []
+
+    def progress(_fraction: float, info: dict) -> None:
+        epochs.append(info["epoch"])
+        if info["epoch"] == 2 and not killed:
+            ranks = [
+                p
+                for p in psutil.Process().children(recursive=True)
+                if "docloop.ml.ddp_worker" in p.cmdline()
+                and "torch.distributed.run" not in p.cmdline()
+            ]
+            assert len(ranks) == 2, [p.cmdline() for p in ranks]
+            ranks[-1].send_signal(signal.SIGKILL)
+            killed.append(ranks[-1].pid)
+
+    networks = train_in_processes(
+        pages, examples, ["total"], config, folder=tmp_path, processes=2, progress=progress
+    )
+    assert killed and len(networks) == 1
+    assert epochs[0] == 1 and epochs.count(1) == 1, f"resumed from the checkpoint: {epochs}"
+    assert epochs[-1] == config.epochs
+
+
+def test_a_rank_that_aborts_after_the_result_was_written_does_not_fail_the_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As CI once saw: rank 1 aborted while leaving, after rank 0 had written the networks."""
+    import sys
+
+    from docloop.ml import launch
+
+    leaves_badly = tmp_path / "leaves_badly.py"
+    leaves_badly.write_text(
+        "import json, os, pickle, sys\n"
+        "from pathlib import Path\n"
+        "info = json.dumps({'fraction': 1.0, 'info': {}})\n"
+        f"print({launch.PROGRESS_PREFIX!r} + info, flush=True)\n"
+        "(Path(sys.argv[1]) / 'result.pkl').write_bytes(pickle.dumps(['networks']))\n"
+        "os.abort()\n"
+    )
+    monkeypatch.setattr(
+        launch, "torchrun_command", lambda folder, *_: [sys.executable, str(leaves_badly), folder]
+    )
+    seen: list[float] = []
+    networks = launch.train_in_processes(
+        _synthetic(2), [], ["total"], TrainConfig(), folder=tmp_path, processes=2,
+        progress=lambda f, _info: seen.append(f),
+    )  # fmt: skip
+    assert networks == ["networks"] and seen == [1.0]
+
+
 @pytest.mark.slow
 def test_the_worker_setting_trains_with_torchrun(tmp_path: Path) -> None:
     from docloop.services import auth, models, runs, training

@@ -14,11 +14,12 @@ import torch.distributed as dist
 
 from docloop.config import Settings
 from docloop.ml.checkpoints import FileCheckpoints
-from docloop.ml.launch import PROGRESS_PREFIX
+from docloop.ml.launch import PROGRESS_PREFIX, RESULT_FILE
 from docloop.ml.train import train_members
 
 
 def main(folder: Path) -> None:
+    """Train this rank's shard, from the last saved epoch; rank 0 writes ``RESULT_FILE``."""
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
@@ -33,10 +34,10 @@ def main(folder: Path) -> None:
         checkpoints = FileCheckpoints(folder / "checkpoints", every_s)
         networks = train_members(pages, examples, labels, config, progress, checkpoints)
         if dist.get_rank() == 0:
-            tmp = folder / "result.pkl.tmp"
+            tmp = folder / (RESULT_FILE + ".tmp")
             with tmp.open("wb") as fh:
                 pickle.dump(networks, fh)
-            os.replace(tmp, folder / "result.pkl")
+            os.replace(tmp, folder / RESULT_FILE)
         # No rank leaves while another may still talk to it: a peer that exits mid-exchange
         # aborts the other rank (gloo raises in its I/O thread).
         dist.barrier()
@@ -46,3 +47,9 @@ def main(folder: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+    # Skip the interpreter's teardown: the collective library's threads have once aborted a
+    # finished rank there ("terminate called without an active exception"), failing a
+    # training whose result was already written.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -8,6 +8,7 @@ Rank 0 reports progress as JSON lines on stdout, which the worker turns into tra
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import shlex
@@ -22,6 +23,12 @@ from docloop.ml.data import Example, LabelledPage
 from docloop.ml.train import ProgressFn, TrainConfig
 
 PROGRESS_PREFIX = "DOCLOOP_PROGRESS "
+RESULT_FILE = "result.pkl"
+# A failed torchrun is started again this many times; its ranks resume from the last saved
+# epoch. (torchrun's own --max-restarts left the restarted gloo ranks waiting for each other.)
+RELAUNCHES = 2
+
+log = logging.getLogger(__name__)
 
 
 def torchrun_command(folder: Path, processes: int, extra_args: str = "") -> list[str]:
@@ -51,15 +58,39 @@ def train_in_processes(
     extra_args: str = "",
     progress: ProgressFn | None = None,
 ) -> list[FieldTagger]:
+    """Train in ``processes`` ranks and return rank 0's networks.
+
+    The result counts once rank 0 has written it, whatever torchrun's exit code: every rank
+    has finished training by then, and a rank has been seen to abort while leaving. Without
+    it, torchrun is started again (``RELAUNCHES`` times) and resumes from the checkpoints."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "inputs.pkl").open("wb") as fh:
         pickle.dump((list(pages), list(examples), list(labels), config), fh)
-    (folder / "result.pkl").unlink(missing_ok=True)
+    (folder / RESULT_FILE).unlink(missing_ok=True)
+    command = torchrun_command(folder, processes, extra_args)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+    for attempt in range(RELAUNCHES + 1):
+        code, tail = _run(command, env, progress)
+        if (folder / RESULT_FILE).exists():
+            break
+        failure = f"torchrun exited with {code}: " + "\n".join(tail)
+        if attempt == RELAUNCHES:
+            raise RuntimeError(failure)
+        log.warning("%s\nstarting torchrun again (%d of %d)", failure, attempt + 1, RELAUNCHES)
+    if code != 0:
+        log.warning("torchrun exited with %d after rank 0 wrote the result: %s", code, tail[-1:])
+    with (folder / RESULT_FILE).open("rb") as fh:
+        networks: list[FieldTagger] = pickle.load(fh)
+    return networks
+
+
+def _run(
+    command: list[str], env: dict[str, str], progress: ProgressFn | None
+) -> tuple[int, list[str]]:
+    """Run torchrun to its end, passing rank 0's progress on; its exit code and last lines."""
     proc = subprocess.Popen(
-        torchrun_command(folder, processes, extra_args),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env
+    )
     assert proc.stdout is not None
     tail: deque[str] = deque(maxlen=80)
     for line in proc.stdout:
@@ -69,8 +100,4 @@ def train_in_processes(
                 progress(report["fraction"], report["info"])
         else:
             tail.append(line.rstrip())
-    if proc.wait() != 0:
-        raise RuntimeError(f"torchrun exited with {proc.returncode}: " + "\n".join(tail))
-    with (folder / "result.pkl").open("rb") as fh:
-        networks: list[FieldTagger] = pickle.load(fh)
-    return networks
+    return proc.wait(), list(tail)
