@@ -285,6 +285,23 @@ def test_text_shapes_cut_a_value_out_of_glued_neighbours() -> None:
     assert model.correct("free", "xxx shop 21X") == "xxx shop 21X"
 
 
+def test_a_total_glued_to_its_frequent_currency_keeps_it() -> None:
+    """Dev receipt 185: "RM367.10" was cut to "367.10": no training total had "RM" and three
+    digits, though totals often start with "RM" and "999.99" is a total's shape."""
+    plain = [("total", f"{i}.{i % 10}0") for i in range(5, 40)]
+    plain += [("total", f"{100 + 7 * i}.50") for i in range(6)]
+    with_rm = [("total", f"RM{i}.{i % 10}5") for i in range(10, 16)]
+    dates = [("date", f"{d:02d}/0{m}/2018") for d in range(1, 13) for m in range(1, 4)]
+    model = TextShapeModel.fit(plain + with_rm + dates)
+    assert model.correct("total", "RM367.10") == "RM367.10"
+    assert model.correct("total", "RM12.30") == "RM12.30"
+    assert model.correct("total", "TOTAL367.10") == "367.10"  # "TOTAL" starts no total
+    assert model.correct("date", "DATE27/02/2018") == "27/02/2018"
+    old = model.to_dict()
+    del old["prefixes"]  # a model saved before prefixes cuts as it did
+    assert TextShapeModel.from_dict(old).correct("total", "RM367.10") == "367.10"
+
+
 def test_layout_learns_one_line_labels_and_keeps_their_fields_apart() -> None:
     pages = []
     for i in range(12):

@@ -52,6 +52,7 @@ class TextShapeModel:
     no_spaces: dict[str, bool] = field(default_factory=dict)
     shapes: dict[str, dict[str, int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    prefixes: dict[str, dict[str, int]] = field(default_factory=dict)
     known: KnownValues = field(default_factory=KnownValues)
 
     @classmethod
@@ -70,6 +71,7 @@ class TextShapeModel:
             # Over distinct values: a seller's name on forty receipts is one name, not a format.
             distinct = {comparable(t): t for t in items}.values()
             model.shapes[label] = dict(Counter(shape(_squash(t)) for t in distinct))
+            model.prefixes[label] = dict(Counter(p for t in distinct if (p := _prefix(t))))
         return model
 
     def correct(self, label: str, text: str) -> str:
@@ -136,6 +138,18 @@ class TextShapeModel:
             return set()
         return frequent
 
+    def _prefixed(self, label: str, text: str) -> bool:
+        """Whether ``text`` is a frequent prefix of the label's values glued to a shape its
+        values take: "RM367.10", where totals often start with "RM" and "999.99" is a total's
+        shape, even if no training total was "RM" and three digits."""
+        prefix = _prefix(text)
+        if not prefix:
+            return False
+        prefixes = self.prefixes.get(label, {})
+        least = max(MIN_SHAPE_COUNT, MIN_SHAPE_SHARE * sum(self.shapes[label].values()))
+        rest = shape(_squash(text)[len(prefix) :])
+        return prefixes.get(prefix, 0) >= least and self.shapes[label].get(rest, 0) >= 2
+
     def _extract(self, label: str, text: str) -> str:
         """The longest part of ``text`` whose shape is a frequent one, when its own is not.
 
@@ -145,7 +159,7 @@ class TextShapeModel:
         """
         shapes = self.shapes[label]
         core = shape(_squash(text))
-        if shapes.get(core, 0) >= 2 or len(core) > MAX_EXTRACT_LEN:
+        if shapes.get(core, 0) >= 2 or len(core) > MAX_EXTRACT_LEN or self._prefixed(label, text):
             return text
         frequent = self._frequent_shapes(label)
         if not frequent:
@@ -201,6 +215,7 @@ class TextShapeModel:
             "no_spaces": self.no_spaces,
             "shapes": self.shapes,
             "counts": self.counts,
+            "prefixes": self.prefixes,
             "known": self.known.to_dict(),
         }
 
@@ -217,6 +232,13 @@ def _to_ascii(c: str) -> str:
         return c
     base = unicodedata.normalize("NFKD", c).encode("ascii", "ignore").decode()
     return base if len(base) == 1 else c
+
+
+def _prefix(text: str) -> str:
+    """What a value holding digits writes before its first digit, spaces dropped ("RM")."""
+    squashed = _squash(text)
+    found = re.match(r"\D+(?=\d)", squashed)
+    return found.group(0) if found else ""
 
 
 def _squash(text: str) -> str:
