@@ -287,14 +287,16 @@ def test_text_shapes_cut_a_value_out_of_glued_neighbours() -> None:
 
 def test_a_total_glued_to_its_frequent_currency_keeps_it() -> None:
     """Dev receipt 185: "RM367.10" was cut to "367.10": no training total had "RM" and three
-    digits, though totals often start with "RM" and "999.99" is a total's shape."""
+    digits, though totals often start with "RM" glued to them and "999.99" is a total's shape."""
     plain = [("total", f"{i}.{i % 10}0") for i in range(5, 40)]
     plain += [("total", f"{100 + 7 * i}.50") for i in range(6)]
     with_rm = [("total", f"RM{i}.{i % 10}5") for i in range(10, 16)]
+    with_rm += [("total", "RM 8.10"), ("total", "RM 9.20")]
     dates = [("date", f"{d:02d}/0{m}/2018") for d in range(1, 13) for m in range(1, 4)]
     model = TextShapeModel.fit(plain + with_rm + dates)
     assert model.correct("total", "RM367.10") == "RM367.10"
     assert model.correct("total", "RM12.30") == "RM12.30"
+    assert model.correct("total", "RM 367.10") == "367.10"  # printed apart: mostly left out
     assert model.correct("total", "TOTAL367.10") == "367.10"  # "TOTAL" starts no total
     assert model.correct("date", "DATE27/02/2018") == "27/02/2018"
     old = model.to_dict()

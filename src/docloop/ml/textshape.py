@@ -147,7 +147,7 @@ class TextShapeModel:
             return False
         prefixes = self.prefixes.get(label, {})
         least = max(MIN_SHAPE_COUNT, MIN_SHAPE_SHARE * sum(self.shapes[label].values()))
-        rest = shape(_squash(text)[len(prefix) :])
+        rest = shape(_squash(text.strip()[len(prefix) :]))
         return prefixes.get(prefix, 0) >= least and self.shapes[label].get(rest, 0) >= 2
 
     def _extract(self, label: str, text: str) -> str:
@@ -235,9 +235,9 @@ def _to_ascii(c: str) -> str:
 
 
 def _prefix(text: str) -> str:
-    """What a value holding digits writes before its first digit, spaces dropped ("RM")."""
-    squashed = _squash(text)
-    found = re.match(r"\D+(?=\d)", squashed)
+    """What a value writes before its first digit, glued to it ("RM" of "RM9.00", but nothing
+    of "RM 9.00": a total printed apart from its currency is mostly annotated without it)."""
+    found = re.match(r"\S*?(?=\d)", text.strip())
     return found.group(0) if found else ""
 
 
