@@ -13,7 +13,7 @@ from docloop.ml.decode import group_fields
 from docloop.ml.labels import assign, in_order_match
 from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
-from docloop.ml.tokens import reading_order, split_words
+from docloop.ml.tokens import left_word, reading_order, split_words
 
 
 def test_split_words_keeps_positions_and_drops_duplicate_lines() -> None:
@@ -207,6 +207,34 @@ def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part
     assert [f.text for f in two] == ["Damansara No.41G, Jln"]
 
 
+def test_a_field_drops_a_doubtful_edge_line_even_when_most_of_its_words_are_tagged() -> None:
+    """Dev receipt 061: "Nando's 1 Mont Kiara" over the address, its words 0.78, 0.33, 0.39
+    and 0.98 address, the address's own lines 1.0."""
+    words = [
+        OcrToken("Nando's", Box(10, 0, 60, 10), 1, 0),
+        OcrToken("1", Box(65, 0, 70, 10), 1, 0),
+        OcrToken("Mont", Box(75, 0, 110, 10), 1, 0),
+        OcrToken("Kiara", Box(115, 0, 150, 10), 1, 0),
+        OcrToken("Unit", Box(10, 12, 40, 22), 1, 1),
+        OcrToken("G-13,", Box(45, 12, 80, 22), 1, 1),
+        OcrToken("Jln", Box(10, 24, 40, 34), 1, 2),
+        OcrToken("Kiara", Box(45, 24, 80, 34), 1, 2),
+        OcrToken("50480", Box(10, 36, 60, 46), 1, 3),
+    ]
+    p = [0.78, 0.33, 0.39, 0.98, 1.0, 1.0, 1.0, 1.0, 1.0]
+    probs = np.array([[1 - x, x] for x in p])
+    kwargs = {"width": 200, "height": 50, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
+    assert [f.text for f in fields] == ["Unit G-13, Jln Kiara 50480"]
+
+
+def test_left_word_is_the_word_just_before_a_fields_first_on_its_line() -> None:
+    line = [OcrToken("TOTAL RM 33.90", Box(0, 0, 140, 10), 1, 0)]
+    words = split_words(line)
+    assert left_word(words, words[2:]) == "RM"
+    assert left_word(words, words[:1]) == ""
+
+
 def test_a_field_longer_than_any_training_text_of_its_label_drops_its_weaker_edge_line() -> None:
     """Dev plate 14: the dealer's line under the plate, half believed, made a 43-character
     plate where no training plate had more than 11."""
@@ -302,6 +330,24 @@ def test_a_total_glued_to_its_frequent_currency_keeps_it() -> None:
     old = model.to_dict()
     del old["prefixes"]  # a model saved before prefixes cuts as it did
     assert TextShapeModel.from_dict(old).correct("total", "RM367.10") == "367.10"
+
+
+def test_a_word_annotations_mostly_leave_out_before_a_value_is_read_without_it() -> None:
+    """A fold of the dev receipts read "RM 33.90" where annotated totals printed apart from
+    their currency mostly leave it out."""
+    totals = [("total", f"{i}.{i % 10}0") for i in range(5, 40)]
+    model = TextShapeModel.fit(totals + [("total", f"RM {i}.00") for i in (8, 21, 22)])
+    left_out = [("total", "RM", f"{i}.90", f"{i}.90") for i in range(10, 15)]
+    kept = [("total", "", "RM 21.00", "RM 21.00"), ("total", "TOTAL", "RM 8.10", "RM 8.10")]
+    model.learn_detached(left_out + kept)
+    assert model.detached == {"total": ["RM"]}
+    assert model.correct("total", "RM 33.90") == "33.90"
+    model.learn_detached(left_out[:2] + kept)  # kept as often as left out: kept
+    assert model.detached == {"total": []}
+    assert model.correct("total", "RM 33.90") == "RM 33.90"
+    old = model.to_dict()
+    del old["detached"]
+    assert TextShapeModel.from_dict(old).detached == {}
 
 
 def test_layout_learns_one_line_labels_and_keeps_their_fields_apart() -> None:

@@ -107,6 +107,15 @@ def _rows(tokens: Sequence[OcrToken]) -> list[OcrToken]:
     return [t for row in rows for t in sorted(row, key=lambda t: t.box.xmin)]
 
 
+def left_word(page: Sequence[OcrToken], words: Sequence[OcrToken]) -> str:
+    """The text of the word just left of ``words``' first one on its OCR line ("" if none)."""
+    if not words:
+        return ""
+    first = reading_order(words)[0]
+    before = [w for w in page if w.line == first.line and w.box.center[0] < first.box.xmin]
+    return max(before, key=lambda w: w.box.xmax).text if before else ""
+
+
 def join_text(tokens: Sequence[OcrToken]) -> str:
     """Text of tokens in reading order: words of a row joined by spaces, rows by spaces."""
     return " ".join(t.text for t in reading_order(tokens))

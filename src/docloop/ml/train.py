@@ -30,7 +30,7 @@ from docloop.ml.labels import comparable, words_by_field
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader, words_lattice
 from docloop.ml.textshape import TextShapeModel
-from docloop.ml.tokens import join_text
+from docloop.ml.tokens import join_text, left_word
 
 # Words x epochs one training may spend on extra ensemble members (a few minutes on 2 cores).
 WORD_EPOCH_BUDGET = 600_000
@@ -236,10 +236,18 @@ def _fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decod
     """What turns tagged words into fields, learned from the annotations alone."""
     pages = [p for p in pages if not p.transcribed]
     shapes = TextShapeModel.fit((a.label, a.text or "") for p in pages for a in p.annotations)
-    fields = [fw for p in pages for fw in words_by_field(p.words, p.annotations, labels)]
-    shapes.known.tune((ann.label, join_text(words), ann.text or "") for ann, words in fields)
+    fields = [
+        (p, ann, words)
+        for p in pages
+        for ann, words in words_by_field(p.words, p.annotations, labels)
+    ]
+    shapes.known.tune((ann.label, join_text(words), ann.text or "") for _, ann, words in fields)
+    shapes.learn_detached(
+        (ann.label, left_word(p.words, words), join_text(words), ann.text or "")
+        for p, ann, words in fields
+    )
     reader = Rereader.fit(
-        [(ann.label, ann.text or "", words_lattice(words)) for ann, words in fields]
+        [(ann.label, ann.text or "", words_lattice(words)) for _, ann, words in fields]
     )
     refiner = BoxRefiner.fit(_box_samples(pages, labels))
     return refiner, shapes, FieldLayout.fit(pages, labels), reader
