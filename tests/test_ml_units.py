@@ -207,27 +207,6 @@ def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part
     assert [f.text for f in two] == ["Damansara No.41G, Jln"]
 
 
-def test_a_field_drops_a_doubtful_edge_line_even_when_most_of_its_words_are_tagged() -> None:
-    """Dev receipt 061: "Nando's 1 Mont Kiara" over the address, its words 0.78, 0.33, 0.39
-    and 0.98 address, the address's own lines 1.0."""
-    words = [
-        OcrToken("Nando's", Box(10, 0, 60, 10), 1, 0),
-        OcrToken("1", Box(65, 0, 70, 10), 1, 0),
-        OcrToken("Mont", Box(75, 0, 110, 10), 1, 0),
-        OcrToken("Kiara", Box(115, 0, 150, 10), 1, 0),
-        OcrToken("Unit", Box(10, 12, 40, 22), 1, 1),
-        OcrToken("G-13,", Box(45, 12, 80, 22), 1, 1),
-        OcrToken("Jln", Box(10, 24, 40, 34), 1, 2),
-        OcrToken("Kiara", Box(45, 24, 80, 34), 1, 2),
-        OcrToken("50480", Box(10, 36, 60, 46), 1, 3),
-    ]
-    p = [0.78, 0.33, 0.39, 0.98, 1.0, 1.0, 1.0, 1.0, 1.0]
-    probs = np.array([[1 - x, x] for x in p])
-    kwargs = {"width": 200, "height": 50, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
-    fields = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
-    assert [f.text for f in fields] == ["Unit G-13, Jln Kiara 50480"]
-
-
 def test_left_word_is_the_word_just_before_a_fields_first_on_its_line() -> None:
     line = [OcrToken("TOTAL RM 33.90", Box(0, 0, 140, 10), 1, 0)]
     words = split_words(line)

@@ -19,10 +19,7 @@ from docloop.ml.tokens import join_text
 FALLBACK_MIN_PROB = 0.15
 GROW_MIN_PROB = 0.2
 ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
-# An edge line less sure than this is cut. 0.7 cut dev receipt 061's "NANDO'S 1 MONT KIARA"
-# (0.6) over its address; 0.5 to 0.7 read two held-out folds of `train` the same, 0.8 and 0.9
-# lost addresses there.
-EDGE_LINE_MIN_PROB = 0.7
+EDGE_LINE_MIN_PROB = 0.5
 MIN_LINES_KEPT = 2
 # Where pages held a second instance of a label less often than this (``FieldLayout.rank_prior``),
 # tagged words this many times the label's widest gap apart still make one field.
@@ -138,7 +135,7 @@ def _trim_edge_lines(
     line_means: dict[int, float],
 ) -> list[int]:
     """Drop the top or bottom line of a field spanning three or more when the network thinks
-    that line, all its words taken together, not clearly part of it: a branch line
+    that line, all its words taken together, less likely than not part of it: a branch line
     ("Damansara Utama Outlet") above an address. Lines in between stay, and so do the last
     two: one row of a two-row plate can be that doubtful (dev plate 43, "TN37CF" over "4902",
     in one training), and cutting it costs the whole field."""
