@@ -160,11 +160,9 @@ class TextShapeModel:
         if self.counts.get(label, 0) < MIN_EXAMPLES:
             return set()
         shapes = self.shapes[label]
-        total = sum(shapes.values())
-        frequent = {
-            k for k, n in shapes.items() if n >= max(MIN_SHAPE_COUNT, MIN_SHAPE_SHARE * total)
-        }
-        if sum(shapes[k] for k in frequent) < SHAPED_SHARE * total:
+        least = self._frequent_count(label)
+        frequent = {k for k, n in shapes.items() if n >= least}
+        if sum(shapes[k] for k in frequent) < SHAPED_SHARE * sum(shapes.values()):
             return set()
         return frequent
 
@@ -175,10 +173,15 @@ class TextShapeModel:
         prefix = _prefix(text)
         if not prefix:
             return False
-        prefixes = self.prefixes.get(label, {})
-        least = max(MIN_SHAPE_COUNT, MIN_SHAPE_SHARE * sum(self.shapes[label].values()))
         rest = shape(_squash(text.strip()[len(prefix) :]))
-        return prefixes.get(prefix, 0) >= least and self.shapes[label].get(rest, 0) >= 2
+        return (
+            self.prefixes.get(label, {}).get(prefix, 0) >= self._frequent_count(label)
+            and self.shapes[label].get(rest, 0) >= 2
+        )
+
+    def _frequent_count(self, label: str) -> float:
+        """How many of a label's distinct values a shape or prefix takes to be one it takes."""
+        return max(MIN_SHAPE_COUNT, MIN_SHAPE_SHARE * sum(self.shapes[label].values()))
 
     def _extract(self, label: str, text: str) -> str:
         """The longest part of ``text`` whose shape is a frequent one, when its own is not.

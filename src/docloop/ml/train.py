@@ -237,17 +237,17 @@ def _fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decod
     pages = [p for p in pages if not p.transcribed]
     shapes = TextShapeModel.fit((a.label, a.text or "") for p in pages for a in p.annotations)
     fields = [
-        (p, ann, words)
+        (p, ann, words, join_text(words))
         for p in pages
         for ann, words in words_by_field(p.words, p.annotations, labels)
     ]
-    shapes.known.tune((ann.label, join_text(words), ann.text or "") for _, ann, words in fields)
+    shapes.known.tune((ann.label, read, ann.text or "") for _, ann, _, read in fields)
     shapes.learn_detached(
-        (ann.label, left_word(p.words, words), join_text(words), ann.text or "")
-        for p, ann, words in fields
+        (ann.label, left_word(p.words, words), read, ann.text or "")
+        for p, ann, words, read in fields
     )
     reader = Rereader.fit(
-        [(ann.label, ann.text or "", words_lattice(words)) for _, ann, words in fields]
+        [(ann.label, ann.text or "", words_lattice(words)) for _, ann, words, _ in fields]
     )
     refiner = BoxRefiner.fit(_box_samples(pages, labels))
     return refiner, shapes, FieldLayout.fit(pages, labels), reader
