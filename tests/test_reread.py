@@ -13,7 +13,7 @@ from docloop.domain import Box, Lattice, OcrToken, Step
 from docloop.ml import lexicon
 from docloop.ml.boxes import BoxRefiner
 from docloop.ml.bundle import FieldModelBundle
-from docloop.ml.lattice import compact, greedy, split_at_spaces
+from docloop.ml.lattice import BLANK, compact, greedy, split_at_spaces
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import CharModel, Rereader, decode
 from docloop.ml.textshape import TextShapeModel
@@ -68,6 +68,29 @@ def test_a_label_model_picks_the_runner_up_its_texts_expect_and_weight_zero_read
     assert decode(_plate("H"), model, 0.6) == "MH12"
     spaced = compact(_probs([{"M": 1.0}, {"H": 1.0}, {" ": 1.0}, {"1": 1.0}, {"2": 1.0}]), CHARS)
     assert decode(spaced, model, 0.6) == "MH 12"  # a character its texts never hold passes
+
+
+def test_a_reading_in_lower_case_is_scored_by_the_labels_upper_case_texts() -> None:
+    """Receipts print "Jln", addresses are annotated "JLN": the engine's lower-case letters
+    once passed unscored, so "Jin" stayed "Jin" (dev receipt 455)."""
+    model = CharModel.fit(["JLN PJU 1", "JLN SS2", "JLN KIARA"] * 4)
+    hesitant: Lattice = (
+        (("J", 1.0),),
+        ((BLANK, 1.0),),
+        (("i", 0.55), ("l", 0.45)),
+        (("n", 1.0),),
+    )
+    assert decode(hesitant, model, 0.0) == "Jin"
+    assert decode(hesitant, model, 0.3) == "Jln"  # read as the texts go, in the engine's case
+
+
+def test_a_letter_the_labels_texts_never_hold_is_not_read_for_free() -> None:
+    """A runner-up outside the label's alphabet ("Ú") had no character-model cost, so it beat
+    the letter the engine read ("SDN" re-read as "SÚN", dev receipt 274)."""
+    model = CharModel.fit(["ABC SDN BHD", "XYZ SDN BHD", "KL SDN BHD"] * 4)
+    lattice: Lattice = ((("S", 1.0),), (("Ú", 0.5), ("D", 0.45)), (("N", 1.0),))
+    assert decode(lattice, model, 0.0) == "SÚN"
+    assert decode(lattice, model, 0.3) == "SDN"
 
 
 def _fields(texts: list[str], lattice_of: dict[str, Lattice]) -> list[tuple[str, str, Lattice]]:
@@ -143,10 +166,10 @@ def test_a_misread_word_is_mended_to_a_frequent_word_only_where_the_engine_saw_t
 
 
 def test_cross_validation_mends_words_where_it_reads_more_fields_right_than_the_model() -> None:
-    lattice = _read("JALAN SCLANGOR", {7: (("C", 0.999), ("E", 0.001))})
+    lattice = _read("JALAN SALANGOR", {7: (("A", 0.999), ("E", 0.001))})
     reader = Rereader.fit([("address", "JALAN SELANGOR", lattice)] * 12)
     assert reader.weights == {"address": 0.0} and reader.words["address"]["SELANGOR"] == 12
-    words = [OcrToken("JALAN SCLANGOR", Box(0, 0, 140, 10), 0.9, 0, lattice)]
+    words = [OcrToken("JALAN SALANGOR", Box(0, 0, 140, 10), 0.9, 0, lattice)]
     assert reader.reread("address", words) == "JALAN SELANGOR"
     again = Rereader.from_dict(reader.to_dict())
     assert again.reread("address", words) == "JALAN SELANGOR"
@@ -154,5 +177,5 @@ def test_cross_validation_mends_words_where_it_reads_more_fields_right_than_the_
     del saved["words"]  # as a model trained before the lexicon wrote it
     assert Rereader.from_dict(saved).reread("address", words) is None
     # Fields read right as they are: mending can only lose, so the label is not mended.
-    plain = Rereader.fit([("address", "JALAN SCLANGOR", lattice)] * 12)
+    plain = Rereader.fit([("address", "JALAN SALANGOR", lattice)] * 12)
     assert plain.words == {}

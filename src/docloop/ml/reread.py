@@ -3,8 +3,11 @@
 The recognizer's lattice (``lattice.py``) says which characters each step could be; a character
 model of a label's texts (an n-gram over the annotated values) says which sequences that label
 takes. A beam search over the lattice weighs both, so a plate read "MK12..." where "H" was the
-runner-up becomes "MH12..." when the user's plates start with MH. Characters a label's texts never
-contain (spaces and dots on plates) pass through unscored and are no context.
+runner-up becomes "MH12..." when the user's plates start with MH. Letters are scored whatever
+their case (receipts print "Jln" where addresses are annotated "JLN"); a letter or digit the
+label's texts never hold costs what the model gives an unseen character, so an accented runner-up
+cannot win for free; other characters the texts never hold (spaces and dots on plates) pass
+through unscored and are no context.
 
 How much the character model weighs is chosen per label, by cross-validation on the training
 fields: a label whose texts do not predict its characters keeps weight 0, so it reads exactly as
@@ -121,8 +124,11 @@ def _extend(
     model: CharModel,
     alphabet: set[str],
 ) -> None:
-    if char in alphabet:
-        lm, ctx = lm + model.logp(ctx, char), (ctx + char)[-(ORDER - 1) :]
+    scored = next((c for c in (char, char.upper(), char.lower()) if c in alphabet), None)
+    if scored is not None:
+        lm, ctx = lm + model.logp(ctx, scored), (ctx + scored)[-(ORDER - 1) :]
+    elif char.isalnum():
+        lm += model.logp(ctx, char)
     _add(beams, text + char, 0.0, p, lm, ctx)
 
 
