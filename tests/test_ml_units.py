@@ -594,3 +594,30 @@ def test_an_edge_line_without_any_word_of_the_labels_texts_is_dropped_where_word
     assert [f.text for f in fields] == ["NO. 1, JALAN EURO 43200CherasSelangor"]
     plain = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
     assert plain[0].text.startswith("FASARAYA")
+
+
+def test_each_block_reads_its_own_heads_of_the_pair_bias() -> None:
+    """The pair projection's channels i*heads..(i+1)*heads are block i's attention bias: saved
+    checkpoints and exported networks rely on that layout, whatever way the forward splits it."""
+    import torch
+
+    from docloop.ml.archs.field_tagger import FieldTagger
+    from docloop.ml.features import GEO_DIM, PAIR_DIM
+
+    torch.manual_seed(0)
+    model = FieldTagger(n_classes=3, dim=16, layers=3, heads=2).eval()
+    chars = torch.randint(1, 96, (2, 7, 24))
+    geo, pairs = torch.randn(2, 7, GEO_DIM), torch.randn(2, 7, 7, PAIR_DIM)
+    mask = torch.ones(2, 7)
+    mask[1, 5:] = 0.0
+
+    def by_slices() -> torch.Tensor:
+        x = model.norm(model._words(chars.reshape(14, 24)).reshape(2, 7, -1) + model.geo(geo))
+        projected = model.pair(pairs).permute(0, 3, 1, 2)
+        pad = (1.0 - mask)[:, None, None, :] * -1e4
+        for i, block in enumerate(model.blocks):
+            x = block(x, projected[:, 2 * i : 2 * i + 2] + pad)
+        return model.head(x)
+
+    with torch.no_grad():
+        assert torch.allclose(model(chars, geo, pairs, mask), by_slices(), atol=1e-6)
