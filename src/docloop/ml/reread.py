@@ -3,11 +3,11 @@
 The recognizer's lattice (``lattice.py``) says which characters each step could be; a character
 model of a label's texts (an n-gram over the annotated values) says which sequences that label
 takes. A beam search over the lattice weighs both, so a plate read "MK12..." where "H" was the
-runner-up becomes "MH12..." when the user's plates start with MH. Letters are scored whatever
-their case (receipts print "Jln" where addresses are annotated "JLN"); a letter or digit the
-label's texts never hold costs what the model gives an unseen character, so an accented runner-up
-cannot win for free; other characters the texts never hold (spaces and dots on plates) pass
-through unscored and are no context.
+runner-up becomes "MH12..." when the user's plates start with MH. Characters a label's texts never
+contain (spaces and dots on plates, lower-case letters where values are annotated in capitals)
+pass through unscored and are no context; but a letter or digit the texts hold in neither case
+costs what the model gives an unseen character, or an accented runner-up would win for free
+("SDN" re-read as "SÚN").
 
 How much the character model weighs is chosen per label, by cross-validation on the training
 fields: a label whose texts do not predict its characters keeps weight 0, so it reads exactly as
@@ -124,10 +124,9 @@ def _extend(
     model: CharModel,
     alphabet: set[str],
 ) -> None:
-    scored = next((c for c in (char, char.upper(), char.lower()) if c in alphabet), None)
-    if scored is not None:
-        lm, ctx = lm + model.logp(ctx, scored), (ctx + scored)[-(ORDER - 1) :]
-    elif char.isalnum():
+    if char in alphabet:
+        lm, ctx = lm + model.logp(ctx, char), (ctx + char)[-(ORDER - 1) :]
+    elif char.isalnum() and char.upper() not in alphabet and char.lower() not in alphabet:
         lm += model.logp(ctx, char)
     _add(beams, text + char, 0.0, p, lm, ctx)
 
