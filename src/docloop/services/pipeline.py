@@ -27,7 +27,8 @@ T = TypeVar("T")
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
 PIPELINE_VERSION = f"{__version__}/7"  # 2: pages carry their content key; 3: transcribed
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
-# 6: prefixes and detached words in text correction; 7: re-reading scores letters the texts never hold
+# 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
+# never hold
 
 
 def digest(value: Any) -> str:
