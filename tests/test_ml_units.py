@@ -141,6 +141,30 @@ def test_a_second_instance_of_a_one_per_page_label_is_scored_down() -> None:
     assert two[1].score > 0.8
 
 
+def test_a_reading_in_a_shape_the_labels_values_never_took_is_scored_down() -> None:
+    """Dev receipt 270: the network was surer of "2920/1," than of "10 OCT 2017", a shape half
+    the training dates take; the date is the likelier field once its shape is weighed."""
+    dates = [f"{d:02d}/0{m}/2018" for d in range(1, 10) for m in range(1, 4)]
+    dates += [f"{d:02d} OCT 2017" for d in range(10, 29)] + ["2018-01-05", "5 JAN 18"]
+    shapes = TextShapeModel.fit(("date", t) for t in dates)
+    assert shapes.plausibility("date", "10 OCT 2017") == 1.0
+    assert shapes.plausibility("date", "2920/1,") == 2 / len(dates)  # two shapes seen once
+    free = TextShapeModel.fit(("name", n) for n in ["ACME", "BIG SHOP", "Q&A CAFE"] * 4)
+    assert free.plausibility("name", "2920/1,") == 1.0  # free text learns no shapes
+    words = [
+        OcrToken("2920/1,", Box(10, 10, 110, 30), 1, 0),
+        OcrToken("10", Box(10, 300, 40, 320), 1, 1),
+        OcrToken("OCT", Box(45, 300, 80, 320), 1, 1),
+        OcrToken("2017", Box(85, 300, 130, 320), 1, 1),
+    ]
+    probs = np.array([[0.1, 0.9], [0.3, 0.7], [0.3, 0.7], [0.3, 0.7]])
+    fields = group_fields(
+        words, probs, ["date"], width=400, height=400, refiner=BoxRefiner(), shapes=shapes,
+        layout=FieldLayout({"date": [50]}),
+    )  # fmt: skip
+    assert fields[0].text == "10 OCT 2017" and fields[0].score == pytest.approx(0.7)
+
+
 def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> None:
     """Dev plate 179: the network was sure of "MH14" and "9239" and not of the small "GN" under
     "MH14"; the "IND" emblem beside the plate stays out."""

@@ -41,6 +41,10 @@ def group_fields(
 ) -> list[FieldPrediction]:
     """Words tagged with a label, grouped into nearby clusters; one prediction per cluster.
 
+    A cluster's score is its tagged words' mean probability times how often the label's values
+    take its text's shape (``TextShapeModel.plausibility``): the network can be surer of a
+    misread fragment ("2920/1,", dev receipt 270) than of the date its label's shapes expect.
+
     The k-th strongest cluster of a label is scored down by how often training pages held k
     instances of it: a second plate on a photo where training photos show one is most likely a
     dealer's sign, but it is kept, with a low score, for the photo that does show two cars.
@@ -76,12 +80,14 @@ def group_fields(
             words = [tokens[i] for i in idx]
             sample = BoxSample.of_words(label, words, lines, width, height)
             read = (reader and reader.reread(label, words)) or join_text(words)
+            text = shapes.correct_in_line(label, read, _line_text(tokens, words))
+            # Enclosed words join the text, not the score: they were the network's doubt.
+            tagged_p = float(np.mean(probs[[i for i in idx if i not in enclosed] or idx, k]))
             prediction = FieldPrediction(
                 label=label,
                 box=refiner.refine(sample),
-                text=shapes.correct_in_line(label, read, _line_text(tokens, words)),
-                # Enclosed words join the text, not the score: they were the network's doubt.
-                score=float(np.mean(probs[[i for i in idx if i not in enclosed] or idx, k])),
+                text=text,
+                score=tagged_p * shapes.plausibility(label, text),
             )
             found.append(prediction)
         found.sort(key=lambda p: -p.score)
