@@ -149,7 +149,8 @@ def test_a_reading_in_a_shape_the_labels_values_never_took_is_scored_down() -> N
     shapes = TextShapeModel.fit(("date", t) for t in dates)
     assert shapes.plausibility("date", "10 OCT 2017") == 1.0
     assert shapes.plausibility("date", "2920/1,") == 2 / len(dates)  # two shapes seen once
-    free = TextShapeModel.fit(("name", n) for n in ["ACME", "BIG SHOP", "Q&A CAFE"] * 4)
+    names = ["ACME", "BIG SHOP 2", "Q&A", "NORTHWIND", "THE 7 DWARFS", "ZED", "A1 FOODS"]
+    free = TextShapeModel.fit(("name", n) for n in names + ["OK 42", "KEDAI", "CAFE 9", "ONE"])
     assert free.plausibility("name", "2920/1,") == 1.0  # free text learns no shapes
     words = [
         OcrToken("2920/1,", Box(10, 10, 110, 30), 1, 0),
@@ -451,6 +452,21 @@ def test_known_values_read_a_misread_recurring_value_as_the_one_seen_in_training
     )
     assert model.correct("company", "MR.D.I.Y.(M) SDN BHD") == "MR. D.I.Y. (M) SDN BHD"
     assert model.correct("company", "A SHOP NOBODY KNOWS") == "A SHOP NOBODY KNOWS"
+
+
+def test_a_value_never_seen_is_as_likely_as_its_label_meets_new_values() -> None:
+    """Where a label's values recur, a cluster reading a seller seen in training is likelier
+    than one reading a line no seller ever had; by how much, the training values say: here a
+    quarter of the texts are sellers seen once."""
+    one_offs = ["KEDAI RUNCIT AH SENG", "TOKO BUKU", "GREEN LEAF CAFE", "PERNIAGAAN JAYA"]
+    texts = _sellers(12) + [("company", name) for name in one_offs]
+    model = TextShapeModel.fit(texts)
+    assert model.known.novel_share["company"] == 4 / 16
+    assert model.plausibility("company", "UNIHAKKA INTERNATIONAL SDN BHD") == 1.0
+    assert model.plausibility("company", "PASARAYA BORONG") == 0.25
+    saved = model.to_dict()
+    del saved["known"]["novel_share"]  # a model trained before it: no weighing
+    assert TextShapeModel.from_dict(saved).plausibility("company", "PASARAYA BORONG") == 1.0
 
 
 def test_labels_whose_values_do_not_recur_or_look_alike_are_left_alone() -> None:

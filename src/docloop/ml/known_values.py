@@ -37,6 +37,9 @@ class KnownValues:
 
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     edit_share: dict[str, float] = field(default_factory=dict)
+    # Per label, the share of its training texts whose value occurs once: how often a value
+    # is one never seen (Good-Turing). Absent in models trained before it: no such weighing.
+    novel_share: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> KnownValues:
@@ -53,6 +56,8 @@ class KnownValues:
                 continue
             if _confusable_share(list(counts)) > MAX_CONFUSABLE_SHARE:
                 continue
+            # At least one: a value never seen is never impossible.
+            model.novel_share[label] = max(len(items) - repeated, 1) / len(items)
             written = Counter(items)  # the most frequent spelling of each value is kept
             model.values[label] = {}
             for text, _ in written.most_common():
@@ -95,8 +100,21 @@ class KnownValues:
         found = _read(known, key, self.edit_share.get(label, MAX_EDIT_SHARE))
         return known.get(found, text)
 
+    def plausibility(self, label: str, text: str) -> float:
+        """How likely the label's value is to be ``text``, as far as values seen say: 1 for a
+        value seen in training, and for labels without known values; else how often a value
+        is a new one (``novel_share``)."""
+        known = self.values.get(label)
+        if not known or comparable(text) in known:
+            return 1.0
+        return self.novel_share.get(label, 1.0)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"values": self.values, "edit_share": self.edit_share}
+        return {
+            "values": self.values,
+            "edit_share": self.edit_share,
+            "novel_share": self.novel_share,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> KnownValues:

@@ -153,7 +153,7 @@ class TextShapeModel:
         share of its distinct values whose shape was seen once (Good-Turing's estimate of how
         often a value takes a shape never seen)."""
         if not self._frequent_shapes(label) or not text.strip():
-            return 1.0
+            return self.known.plausibility(label, text)
         shapes = self.shapes[label]
         if shapes.get(shape(_squash(text)), 0) or self._prefixed(label, text):
             return 1.0

@@ -28,7 +28,7 @@ T = TypeVar("T")
 PIPELINE_VERSION = f"{__version__}/7"  # 2: pages carry their content key; 3: transcribed
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
 # 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
-# never hold
+# never hold, and known values keep how often a value is new
 
 
 def digest(value: Any) -> str:
