@@ -41,9 +41,10 @@ def group_fields(
 ) -> list[FieldPrediction]:
     """Words tagged with a label, grouped into nearby clusters; one prediction per cluster.
 
-    A cluster's score is its tagged words' mean probability times how often the label's values
-    take its text's shape (``TextShapeModel.plausibility``): the network can be surer of a
-    misread fragment ("2920/1,", dev receipt 270) than of the date its label's shapes expect.
+    A cluster's score is its tagged words' mean probability times how plausible its text is for
+    the label (``TextShapeModel.plausibility``: a shape its values never took, a value never
+    seen where values recur): the network can be surer of a misread fragment ("2920/1,", dev
+    receipt 270) than of the date on another line.
 
     The k-th strongest cluster of a label is scored down by how often training pages held k
     instances of it: a second plate on a photo where training photos show one is most likely a

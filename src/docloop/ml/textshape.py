@@ -148,17 +148,23 @@ class TextShapeModel:
         return fixed
 
     def plausibility(self, label: str, text: str) -> float:
-        """How likely a label's value is to take ``text``'s shape: 1 for a shape its training
-        values took (or a frequent prefix glued to one), and for labels of free text; else the
-        share of its distinct values whose shape was seen once (Good-Turing's estimate of how
-        often a value takes a shape never seen)."""
-        if not self._frequent_shapes(label) or not text.strip():
-            return self.known.plausibility(label, text)
-        shapes = self.shapes[label]
-        if shapes.get(shape(_squash(text)), 0) or self._prefixed(label, text):
-            return 1.0
+        """How likely a label's value is to be ``text``, as far as its training values say.
+
+        By shape, for labels whose values take a few formats: 1 for a shape they took (or a
+        frequent prefix glued to one), else the share of distinct values whose shape was seen
+        once (Good-Turing's estimate of how often a value takes a shape never seen). Times, for
+        labels whose values recur, ``KnownValues.plausibility``. Free text: 1."""
+        known = self.known.plausibility(label, text)
+        shapes = self.shapes.get(label, {})
+        if (
+            not self._frequent_shapes(label)
+            or not text.strip()
+            or shapes.get(shape(_squash(text)), 0)
+            or self._prefixed(label, text)
+        ):
+            return known
         once = sum(1 for n in shapes.values() if n == 1)
-        return max(once, 1) / sum(shapes.values())
+        return known * max(once, 1) / sum(shapes.values())
 
     def _frequent_shapes(self, label: str) -> set[str]:
         """The shapes a label takes often, when most of its values take one; else none.
