@@ -142,8 +142,8 @@ def test_a_second_instance_of_a_one_per_page_label_is_scored_down() -> None:
 
 
 def test_a_reading_in_a_shape_the_labels_values_never_took_is_scored_down() -> None:
-    """Dev receipt 270: the network was surer of "2920/1," than of "10 OCT 2017", a shape half
-    the training dates take; the date is the likelier field once its shape is weighed."""
+    """Dev receipt 270: the network was surer of "2920/1," than of "10 OCT 2017", a shape many
+    training dates take; the date is the likelier field once its shape is weighed."""
     dates = [f"{d:02d}/0{m}/2018" for d in range(1, 10) for m in range(1, 4)]
     dates += [f"{d:02d} OCT 2017" for d in range(10, 29)] + ["2018-01-05", "5 JAN 18"]
     shapes = TextShapeModel.fit(("date", t) for t in dates)
