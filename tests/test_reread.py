@@ -82,6 +82,17 @@ def test_a_letter_the_labels_texts_never_hold_is_not_read_for_free() -> None:
     assert decode(lower, model, 0.3) == "SdN"
 
 
+def test_a_lower_case_reading_is_context_as_the_texts_write_it() -> None:
+    """Addresses annotated in capitals put a period after "NO" and a comma after other words;
+    a receipt printed "No." lost its "NO" context to its lower-case "o", so a comma the engine
+    half-believed won (dev receipts, "No. 343," re-read "No, 343,")."""
+    model = CharModel.fit(["NO. 12, JALAN MAJU, TAMAN RIA", "NO. 7, JALAN BARU, KG. DUA"] * 4)
+    mixed: Lattice = ((("N", 1.0),), (("o", 1.0),), ((",", 0.55), (".", 0.45)))
+    assert decode(mixed, model, 0.3) == "No."
+    capitals: Lattice = ((("N", 1.0),), (("O", 1.0),), ((",", 0.55), (".", 0.45)))
+    assert decode(capitals, model, 0.3) == "NO."
+
+
 def _fields(texts: list[str], lattice_of: dict[str, Lattice]) -> list[tuple[str, str, Lattice]]:
     return [("plate", t, lattice_of[t]) for t in texts]
 

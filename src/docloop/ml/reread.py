@@ -4,10 +4,13 @@ The recognizer's lattice (``lattice.py``) says which characters each step could 
 model of a label's texts (an n-gram over the annotated values) says which sequences that label
 takes. A beam search over the lattice weighs both, so a plate read "MK12..." where "H" was the
 runner-up becomes "MH12..." when the user's plates start with MH. Characters a label's texts never
-contain (spaces and dots on plates, lower-case letters where values are annotated in capitals)
-pass through unscored and are no context; but a letter or digit the texts hold in neither case
-costs what the model gives an unseen character, or an accented runner-up would win for free
-("SDN" re-read as "SÚN").
+contain (spaces and dots on plates) pass through unscored and are no context; a letter the texts
+hold only in the other case (lower case where values are annotated in capitals) passes unscored
+too, but is context as the texts write it: a receipt reading "No." ends its "NO", where a period
+is far likelier than the comma that follows most words. Scoring such letters as well read company
+names worse ("WorId" for "World": the sparse model preferred the I). A letter or digit the texts
+hold in neither case costs what the model gives an unseen character, or an accented runner-up
+would win for free ("SDN" re-read as "SÚN").
 
 How much the character model weighs is chosen per label, by cross-validation on the training
 fields: a label whose texts do not predict its characters keeps weight 0, so it reads exactly as
@@ -126,7 +129,10 @@ def _extend(
 ) -> None:
     if char in alphabet:
         lm, ctx = lm + model.logp(ctx, char), (ctx + char)[-(ORDER - 1) :]
-    elif char.isalnum() and char.upper() not in alphabet and char.lower() not in alphabet:
+    elif char.upper() in alphabet or char.lower() in alphabet:
+        folded = char.upper() if char.upper() in alphabet else char.lower()
+        ctx = (ctx + folded)[-(ORDER - 1) :]
+    elif char.isalnum():
         lm += model.logp(ctx, char)
     _add(beams, text + char, 0.0, p, lm, ctx)
 
