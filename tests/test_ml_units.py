@@ -454,6 +454,36 @@ def test_known_values_read_a_misread_recurring_value_as_the_one_seen_in_training
     assert model.correct("company", "A SHOP NOBODY KNOWS") == "A SHOP NOBODY KNOWS"
 
 
+def _printed(*lines: str) -> list[OcrToken]:
+    """Words of a page printing ``lines``, one per row, 10 px per character."""
+    words = []
+    for row, line in enumerate(lines):
+        x = 0
+        for text in line.split():
+            words.append(
+                OcrToken(text, Box(x, row * 20, x + 10 * len(text), row * 20 + 15), 0.9, row)
+            )
+            x += 10 * len(text) + 10
+    return words
+
+
+def test_a_known_value_tagged_in_part_takes_the_rest_of_it_where_the_page_prints_it() -> None:
+    """Dev receipts 046 and 510: the network tagged "PASAR MINI JIN" of "PASAR MINI JIN SENG",
+    and the second line of a seller whose first line it missed, names eight training receipts
+    held."""
+    known = TextShapeModel.fit(_sellers(12)).known
+    page = _printed("TAX INVOICE", "SYARIKAT PERNIAGAAN", "GIN KEE (12345-X)", "JALAN BESAR")
+    tagged = [w for w in page if w.text in ("GIN", "KEE")]
+    widened = known.widen("company", tagged, page)
+    assert " ".join(w.text for w in widened) == "SYARIKAT PERNIAGAAN GIN KEE"
+    # The rest not printed here, a value never seen, or a text that is a value: as tagged.
+    assert known.widen("company", tagged, page[3:]) == tagged
+    shop = [w for w in page if w.text == "TAX"]
+    assert known.widen("company", shop, page) == shop
+    whole = _printed("MR. D.I.Y. (M) SDN BHD", "MR. D.I.Y. (M) SDN BHD")
+    assert known.widen("company", whole[:5], whole) == whole[:5]
+
+
 def test_a_value_never_seen_is_as_likely_as_its_label_meets_new_values() -> None:
     """Where a label's values recur, a cluster reading a seller seen in training is likelier
     than one reading a line no seller ever had; by how much, the training values say: here a

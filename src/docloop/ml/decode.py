@@ -78,7 +78,7 @@ def group_fields(
             tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
             enclosed = _enclosed(tagged, tokens, winners, label in layout.whole_line)
             idx = _dedupe(tagged + enclosed, tokens, probs[:, k])
-            words = [tokens[i] for i in idx]
+            words = shapes.known.widen(label, [tokens[i] for i in idx], tokens)
             sample = BoxSample.of_words(label, words, lines, width, height)
             read = (reader and reader.reread(label, words)) or join_text(words)
             text = shapes.correct_in_line(label, read, _line_text(tokens, words))

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from docloop.domain import OcrToken
 from docloop.ml.labels import comparable
+from docloop.ml.tokens import join_text, reading_order
 
 MIN_EXAMPLES = 10
 MIN_REPEAT_SHARE = 0.5  # of a label's training texts, those whose value occurs more than once
@@ -99,6 +101,43 @@ class KnownValues:
             return text
         found = _read(known, key, self.edit_share.get(label, MAX_EDIT_SHARE))
         return known.get(found, text)
+
+    def widen(
+        self, label: str, words: Sequence[OcrToken], tokens: Sequence[OcrToken]
+    ) -> Sequence[OcrToken]:
+        """The field's words with the words printed around them (on their lines and the lines
+        next to them, in reading order) that make up a known value the field's text is part
+        of; the field's words alone where none does, or where their text is a value itself.
+
+        The network can tag part of a name it has seen many times: "PASAR MINI JIN" of the
+        line "PASAR MINI JIN SENG", or a seller's second line without the first ("ENTERPRISE
+        (SETIA ALAM) SDN BHD" under "AIK HUAT HARDWARE"), dev receipts 046 and 510, whose full
+        names eight training receipts hold. The page itself must print the rest."""
+        known = self.values.get(label)
+        have = comparable(join_text(words))
+        if not known or not have or have in known:
+            return words
+        wider = [k for k in known if have in k]
+        if not wider:
+            return words
+        lines = {w.line for w in words} | {w.line + d for w in words for d in (-1, 1)}
+        order = reading_order([t for t in tokens if t.line in lines])
+        inside = [i for i, t in enumerate(order) if t in words]
+        share = self.edit_share.get(label, MAX_EDIT_SHARE)
+        runs = [
+            order[start:end]
+            for start in range(inside[0] + 1)
+            for end in range(inside[-1] + 1, len(order) + 1)
+            if end - start > len(words)
+        ]
+        found = []  # (characters apart, words, the run of words)
+        for run in runs:
+            key = comparable(join_text(run))
+            for value in wider:
+                edits = _edits(key, value)
+                if edits <= max(1.0, share * len(value)):
+                    found.append((edits, len(run), run))
+        return min(found, key=lambda f: f[:2])[2] if found else words
 
     def plausibility(self, label: str, text: str) -> float:
         """How likely the label's value is to be ``text``, as far as values seen say: 1 for a
