@@ -29,7 +29,8 @@ PIPELINE_VERSION = f"{__version__}/9"  # 2: pages carry their content key; 3: tr
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
 # 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
 # never hold (in any case; narrowed in 8); 8: known values keep how often a value is new;
-# 9: re-reading takes letters of the texts' other case as context (its weights are chosen anew)
+# 9: re-reading takes letters of the texts' other case as context and cross-validates its
+# weights on every field
 
 
 def digest(value: Any) -> str:
