@@ -166,9 +166,32 @@ def test_a_reading_in_a_shape_the_labels_values_never_took_is_scored_down() -> N
     assert fields[0].text == "10 OCT 2017" and fields[0].score == pytest.approx(0.7)
 
 
+def test_a_plausible_reading_the_network_doubted_outranks_an_implausible_winner() -> None:
+    """Words another class won are candidates of a label the network gave them some belief in
+    (``DOUBT_MIN_PROB``): here the date it half believed beats the fragment it was sure of,
+    a shape no training date took; a word it gave 0.01 is no candidate."""
+    dates = [f"{d:02d} OCT 2017" for d in range(1, 29)] + ["2018-01-05", "5 JAN 18"]
+    shapes = TextShapeModel.fit(("date", t) for t in dates)
+    words = [
+        OcrToken("2920/1,", Box(10, 10, 110, 30), 1, 0),
+        OcrToken("10", Box(10, 300, 40, 320), 1, 1),
+        OcrToken("OCT", Box(45, 300, 80, 320), 1, 1),
+        OcrToken("2017", Box(85, 300, 130, 320), 1, 1),
+        OcrToken("TOTAL", Box(10, 350, 80, 370), 1, 2),
+    ]
+    probs = np.array([[0.1, 0.9], [0.6, 0.4], [0.6, 0.4], [0.6, 0.4], [0.99, 0.01]])
+    fields = group_fields(
+        words, probs, ["date"], width=400, height=400, refiner=BoxRefiner(), shapes=shapes,
+        layout=FieldLayout(),
+    )  # fmt: skip
+    assert [f.text for f in fields] == ["10 OCT 2017", "29201"]  # punctuation dates never use
+    assert fields[0].score == pytest.approx(0.4)
+
+
 def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> None:
     """Dev plate 179: the network was sure of "MH14" and "9239" and not of the small "GN" under
-    "MH14"; the "IND" emblem beside the plate stays out."""
+    "MH14"; the "IND" emblem beside the plate stays out of it, a candidate of its own at its
+    probability."""
     words = [
         OcrToken("MH14", Box(369, 321, 443, 361), 1, 0),
         OcrToken("9239", Box(450, 322, 560, 389), 1, 1),
@@ -178,7 +201,7 @@ def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> 
     probs = np.array([[0.0, 1.0], [0.0, 1.0], [0.9, 0.1], [0.94, 0.06]])
     kwargs = {"width": 800, "height": 600, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
     fields = group_fields(words, probs, ["plate"], layout=FieldLayout(), **kwargs)
-    assert [(f.text, f.score) for f in fields] == [("MH14 GN 9239", 1.0)]
+    assert [(f.text, f.score) for f in fields] == [("MH14 GN 9239", 1.0), ("IND", 0.1)]
 
 
 def test_labels_whose_fields_take_whole_lines_are_learned_and_read_with_their_whole_line() -> None:
@@ -209,7 +232,7 @@ def test_labels_whose_fields_take_whole_lines_are_learned_and_read_with_their_wh
         ("total", "9.00", 0.9),
     ]
     plain = group_fields(words, probs, ["plate", "total"], layout=FieldLayout(), **kwargs)
-    assert [f.text for f in plain] == ["KL 31", "9.00"]
+    assert [f.text for f in plain] == ["KL 31", "40GG", "9.00"]  # 40GG a doubted candidate
 
 
 def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part_of_it() -> None:
@@ -227,9 +250,10 @@ def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part
     probs = np.array([[1 - x, x] for x in p])
     kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
     fields = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
-    assert [f.text for f in fields] == ["No.41G, Jln 47400"]
+    # The branch line's doubted "Outlet" is a candidate of its own, below the address.
+    assert [(f.text, f.score) for f in fields] == [("No.41G, Jln 47400", 1.0), ("Outlet", 0.25)]
     two = group_fields(words[:5], probs[:5], ["address"], layout=FieldLayout(), **kwargs)
-    assert [f.text for f in two] == ["Damansara No.41G, Jln"]
+    assert [f.text for f in two] == ["Damansara No.41G, Jln", "Outlet"]
 
 
 def test_left_word_is_the_word_just_before_a_fields_first_on_its_line() -> None:

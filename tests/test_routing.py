@@ -50,6 +50,21 @@ def test_rules_flag_each_field_with_its_reasons() -> None:
     assert not routing.straight_through(_model(None, rules), [ok], [])  # no threshold: never
 
 
+def test_a_doubted_alternative_below_the_threshold_does_not_hold_a_file_back() -> None:
+    """The decoder now adds the readings the network doubted as low-scored candidates; each
+    label's best prediction decides, and the rest wait only when they are confident fields."""
+    model = _model(0.9, {"total": {"pattern": r"\d+\.\d{2}"}})
+    page = [_p("total", "12.00"), _p("total", "TOTAL", score=0.02), _p("date", "25/12/2018")]
+    assert routing.flag(model, [page], date.today()) == []
+    assert [p["flags"] for p in page] == [[], [], []]
+    assert routing.straight_through(model, [page], [])
+    unsure = [_p("total", "12.00", score=0.5), _p("total", "13.00", score=0.2)]
+    routing.flag(model, [unsure], date.today())
+    assert unsure[0]["flags"] == ["confidence 0.50 is below 0.90"]
+    assert unsure[1]["flags"] == []
+    assert not routing.straight_through(model, [unsure], [])
+
+
 def test_bad_rules_are_refused_by_name() -> None:
     with pytest.raises(InvalidInput, match="not a label"):
         routing.validate_rules({"colour": {"required": True}}, ["total"])

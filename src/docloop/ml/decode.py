@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from docloop.ml.tokens import join_text
 
 FALLBACK_MIN_PROB = 0.15
 GROW_MIN_PROB = 0.2
+# A word another class won is still a candidate of a label this likely: a field of its own,
+# scored by that probability (``group_fields``).
+DOUBT_MIN_PROB = 0.05
 ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
 EDGE_LINE_MIN_PROB = 0.5
 MIN_LINES_KEPT = 2
@@ -54,12 +57,22 @@ def group_fields(
     unlikely, or whatever its probability when nearly every training page held the label (a
     receipt's total): a low-scored guess is something for a reviewer to confirm, where nothing
     is a field to type, and on the dev receipts such guesses were right two times in three.
+
+    Words another class won but the network gave this label some belief (``DOUBT_MIN_PROB``)
+    make candidates too, after the label's own fields, each scored by its words' probability
+    like any other: where the winner's text is implausible for the label, a plausible doubted
+    reading can outrank it (a date and a total more on held-out dev receipts), and where the
+    network barely saw a field, a low-scored candidate still points a reviewer at it (the
+    unreadable second plate of dev photo 206, at p 0.06). Routing does not wait on them
+    (``routing.flag``).
     """
     out: list[FieldPrediction] = []
     if len(tokens) == 0:
         return out
-    lines = line_boxes(tokens)
     winners = probs.argmax(axis=1)
+    page = _Page(
+        tokens, probs, winners, line_boxes(tokens), width, height, refiner, shapes, layout, reader
+    )
     for k, label in enumerate(labels, start=1):
         members = [i for i in range(len(tokens)) if winners[i] == k]
         if not members:
@@ -68,35 +81,69 @@ def group_fields(
                 continue
             members = [best]
         members = _grow(members, tokens, probs, winners, k, label, layout)
-        line_means = _line_means(tokens, probs[:, k])
-        found = []
-        # A split field is likelier than a second instance of a label pages rarely hold twice.
-        slack = RARE_SECOND_SLACK if layout.rank_prior(label, 1) < RARE_SECOND else 1.0
-        for cluster in _clusters([tokens[i] for i in members], label, layout, slack):
-            tagged = _trim_edge_lines([members[j] for j in cluster], tokens, lines, line_means)
-            tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
-            tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
-            enclosed = _enclosed(tagged, tokens, winners, label in layout.whole_line)
-            idx = _dedupe(tagged + enclosed, tokens, probs[:, k])
-            words = shapes.known.widen(label, [tokens[i] for i in idx], tokens)
-            sample = BoxSample.of_words(label, words, lines, width, height)
-            read = (reader and reader.reread(label, words)) or join_text(words)
-            text = shapes.correct_in_line(label, read, _line_text(tokens, words))
-            # Enclosed words join the text, not the score: they were the network's doubt.
-            tagged_p = float(np.mean(probs[[i for i in idx if i not in enclosed] or idx, k]))
-            prediction = FieldPrediction(
-                label=label,
-                box=refiner.refine(sample),
-                text=text,
-                score=tagged_p * shapes.plausibility(label, text),
-            )
-            found.append(prediction)
-        found.sort(key=lambda p: -p.score)
+        made = page.fields(k, label, members)
+        taken = {i for _, idx in made for i in idx}
+        doubted = [
+            i
+            for i in range(len(tokens))
+            if i not in taken and winners[i] != k and probs[i, k] >= DOUBT_MIN_PROB
+        ]
+        if doubted:
+            made += page.fields(k, label, doubted)
+        found = sorted((p for p, _ in made), key=lambda p: -p.score)
         out.extend(
             replace(p, score=p.score * layout.rank_prior(label, rank))
             for rank, p in enumerate(found)
         )
     return out
+
+
+@dataclass(frozen=True)
+class _Page:
+    """A page's words, the network's belief in each, and the decoders that read fields off it."""
+
+    tokens: Sequence[OcrToken]
+    probs: np.ndarray
+    winners: np.ndarray
+    lines: Mapping[int, Box]
+    width: int
+    height: int
+    refiner: BoxRefiner
+    shapes: TextShapeModel
+    layout: FieldLayout
+    reader: Rereader | None
+
+    def fields(
+        self, k: int, label: str, chosen: list[int]
+    ) -> list[tuple[FieldPrediction, list[int]]]:
+        """The fields the words ``chosen`` make for ``label`` (class ``k``), each with the words
+        it was read from."""
+        tokens, lines, layout, shapes = self.tokens, self.lines, self.layout, self.shapes
+        prob = self.probs[:, k]
+        line_means = _line_means(tokens, prob)
+        # A split field is likelier than a second instance of a label pages rarely hold twice.
+        slack = RARE_SECOND_SLACK if layout.rank_prior(label, 1) < RARE_SECOND else 1.0
+        made = []
+        for cluster in _clusters([tokens[i] for i in chosen], label, layout, slack):
+            tagged = _trim_edge_lines([chosen[j] for j in cluster], tokens, lines, line_means)
+            tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
+            tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
+            enclosed = _enclosed(tagged, tokens, self.winners, label in layout.whole_line)
+            idx = _dedupe(tagged + enclosed, tokens, prob)
+            words = shapes.known.widen(label, [tokens[i] for i in idx], tokens)
+            sample = BoxSample.of_words(label, words, lines, self.width, self.height)
+            read = (self.reader and self.reader.reread(label, words)) or join_text(words)
+            text = shapes.correct_in_line(label, read, _line_text(tokens, words))
+            # Enclosed words join the text, not the score: they were the network's doubt.
+            tagged_p = float(np.mean(prob[[i for i in idx if i not in enclosed] or idx]))
+            prediction = FieldPrediction(
+                label=label,
+                box=self.refiner.refine(sample),
+                text=text,
+                score=tagged_p * shapes.plausibility(label, text),
+            )
+            made.append((prediction, idx))
+        return made
 
 
 def _grow(

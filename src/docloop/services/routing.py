@@ -2,7 +2,9 @@
 
 Each model may set a confidence threshold and rules per label. A file whose every field is at
 least that confident and passes its rules is approved at once; the others wait in the review
-queue with each flagged field saying why. Rules, per label:
+queue with each flagged field saying why. A label's lesser candidates below the threshold (a
+second reading the network doubted, a second plate it barely saw) are alternatives a reviewer
+may pick, not fields the file waits on. Rules, per label:
 
 - ``required``: the file must have the field;
 - ``pattern``: the text must match this regular expression (whole text);
@@ -103,10 +105,16 @@ def flag(model: Model, pages: list[list[dict[str, Any]]], today: date) -> list[s
     rules: dict[str, dict[str, Any]] = model.rules or {}
     preds = [p for page in pages for p in page]
     texts = {p["label"]: p.get("ocr_text", "") for p in sorted(preds, key=lambda p: p["score"])}
+    threshold = model.review_threshold
+    best: dict[str, float] = {}
     for p in preds:
-        reasons = []
-        if model.review_threshold is not None and p["score"] < model.review_threshold:
-            reasons.append(f"confidence {p['score']:.2f} is below {model.review_threshold:.2f}")
+        best[p["label"]] = max(best.get(p["label"], 0.0), p["score"])
+    for p in preds:
+        below = threshold is not None and p["score"] < threshold
+        if below and p["score"] < best[p["label"]]:
+            p["flags"] = []  # an alternative to its label's best, not a field
+            continue
+        reasons = [f"confidence {p['score']:.2f} is below {threshold:.2f}"] if below else []
         reasons += _rule_failures(rules.get(p["label"], {}), p.get("ocr_text", ""), texts, today)
         p["flags"] = reasons
     return [
