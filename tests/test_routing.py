@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from docloop.db.tables import TrainingFile
 from docloop.errors import InvalidInput
 from docloop.services import auth, datasets, exports, predictions, review, routing
 from docloop.services.jobs import backoff
@@ -163,6 +164,34 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
     finally:
         routing.configure(ctx, who, model_id, threshold=None, rules=None, webhook_url=None)
         server.shutdown()
+
+
+def test_approving_a_file_keeps_alternatives_out_of_training_data_unless_confirmed(trained) -> None:  # type: ignore[no-untyped-def]
+    """A candidate the network doubted, scored low beside its label's best, becomes training
+    data only when a person marks it correct; left as predicted, approving drops it."""
+    ctx, model_id = trained
+    who = auth.authenticate(ctx, "test-admin-key")
+    [(path, _)] = sample_items(23)[22:23]
+    result = predictions.predict_files(
+        ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())]
+    )[0]
+    file_id = result["request_file_id"]
+    box = {"xmin": 10, "ymin": 10, "xmax": 60, "ymax": 30}
+    boxes = [
+        {**box, "label": "number_plate", "ocr_text": "MH12AB1234", "score": 0.97,
+         "status": "correctly_predicted"},
+        {**box, "label": "number_plate", "ocr_text": "DEALER", "score": 0.02,
+         "status": "correctly_predicted"},
+        {**box, "label": "number_plate", "ocr_text": "KA01Z9", "score": 0.03, "status": "correct"},
+    ]  # fmt: skip
+    predictions.update_page(
+        ctx, who, model_id, {"request_file_id": file_id, "predicted_boxes": boxes}
+    )
+    predictions.set_moderated(ctx, who, model_id, file_id, True)
+    with ctx.session() as s:
+        [row] = s.query(TrainingFile).filter(TrainingFile.source == f"review:{file_id}").all()
+        assert [a["text"] for a in row.annotations] == ["MH12AB1234", "KA01Z9"]
+    predictions.set_moderated(ctx, who, model_id, file_id, False)
 
 
 def test_preannotation_offers_ocr_lines_before_any_model_exists(ctx) -> None:  # type: ignore[no-untyped-def]

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from docloop.db.tables import InferenceFile, InferencePage, PredictionChange, TrainingFile
+from docloop.db.tables import InferenceFile, InferencePage, Model, PredictionChange, TrainingFile
+from docloop.services.routing import alternatives
 
 REVIEW_SOURCE = "review:"
+UNTOUCHED = "correctly_predicted"  # the status a prediction has until a person acts on it
 
 
 def record_change(
@@ -36,6 +38,10 @@ def sync_training_file(session: Session, row: InferenceFile) -> None:
     pages = session.scalars(
         select(InferencePage).where(InferencePage.file_id == row.id).order_by(InferencePage.page)
     ).all()
+    preds = [(page, p) for page in pages for p in page.predictions]
+    model = session.get(Model, row.model_id)
+    threshold = model.review_threshold if model is not None else None
+    alternative = alternatives([p for _, p in preds], threshold)
     annotations = [
         {
             "label": p["label"],
@@ -43,9 +49,9 @@ def sync_training_file(session: Session, row: InferenceFile) -> None:
             "text": p.get("ocr_text") or None,
             "page": page.page,
         }
-        for page in pages
-        for p in page.predictions
-        if p.get("status") != "wrong"  # a prediction marked wrong is not a field
+        for (page, p), alt in zip(preds, alternative, strict=True)
+        # A prediction marked wrong is not a field, nor an alternative nobody confirmed.
+        if p.get("status") != "wrong" and not (alt and p.get("status") == UNTOUCHED)
     ]
     if existing is None:
         existing = TrainingFile(

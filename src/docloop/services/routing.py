@@ -27,6 +27,9 @@ from docloop.services.models import load_model, touch
 from docloop.services.users import require
 
 RULE_KEYS = {"required", "pattern", "date", "min", "max", "equals"}
+# Without a threshold, a prediction scored below this beside a better one of its label is an
+# alternative.
+ALTERNATIVE_BELOW = 0.5
 DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%Y-%m-%d",
                 "%d %b %Y", "%d %B %Y", "%b %d, %Y")  # fmt: skip
 
@@ -106,14 +109,11 @@ def flag(model: Model, pages: list[list[dict[str, Any]]], today: date) -> list[s
     preds = [p for page in pages for p in page]
     texts = {p["label"]: p.get("ocr_text", "") for p in sorted(preds, key=lambda p: p["score"])}
     threshold = model.review_threshold
-    best: dict[str, float] = {}
-    for p in preds:
-        best[p["label"]] = max(best.get(p["label"], 0.0), p["score"])
-    for p in preds:
-        below = threshold is not None and p["score"] < threshold
-        if below and p["score"] < best[p["label"]]:
-            p["flags"] = []  # an alternative to its label's best, not a field
+    for p, alternative in zip(preds, alternatives(preds, threshold), strict=True):
+        if alternative:
+            p["flags"] = []
             continue
+        below = threshold is not None and p["score"] < threshold
         reasons = [f"confidence {p['score']:.2f} is below {threshold:.2f}"] if below else []
         reasons += _rule_failures(rules.get(p["label"], {}), p.get("ocr_text", ""), texts, today)
         p["flags"] = reasons
@@ -122,6 +122,18 @@ def flag(model: Model, pages: list[list[dict[str, Any]]], today: date) -> list[s
         for label, spec in rules.items()
         if spec.get("required") and label not in texts
     ]
+
+
+def alternatives(preds: list[dict[str, Any]], threshold: float | None) -> list[bool]:
+    """Per prediction, whether it is an alternative rather than a field: scored below the
+    threshold (``ALTERNATIVE_BELOW`` when none is set) and below its label's best on the file.
+    The decoder lists readings the network doubted as such candidates; a file does not wait on
+    them, and approving it does not make them training data unless a person confirmed them."""
+    cut = ALTERNATIVE_BELOW if threshold is None else threshold
+    best: dict[str, float] = {}
+    for p in preds:
+        best[p["label"]] = max(best.get(p["label"], 0.0), p["score"])
+    return [p["score"] < cut and p["score"] < best[p["label"]] for p in preds]
 
 
 def straight_through(model: Model, pages: list[list[dict[str, Any]]], missing: list[str]) -> bool:
