@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -183,6 +184,25 @@ def test_closing_the_ocr_processes_lets_every_page_sent_finish() -> None:
         t.join()
     children.close()
     assert not errors and [got[i] for i in range(len(images))] == expected
+
+
+def test_an_ocr_process_leaves_ctrl_c_to_the_server() -> None:
+    """Regression: Ctrl-C interrupts the terminal's whole process group, and each OCR child of
+    `docloop demo` printed a KeyboardInterrupt traceback while the server shut down."""
+    image = _photos(1)[0]
+    children = ProcessPoolEngine(partial(RapidOcrEngine, OcrProfile(engines=1)), "x", 1)
+    try:
+        expected = children.read(image)
+        (child,) = [p for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+        child.send_signal(signal.SIGINT)
+        time.sleep(0.5)
+        assert child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        assert children.read(image) == expected
+        assert [
+            p.pid for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())
+        ] == [child.pid]
+    finally:
+        children.close()
 
 
 def test_a_killed_ocr_process_is_replaced_and_the_page_read() -> None:

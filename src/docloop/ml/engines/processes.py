@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -31,8 +32,13 @@ _TUNABLES = "glibc.malloc.hugetlb=1"
 
 
 def _load_engine(build: Callable[[], OcrEngine]) -> None:
-    """Child initializer: build the engine and read a blank page, so its models load now."""
+    """Child initializer: build the engine and read a blank page, so its models load now.
+
+    Ctrl-C in a terminal interrupts the whole process group; the parent shuts its pool down,
+    and a child that took the interrupt too printed a KeyboardInterrupt traceback from its
+    queue wait (`docloop demo`, two of them on every stop). Children ignore it."""
     global _engine
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     watch = threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True)
     watch.start()
     _engine = build()
