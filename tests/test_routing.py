@@ -166,9 +166,9 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
         server.shutdown()
 
 
-def test_approving_a_file_keeps_alternatives_out_of_training_data_unless_confirmed(trained) -> None:  # type: ignore[no-untyped-def]
+def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(trained) -> None:  # type: ignore[no-untyped-def]
     """A candidate the network doubted, scored low beside its label's best, becomes training
-    data only when a person marks it correct; left as predicted, approving drops it."""
+    data, or an exported value, only when a person marks it correct."""
     ctx, model_id = trained
     who = auth.authenticate(ctx, "test-admin-key")
     [(path, _)] = sample_items(23)[22:23]
@@ -191,6 +191,12 @@ def test_approving_a_file_keeps_alternatives_out_of_training_data_unless_confirm
     with ctx.session() as s:
         [row] = s.query(TrainingFile).filter(TrainingFile.source == f"review:{file_id}").all()
         assert [a["text"] for a in row.annotations] == ["MH12AB1234", "KA01Z9"]
+    today = date.today()
+    job = exports.request_export(ctx, who, model_id, "csv", today, today)
+    run_jobs(ctx)
+    data = exports.download(ctx, who, job["id"])[0].decode("utf-8-sig")
+    [mine] = [r for r in csv.DictReader(io.StringIO(data)) if r["request_file_id"] == file_id]
+    assert mine["number_plate"] == "MH12AB1234 | KA01Z9"
     predictions.set_moderated(ctx, who, model_id, file_id, False)
 
 

@@ -63,8 +63,8 @@ def group_fields(
     like any other: where the winner's text is implausible for the label, a plausible doubted
     reading can outrank it (a date and a total more on held-out dev receipts), and where the
     network barely saw a field, a low-scored candidate still points a reviewer at it (the
-    unreadable second plate of dev photo 206, at p 0.06). Routing does not wait on them, nor
-    does an approved file train on them unconfirmed (``routing.alternatives``).
+    unreadable second plate of dev photo 206, at p 0.06). Routing does not wait on them, and
+    unconfirmed they are neither training data nor exported (``routing.alternatives``).
     """
     out: list[FieldPrediction] = []
     if len(tokens) == 0:

@@ -15,10 +15,9 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from docloop.db.tables import InferenceFile, InferencePage, Model, PredictionChange, TrainingFile
-from docloop.services.routing import alternatives
+from docloop.services.routing import read_fields
 
 REVIEW_SOURCE = "review:"
-UNTOUCHED = "correctly_predicted"  # the status a prediction has until a person acts on it
 
 
 def record_change(
@@ -38,10 +37,9 @@ def sync_training_file(session: Session, row: InferenceFile) -> None:
     pages = session.scalars(
         select(InferencePage).where(InferencePage.file_id == row.id).order_by(InferencePage.page)
     ).all()
-    preds = [(page, p) for page in pages for p in page.predictions]
     model = session.get(Model, row.model_id)
     threshold = model.review_threshold if model is not None else None
-    alternative = alternatives([p for _, p in preds], threshold)
+    kept = {id(p) for p in read_fields([p for page in pages for p in page.predictions], threshold)}
     annotations = [
         {
             "label": p["label"],
@@ -49,9 +47,9 @@ def sync_training_file(session: Session, row: InferenceFile) -> None:
             "text": p.get("ocr_text") or None,
             "page": page.page,
         }
-        for (page, p), alt in zip(preds, alternative, strict=True)
-        # A prediction marked wrong is not a field, nor an alternative nobody confirmed.
-        if p.get("status") != "wrong" and not (alt and p.get("status") == UNTOUCHED)
+        for page in pages
+        for p in page.predictions
+        if id(p) in kept
     ]
     if existing is None:
         existing = TrainingFile(

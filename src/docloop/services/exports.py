@@ -18,7 +18,7 @@ from sqlalchemy import select
 from docloop.db.tables import Export, InferenceFile, InferencePage, Model, utcnow
 from docloop.domain import JobKind
 from docloop.errors import Conflict, InvalidInput, NotFound
-from docloop.services import jobs
+from docloop.services import jobs, routing
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
@@ -115,7 +115,7 @@ def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
     rows: list[dict[str, Any]] = []
     for i in range(0, len(ids), BATCH):
         with ctx.session() as s:
-            rows += _rows(s, ids[i : i + BATCH], labels)
+            rows += _rows(s, ids[i : i + BATCH], labels, model.review_threshold)
             s.get(Export, export_id).progress = round(min(len(ids), i + BATCH) / len(ids), 4)  # type: ignore[union-attr]
     data = _encode(rows, ["filename", "request_file_id", "moderated", "created_at", *labels], fmt)
     digest = ctx.blobs.put(data)
@@ -132,7 +132,9 @@ def mark_failed(session: Any, export_id: str, reason: str) -> None:
         export.status, export.error = "failed", reason
 
 
-def _rows(session: Any, ids: list[str], labels: list[str]) -> list[dict[str, Any]]:
+def _rows(
+    session: Any, ids: list[str], labels: list[str], threshold: float | None
+) -> list[dict[str, Any]]:
     files = {
         f.id: f for f in session.scalars(select(InferenceFile).where(InferenceFile.id.in_(ids)))
     }
@@ -140,17 +142,18 @@ def _rows(session: Any, ids: list[str], labels: list[str]) -> list[dict[str, Any
     for page in session.scalars(
         select(InferencePage).where(InferencePage.file_id.in_(ids)).order_by(InferencePage.page)
     ):
-        found[page.file_id].extend(p for p in page.predictions if p.get("status") != "wrong")
+        found[page.file_id].extend(page.predictions)
     out = []
     for i in ids:
         f = files[i]
+        fields = routing.read_fields(found[i], threshold)
         row: dict[str, Any] = {
             "filename": f.filename, "request_file_id": f.id,
             "moderated": "approved" if f.moderated else "not moderated",
             "created_at": f.created_at.isoformat(timespec="seconds"),
         }  # fmt: skip
         for label in labels:
-            texts = [p["ocr_text"] for p in sorted(found[i], key=lambda p: -p["score"])
+            texts = [p["ocr_text"] for p in sorted(fields, key=lambda p: -p["score"])
                      if p["label"] == label]  # fmt: skip
             row[label] = " | ".join(texts)
         out.append(row)

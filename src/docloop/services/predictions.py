@@ -233,7 +233,7 @@ def _page_row(file_id: str, index: int, width: int, height: int, fields: list) -
                 "score": round(f.score, 4),
                 "ocr_text": f.text,
                 "page_no": index,
-                "status": corrections.UNTOUCHED,
+                "status": routing.UNTOUCHED,
             }
             for f in fields
         ],

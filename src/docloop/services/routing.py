@@ -30,6 +30,7 @@ RULE_KEYS = {"required", "pattern", "date", "min", "max", "equals"}
 # Without a threshold, a prediction scored below this beside a better one of its label is an
 # alternative.
 ALTERNATIVE_BELOW = 0.5
+UNTOUCHED = "correctly_predicted"  # the status a prediction has until a person acts on it
 DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%Y-%m-%d",
                 "%d %b %Y", "%d %B %Y", "%b %d, %Y")  # fmt: skip
 
@@ -134,6 +135,16 @@ def alternatives(preds: list[dict[str, Any]], threshold: float | None) -> list[b
     for p in preds:
         best[p["label"]] = max(best.get(p["label"], 0.0), p["score"])
     return [p["score"] < cut and p["score"] < best[p["label"]] for p in preds]
+
+
+def read_fields(preds: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
+    """The predictions a file is read for, in exports and in an approved file's training data:
+    none marked wrong, and no alternative nobody confirmed."""
+    return [
+        p
+        for p, alternative in zip(preds, alternatives(preds, threshold), strict=True)
+        if p.get("status") != "wrong" and not (alternative and p.get("status") == UNTOUCHED)
+    ]
 
 
 def straight_through(model: Model, pages: list[list[dict[str, Any]]], missing: list[str]) -> bool:
