@@ -168,7 +168,8 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
 
 def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(trained) -> None:  # type: ignore[no-untyped-def]
     """A candidate the network doubted, scored low beside its label's best, becomes training
-    data, or an exported value, only when a person marks it correct."""
+    data, an exported value or a field the review queue counts only when a person marks it
+    correct."""
     ctx, model_id = trained
     who = auth.authenticate(ctx, "test-admin-key")
     [(path, _)] = sample_items(23)[22:23]
@@ -187,6 +188,9 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
     predictions.update_page(
         ctx, who, model_id, {"request_file_id": file_id, "predicted_boxes": boxes}
     )
+    listed = review.search(ctx, who, model_id, review.ReviewFilter())["files"]
+    [mine] = [f for f in listed if f["id"] == file_id]
+    assert (mine["fields"], mine["min_score"]) == (2, 0.03)  # the queue lists fields only
     predictions.set_moderated(ctx, who, model_id, file_id, True)
     with ctx.session() as s:
         [row] = s.query(TrainingFile).filter(TrainingFile.source == f"review:{file_id}").all()

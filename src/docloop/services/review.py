@@ -20,6 +20,7 @@ from docloop.services.context import AppContext
 from docloop.services.models import load_model
 from docloop.services.ocr import read_blob
 from docloop.services.predictions import DONE, _load_file, epoch_day
+from docloop.services.routing import read_fields
 
 MAX_LISTED = 500
 
@@ -44,7 +45,7 @@ def search(ctx: AppContext, who: Principal, model_id: str, f: ReviewFilter) -> d
     if f.start and f.end and f.start > f.end:
         raise InvalidInput("the start date is after the end date")
     with ctx.session() as s:
-        load_model(s, who, model_id)
+        threshold = load_model(s, who, model_id).review_threshold
         query = select(InferenceFile).where(
             InferenceFile.model_id == model_id, InferenceFile.status == DONE
         )
@@ -59,7 +60,9 @@ def search(ctx: AppContext, who: Principal, model_id: str, f: ReviewFilter) -> d
                 select(InferencePage).where(InferencePage.file_id.in_([r.id for r in rows]))
             ):
                 pages.setdefault(page.file_id, []).extend(page.predictions)
-        matched = [r for r in rows if _fields_match(pages.get(r.id, []), f)]
+        # A file is listed and filtered by its fields, not by alternatives nobody confirmed.
+        fields = {i: read_fields(preds, threshold) for i, preds in pages.items()}
+        matched = [r for r in rows if _fields_match(fields.get(r.id, []), f)]
         counts = {
             "moderated": sum(r.moderated for r in matched),
             "unmoderated": sum(not r.moderated for r in matched),
@@ -69,7 +72,7 @@ def search(ctx: AppContext, who: Principal, model_id: str, f: ReviewFilter) -> d
         return {
             "counts": counts,
             "total": len(shown),
-            "files": [_summary(r, pages.get(r.id, [])) for r in shown[:MAX_LISTED]],
+            "files": [_summary(r, fields.get(r.id, [])) for r in shown[:MAX_LISTED]],
         }
 
 
