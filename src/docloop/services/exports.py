@@ -98,7 +98,7 @@ def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         model = s.get(Model, export.model_id)
         if model is None:
             return
-        labels, fmt = list(model.categories), export.format
+        labels, fmt, threshold = list(model.categories), export.format, model.review_threshold
         start = epoch_day(_midnight(date.fromisoformat(export.filters["start"])))
         end = epoch_day(_midnight(date.fromisoformat(export.filters["end"])))
         ids = s.scalars(
@@ -115,7 +115,7 @@ def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
     rows: list[dict[str, Any]] = []
     for i in range(0, len(ids), BATCH):
         with ctx.session() as s:
-            rows += _rows(s, ids[i : i + BATCH], labels, model.review_threshold)
+            rows += _rows(s, ids[i : i + BATCH], labels, threshold)
             s.get(Export, export_id).progress = round(min(len(ids), i + BATCH) / len(ids), 4)  # type: ignore[union-attr]
     data = _encode(rows, ["filename", "request_file_id", "moderated", "created_at", *labels], fmt)
     digest = ctx.blobs.put(data)
