@@ -141,6 +141,16 @@ def test_a_second_instance_of_a_one_per_page_label_is_scored_down() -> None:
     assert two[1].score > 0.8
 
 
+def _fragment_over_a_date() -> list[OcrToken]:
+    """A misread fragment on one line, "10 OCT 2017" on a line far below it (dev receipt 270)."""
+    return [
+        OcrToken("2920/1,", Box(10, 10, 110, 30), 1, 0),
+        OcrToken("10", Box(10, 300, 40, 320), 1, 1),
+        OcrToken("OCT", Box(45, 300, 80, 320), 1, 1),
+        OcrToken("2017", Box(85, 300, 130, 320), 1, 1),
+    ]
+
+
 def test_a_reading_in_a_shape_the_labels_values_never_took_is_scored_down() -> None:
     """Dev receipt 270: the network was surer of "2920/1," than of "10 OCT 2017", a shape many
     training dates take; the date is the likelier field once its shape is weighed."""
@@ -152,12 +162,7 @@ def test_a_reading_in_a_shape_the_labels_values_never_took_is_scored_down() -> N
     names = ["ACME", "BIG SHOP 2", "Q&A", "NORTHWIND", "THE 7 DWARFS", "ZED", "A1 FOODS"]
     free = TextShapeModel.fit(("name", n) for n in names + ["OK 42", "KEDAI", "CAFE 9", "ONE"])
     assert free.plausibility("name", "2920/1,") == 1.0  # free text learns no shapes
-    words = [
-        OcrToken("2920/1,", Box(10, 10, 110, 30), 1, 0),
-        OcrToken("10", Box(10, 300, 40, 320), 1, 1),
-        OcrToken("OCT", Box(45, 300, 80, 320), 1, 1),
-        OcrToken("2017", Box(85, 300, 130, 320), 1, 1),
-    ]
+    words = _fragment_over_a_date()
     probs = np.array([[0.1, 0.9], [0.3, 0.7], [0.3, 0.7], [0.3, 0.7]])
     fields = group_fields(
         words, probs, ["date"], width=400, height=400, refiner=BoxRefiner(), shapes=shapes,
@@ -172,13 +177,7 @@ def test_a_plausible_reading_the_network_doubted_outranks_an_implausible_winner(
     a shape no training date took; a word it gave 0.01 is no candidate."""
     dates = [f"{d:02d} OCT 2017" for d in range(1, 29)] + ["2018-01-05", "5 JAN 18"]
     shapes = TextShapeModel.fit(("date", t) for t in dates)
-    words = [
-        OcrToken("2920/1,", Box(10, 10, 110, 30), 1, 0),
-        OcrToken("10", Box(10, 300, 40, 320), 1, 1),
-        OcrToken("OCT", Box(45, 300, 80, 320), 1, 1),
-        OcrToken("2017", Box(85, 300, 130, 320), 1, 1),
-        OcrToken("TOTAL", Box(10, 350, 80, 370), 1, 2),
-    ]
+    words = [*_fragment_over_a_date(), OcrToken("TOTAL", Box(10, 350, 80, 370), 1, 2)]
     probs = np.array([[0.1, 0.9], [0.6, 0.4], [0.6, 0.4], [0.6, 0.4], [0.99, 0.01]])
     fields = group_fields(
         words, probs, ["date"], width=400, height=400, refiner=BoxRefiner(), shapes=shapes,

@@ -114,13 +114,13 @@ class KnownValues:
         (SETIA ALAM) SDN BHD" under "AIK HUAT HARDWARE"), dev receipts 046 and 510, whose full
         names eight training receipts hold. The page itself must print the rest."""
         known = self.values.get(label)
-        have = comparable(join_text(words))
-        if not known or not have or have in known:
+        if not known:
             return words
-        wider = [k for k in known if have in k]
+        have = comparable(join_text(words))
+        wider = [k for k in known if have in k] if have and have not in known else []
         if not wider:
             return words
-        lines = {w.line for w in words} | {w.line + d for w in words for d in (-1, 1)}
+        lines = {w.line + d for w in words for d in (-1, 0, 1)}
         order = reading_order([t for t in tokens if t.line in lines])
         inside = [i for i, t in enumerate(order) if t in words]
         share = self.edit_share.get(label, MAX_EDIT_SHARE)
