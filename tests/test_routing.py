@@ -185,9 +185,13 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
          "status": "correctly_predicted"},
         {**box, "label": "number_plate", "ocr_text": "KA01Z9", "score": 0.03, "status": "correct"},
     ]  # fmt: skip
-    predictions.update_page(
+    view = predictions.update_page(
         ctx, who, model_id, {"request_file_id": file_id, "predicted_boxes": boxes}
     )
+    # Each prediction says whether it is one (the editor sets unconfirmed ones aside).
+    assert [p["alternative"] for p in view["prediction"]] == [False, True, True]
+    stored = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    assert [p["alternative"] for p in stored] == [False, True, True]
     listed = review.search(ctx, who, model_id, review.ReviewFilter())["files"]
     [mine] = [f for f in listed if f["id"] == file_id]
     assert (mine["fields"], mine["min_score"]) == (2, 0.03)  # the queue lists fields only

@@ -259,6 +259,48 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     routing.configure(ctx, who, model_id, threshold=None, rules=None, webhook_url=None)
 
 
+def test_the_editor_sets_doubted_readings_aside_until_asked_for(site, page) -> None:  # type: ignore[no-untyped-def]
+    """A reading below the threshold and below its label's best is hidden, box and row, behind
+    a "Show doubted readings (1)" switch; once a reviewer marks it correct it is a field and stays
+    in sight."""
+    url, ctx, model_id = site
+    who = auth.authenticate(ctx, "test-admin-key")
+    [(path, _)] = sample_items(40)[39:40]
+    file_id = predictions.predict_files(
+        ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())]
+    )[0]["request_file_id"]
+    box = {"xmin": 10, "ymin": 10, "xmax": 80, "ymax": 40}
+    predictions.update_page(ctx, who, model_id, {"request_file_id": file_id, "predicted_boxes": [
+        {**box, "label": "number_plate", "ocr_text": "MH12AB1234", "score": 0.95,
+         "status": "correctly_predicted"},
+        {**box, "xmin": 100, "xmax": 170, "label": "number_plate", "ocr_text": "DOUBTED",
+         "score": 0.08, "status": "correctly_predicted"},
+    ]})  # fmt: skip
+    _sign_in(page, url)
+    page.goto(f"{url}/models/{model_id}/review/{file_id}")
+    page.wait_for_selector("#overlay g.box rect")
+    assert page.locator("#field-list li:visible").count() == 1
+    assert page.locator("#overlay g.box").count() == 1
+    assert page.inner_text("#alternatives") == "Show doubted readings (1)"
+
+    page.check("#show-alternatives")
+    assert page.locator("#field-list li:visible").count() == 2
+    assert page.locator("#overlay g.box").count() == 2
+    page.screenshot(path=str(SCREENS / "doubted-readings.png"))
+    doubted = page.locator("#field-list li").nth(1)
+    assert doubted.locator("input").input_value() == "DOUBTED"
+    doubted.locator("button.correct").click()
+    _saved(page)
+    assert page.locator("#alternatives").is_hidden(), "nothing is set aside now: no switch"
+    page.reload()
+    page.wait_for_selector("#overlay g.box rect")
+    assert page.locator("#field-list li:visible").count() == 2
+    assert page.locator("#alternatives").is_hidden()
+    [_, confirmed] = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    assert (confirmed["ocr_text"], confirmed["status"]) == ("DOUBTED", "correct")
+    predictions.delete_file(ctx, who, model_id, file_id)
+
+
 def test_browser_writes_need_the_csrf_token(site) -> None:  # type: ignore[no-untyped-def]
     import httpx
 

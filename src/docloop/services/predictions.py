@@ -241,13 +241,29 @@ def _page_row(file_id: str, index: int, width: int, height: int, fields: list) -
 
 
 def _file_results(session: Session, row: InferenceFile) -> list[dict[str, Any]]:
+    """Each page's view. Every prediction says whether it is an ``alternative``
+    (``routing.alternatives``, over the whole file: a label's best may be on another page), so
+    a reviewer can set aside the readings the model doubted without the client redoing the
+    server's threshold logic."""
     pages = session.scalars(
         select(InferencePage).where(InferencePage.file_id == row.id).order_by(InferencePage.page)
     ).all()
-    return [_page_view(row, p) for p in pages]
+    model = session.get(Model, row.model_id)
+    marks = iter(
+        routing.alternatives(
+            [p for page in pages for p in page.predictions],
+            model.review_threshold if model is not None else None,
+        )
+    )
+    return [
+        _page_view(row, page, [{**p, "alternative": next(marks)} for p in page.predictions])
+        for page in pages
+    ]
 
 
-def _page_view(row: InferenceFile, page: InferencePage) -> dict[str, Any]:
+def _page_view(
+    row: InferenceFile, page: InferencePage, predictions: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "message": "Success",
         "input": row.filename,
@@ -255,7 +271,7 @@ def _page_view(row: InferenceFile, page: InferencePage) -> dict[str, Any]:
         "request_file_id": row.id,
         "id": page.id,
         "size": {"width": page.width, "height": page.height},
-        "prediction": list(page.predictions),
+        "prediction": predictions,
         "moderated": row.moderated,
         "created_at": row.created_at.isoformat(),
         "request_metadata": row.request_metadata,
@@ -373,7 +389,7 @@ def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) ->
         if row.moderated:
             corrections.sync_training_file(s, row)
         s.flush()
-        return _page_view(row, page)
+        return next(v for v in _file_results(s, row) if v["id"] == page.id)
 
 
 def _corrected(item: object, labels: list[str], page: InferencePage, n: int) -> dict[str, Any]:

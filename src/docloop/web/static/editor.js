@@ -47,6 +47,23 @@ let saving = Promise.resolve();
 
 function pageView() { return state.file.result[state.page]; }
 
+// Readings the model doubted (the server marks them ``alternative``: below the threshold and
+// below their label's best) stay out of sight until asked for or confirmed: most are noise, and
+// the fields are what a reviewer checks. Annotations have none.
+const setAside = (p) => Boolean(p?.alternative) && (p.status ?? "correctly_predicted") === "correctly_predicted";
+const shown = (i) => !setAside(state.preds[i]) || $("show-alternatives")?.checked;
+// The nearest shown field from ``i`` on in direction ``dir`` (-1 when none).
+function nearestShown(i, dir) {
+  for (let j = i; j >= 0 && j < state.preds.length; j += dir) if (shown(j)) return j;
+  return -1;
+}
+
+// After fields went or were set aside: the selection moves to the next shown one, else back.
+function keepSelectionShown() {
+  const i = Math.min(state.selected, state.preds.length - 1);
+  state.selected = i < 0 || shown(i) ? i : Math.max(nearestShown(i, 1), nearestShown(i, -1));
+}
+
 async function load() {
   state.file = annotating ? asFile(await api("GET", base)) : await api("GET", base);
   $("file-name").textContent = state.file.filename;
@@ -57,7 +74,7 @@ async function load() {
 function showPage(n) {
   state.page = n;
   state.preds = pageView().prediction.map((p) => ({ ...p }));
-  state.selected = state.preds.length ? 0 : -1;
+  state.selected = nearestShown(0, 1);
   $("page").value = n;
   const img = $("page-image");
   img.onload = () => { fit(); render(); };
@@ -91,9 +108,13 @@ function renderBoxes() {
     el.style.height = `${height * state.zoom}px`;
   }
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.replaceChildren(...state.preds.map((p, i) => boxElement(p, i)));
+  svg.replaceChildren(...state.preds.flatMap((p, i) => (shown(i) ? [boxElement(p, i)] : [])));
+  const doubted = state.preds.filter(setAside).length;
+  $("alternatives").hidden = doubted === 0;
+  $("alternatives-count").textContent = doubted;
   for (const li of $("field-list").children) {
     const i = Number(li.dataset.i);
+    li.hidden = !shown(i);
     li.classList.toggle("selected", i === state.selected);
     li.classList.remove("correct", "wrong", "corrected", "added", "correctly_predicted");
     if (state.preds[i]?.status) li.classList.add(state.preds[i].status);
@@ -146,6 +167,7 @@ function renderList() {
     const li = document.createElement("li");
     li.className = `field ${p.status ?? ""} ${i === state.selected ? "selected" : ""}`;
     li.dataset.i = i;
+    li.hidden = !shown(i);
     const label = document.createElement("select");
     label.setAttribute("aria-label", "label");
     label.append(...labels.map((l) => new Option(l, l, false, l === p.label)));
@@ -209,7 +231,8 @@ function change(i, values, action) {
 
 function remove(i) {
   const [gone] = state.preds.splice(i, 1);
-  state.selected = Math.min(i, state.preds.length - 1);
+  state.selected = i;
+  keepSelectionShown();
   render();
   return save("delete", gone.id);
 }
@@ -327,6 +350,7 @@ $("zoom-out").onclick = () => zoom(0.8);
 $("zoom-fit").onclick = fit;
 $("page").onchange = () => showPage(Number($("page").value));
 $("draw").onclick = () => setDraw(!state.draw);
+$("show-alternatives").onchange = () => { keepSelectionShown(); render(); };
 if (!annotating) {
   $("approve").onclick = approveAndNext;
   $("next").onclick = goNext;
@@ -343,8 +367,10 @@ document.addEventListener("keydown", (ev) => {
     const [dx, dy] = moves[ev.key];
     Object.assign(p, { xmin: p.xmin + dx, xmax: p.xmax + dx, ymin: p.ymin + dy, ymax: p.ymax + dy, status: "corrected" });
     clampBox(p); renderBoxes(); save("move", p.id);
-  } else if (ev.key === "j") select(Math.min(i + 1, state.preds.length - 1));
-  else if (ev.key === "k") select(Math.max(i - 1, 0));
+  } else if (ev.key === "j" || ev.key === "k") {
+    const next = nearestShown(i + (ev.key === "j" ? 1 : -1), ev.key === "j" ? 1 : -1);
+    if (next >= 0) select(next);
+  }
   else if (ev.key === "c" && p) change(i, { status: "correct" }, "mark_correct");
   else if (ev.key === "w" && p) change(i, { status: "wrong" }, "mark_wrong");
   else if ((ev.key === "Delete" || ev.key === "Backspace") && p) remove(i);
