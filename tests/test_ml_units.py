@@ -187,6 +187,20 @@ def test_a_plausible_reading_the_network_doubted_outranks_an_implausible_winner(
     assert fields[0].score == pytest.approx(0.4)
 
 
+def test_a_second_plate_the_network_barely_saw_is_still_a_candidate() -> None:
+    """Dev photo 206: beside a sure plate, the small "1790" plate had p 0.03 in one training
+    (0.06 in another) and was lost at a bound of 0.05; it is listed last, below the sure one."""
+    words = [
+        OcrToken("1790", Box(97, 104, 125, 121), 1, 0),
+        OcrToken("DL.13S", Box(234, 180, 281, 207), 1, 1),
+        OcrToken("0155", Box(234, 191, 288, 223), 1, 2),
+    ]
+    probs = np.array([[0.97, 0.03], [0.3, 0.7], [0.0, 1.0]])
+    kwargs = {"width": 400, "height": 300, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(words, probs, ["plate"], layout=FieldLayout(), **kwargs)
+    assert [(f.text, f.score) for f in fields] == [("DL.13S 0155", 0.85), ("1790", 0.03)]
+
+
 def test_an_untagged_word_inside_a_field_joins_it_and_one_outside_does_not() -> None:
     """Dev plate 179: the network was sure of "MH14" and "9239" and not of the small "GN" under
     "MH14"; the "IND" emblem beside the plate stays out of it, a candidate of its own at its
@@ -245,7 +259,7 @@ def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part
         OcrToken("Jln", Box(75, 12, 100, 22), 1, 1),
         OcrToken("47400", Box(10, 24, 60, 34), 1, 2),
     ]
-    p = [0.87, 0.03, 0.25, 1.0, 1.0, 1.0]
+    p = [0.87, 0.02, 0.25, 1.0, 1.0, 1.0]
     probs = np.array([[1 - x, x] for x in p])
     kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
     fields = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
