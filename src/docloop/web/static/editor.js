@@ -94,10 +94,11 @@ function fit() {
 function zoom(factor) { state.zoom = Math.max(0.1, Math.min(8, state.zoom * factor)); renderBoxes(); }
 
 // Boxes are redrawn on every change; the field list is rebuilt only when fields come or go,
-// so typing, Tab and focus in the list are never interrupted.
+// so typing, Tab and focus in the list are never interrupted. The redraw marks the rows
+// (selected, status, shown), so it comes after a rebuild.
 function render() {
-  renderBoxes();
   renderList();
+  renderBoxes();
 }
 
 function renderBoxes() {
@@ -167,7 +168,6 @@ function renderList() {
     const li = document.createElement("li");
     li.className = `field ${p.status ?? ""} ${i === state.selected ? "selected" : ""}`;
     li.dataset.i = i;
-    li.hidden = !shown(i);
     const label = document.createElement("select");
     label.setAttribute("aria-label", "label");
     label.append(...labels.map((l) => new Option(l, l, false, l === p.label)));
