@@ -39,7 +39,7 @@ def contexts(text: str) -> Iterator[tuple[int, Context]]:
 
 
 def _before(text: str) -> str:
-    word = re.split(r"[\s.,:;]", text)[-1]
+    word = re.split(rf"[\s{re.escape(MARKS)}]", text)[-1]
     if not word:
         return "none"
     if any(c.isdigit() for c in word):
