@@ -232,7 +232,6 @@ def _cross_validated(
 
     Measured on the dev receipts' training addresses: 268 of 404 read right as the engine
     read them, 302 with the character model, 306 with both."""
-    right: Counter[tuple[float, bool]] = Counter()
     readings: dict[tuple[float, bool], list[tuple[str, str]]] = defaultdict(list)
     for fold in range(FOLDS):
         held = cases[fold::FOLDS]
@@ -241,11 +240,13 @@ def _cross_validated(
             mended = lexicon.mend(lattice, counts - lexicon.word_counts([text]))
             for w in WEIGHTS:
                 for m, source in ((False, lattice), (True, mended)):
-                    read = decode(source, model, w)
-                    right[w, m] += comparable(read) == comparable(text)
-                    readings[w, m].append((read, text))
+                    readings[w, m].append((decode(source, model, w), text))
+
+    def right(key: tuple[float, bool]) -> int:
+        return sum(comparable(read) == comparable(text) for read, text in readings[key])
+
     best = max(
         ((w, m) for w in WEIGHTS for m in (False, True)),
-        key=lambda k: (right[k], not k[1], -k[0]),
+        key=lambda k: (right(k), not k[1], -k[0]),
     )
     return best[0], best[1], readings[best]
