@@ -84,7 +84,7 @@ def check(
             continue
         kept.append({**f, "annotations": anns})
         hashes.append(phash(image))
-    groups = _near_duplicate_groups(hashes)
+    groups = near_duplicate_groups(hashes)
     for f, g in zip(kept, groups, strict=True):
         f["group"] = kept[g]["blob_hash"]
     counts = Counter(a["label"] for f in kept for a in f["annotations"])
@@ -147,7 +147,7 @@ def _clean_annotation(
     return {**a, "box": inside}, "clipped"
 
 
-def _near_duplicate_groups(hashes: list[int]) -> list[int]:
+def near_duplicate_groups(hashes: list[int]) -> list[int]:
     """For each image, the index of the first image of its near-duplicate group."""
     parent = list(range(len(hashes)))
 
