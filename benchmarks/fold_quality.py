@@ -44,10 +44,10 @@ def folds_of(ids: list[str], data: Path, tool: Any, folds: int) -> list[list[str
         with Image.open(tool.image_path(data, ident)) as im:
             hashes.append(phash(np.asarray(im.convert("RGB"))))
     roots = near_duplicate_groups(hashes)
-    order = list(dict.fromkeys(roots))
+    position = {root: n for n, root in enumerate(dict.fromkeys(roots))}
     out: list[list[str]] = [[] for _ in range(folds)]
     for ident, root in zip(ids, roots, strict=True):
-        out[order.index(root) % folds].append(ident)
+        out[position[root] % folds].append(ident)
     return out
 
 
