@@ -14,7 +14,6 @@ photographed twice is not scored on a model that saw it. OCR as in ``quality_tab
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -23,13 +22,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from quality_table import (
-    docloop_lines,
-    labelled_pages,
-    load_eval_tool,
-    predict_all,
-    rapidocr_lines,
-)
+from quality_table import dataset_arguments, labelled_pages, load_eval_tool, predict_all, read_ocr
 
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.train import TrainConfig, fit
@@ -52,15 +45,9 @@ def folds_of(ids: list[str], data: Path, tool: Any, folds: int) -> list[list[str
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--normalize", choices=["alnum", "nospace"], required=True)
-    ap.add_argument("--ignore-extra", type=Path)
-    ap.add_argument("--eval-tool", type=Path, default=Path("../shared/tools/eval_api.py"))
+    ap = dataset_arguments(__doc__.split("\n")[0])
     ap.add_argument("--split", default="train", help="the split to cut into folds")
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--ocr", choices=["docloop", "cached"], default="docloop")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "docloop-bench")
     args = ap.parse_args()
     if args.folds < 2:
         sys.exit("--folds must be at least 2")
@@ -69,10 +56,7 @@ def main() -> None:
     ids = tool.load_split(args.data, args.split)
     ignore = frozenset(args.ignore_extra.read_text().split()) if args.ignore_extra else frozenset()
     norm = tool.normalizer(args.normalize)
-    if args.ocr == "cached":
-        ocr = rapidocr_lines(args.data)
-    else:
-        ocr = docloop_lines(args.data, ids, tool, args.cache)
+    ocr = read_ocr(args, ids, tool)
     truth = {i: tool.annotations(args.data, i) for i in ids}
     labels = sorted({o["name"] for objs in truth.values() for o in objs})
 

@@ -245,16 +245,29 @@ def predict_all(
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def dataset_arguments(description: str) -> argparse.ArgumentParser:
+    """The options every quality benchmark takes: the dataset, how to score it, whose OCR."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--normalize", choices=["alnum", "nospace"], required=True)
     ap.add_argument("--ignore-extra", type=Path)
     ap.add_argument("--eval-tool", type=Path, default=Path("../shared/tools/eval_api.py"))
-    ap.add_argument("--tesseract", action="store_true", help="add the Tesseract baseline row")
-    ap.add_argument("--no-augmentation-row", action="store_true", help="skip the second training")
     ap.add_argument("--ocr", choices=["docloop", "cached"], default="docloop")
     ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "docloop-bench")
+    return ap
+
+
+def read_ocr(args: argparse.Namespace, ids: list[str], eval_tool: Any) -> dict[str, list[OcrToken]]:
+    """The OCR ``--ocr`` names for ``ids``."""
+    if args.ocr == "cached":
+        return rapidocr_lines(args.data)
+    return docloop_lines(args.data, ids, eval_tool, args.cache)
+
+
+def main() -> None:
+    ap = dataset_arguments(__doc__.split("\n")[0])
+    ap.add_argument("--tesseract", action="store_true", help="add the Tesseract baseline row")
+    ap.add_argument("--no-augmentation-row", action="store_true", help="skip the second training")
     args = ap.parse_args()
 
     tool = load_eval_tool(args.eval_tool)
@@ -262,10 +275,7 @@ def main() -> None:
     truth = {i: tool.annotations(args.data, i) for i in val_ids}
     ignore = frozenset(args.ignore_extra.read_text().split()) if args.ignore_extra else frozenset()
     norm = tool.normalizer(args.normalize)
-    if args.ocr == "cached":
-        ocr = rapidocr_lines(args.data)
-    else:
-        ocr = docloop_lines(args.data, train_ids + val_ids, tool, args.cache)
+    ocr = read_ocr(args, train_ids + val_ids, tool)
     labels = sorted({o["name"] for objs in truth.values() for o in objs})
     rules = plate_rules if labels == ["number_plate"] else receipt_rules
     rows: list[tuple[str, dict[str, Any], float]] = []
