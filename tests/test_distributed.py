@@ -6,6 +6,8 @@ gradient all-reduce waits forever, which this test would see as a timeout).
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -45,8 +47,15 @@ def _worker(rank: int, rendezvous: str, out: str) -> None:
         assert (bundle is None) == (rank != 0)
         if bundle is not None:
             Path(out).write_bytes(bundle.to_bytes())
+        # As ``ddp_worker`` does: no rank leaves while the other may still talk to it, and the
+        # interpreter's teardown is skipped, where gloo's threads once aborted rank 1 of this
+        # test ("terminate called without an active exception") after its work was done.
+        dist.barrier()
     finally:
         dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def test_two_processes_train_one_model(tmp_path: Path) -> None:
