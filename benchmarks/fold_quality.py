@@ -62,8 +62,8 @@ def main() -> None:
 
     rows: list[tuple[int, int, dict[str, Any], float]] = []
     for k, held_out in enumerate(folds_of(ids, args.data, tool, args.folds)):
-        kept = set(held_out)
-        pages = labelled_pages(args.data, [i for i in ids if i not in kept], ocr, tool)
+        held = set(held_out)
+        pages = labelled_pages(args.data, [i for i in ids if i not in held], ocr, tool)
         started = time.time()
         bundle = fit(pages, labels, TrainConfig(epochs=epochs_for(len(pages), 60)))
         assert bundle is not None
