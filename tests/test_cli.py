@@ -46,3 +46,18 @@ def test_models_create_and_import(tmp_path: Path, monkeypatch) -> None:  # type:
     assert imported.exit_code == 0 and "imported 2 file(s)" in imported.output, imported.output
     listed = runner.invoke(app, ["models", "list", *home])
     assert model_id in listed.output and "number_plate (2)" in listed.output
+
+
+def test_demo_stops_at_once_when_its_port_is_taken(tmp_path: Path) -> None:
+    """The demo once trained and printed a URL and key for a port another program held."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = runner.invoke(app, ["demo", "--port", str(port), "--home", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"cannot serve on 127.0.0.1:{port}" in result.output
+    listed = runner.invoke(app, ["models", "list", "--home", str(tmp_path)])
+    assert "demo" not in listed.output

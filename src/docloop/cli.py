@@ -496,17 +496,24 @@ def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> Non
 
     settings = _settings(home)
     ctx = build_context(settings)
+    # Serving starts first: a port another program holds is said now, not after a training
+    # whose printed URL and key would then lead to that other program.
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, ctx=ctx), host=host, port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started and thread.is_alive():
+        time.sleep(0.05)
+    if not server.started:
+        err.print(f"[red]cannot serve on {host}:{port}[/red] (in use?); try --port")
+        raise typer.Exit(1)
     key = settings.bootstrap_api_key or auth.create_key(ctx, name="demo", admin=True)
     who = auth.authenticate(ctx, key)
     model = models.create_model(ctx, who, categories=["number_plate"], name="number plates (demo)")
     console.print(f"model {model.id}: uploading the bundled sample")
     _import(ctx, who, model.id, PLATES, "nanonets", lines=False)
     training.request_training(ctx, who, model.id)
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, ctx=ctx), host=host, port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
     m = _wait_trained(ctx, who, model.id)
     if m.state != ModelState.HOSTED:
         err.print(f"[red]training failed:[/red] {m.status}")
