@@ -21,10 +21,9 @@ GROW_MIN_PROB = 0.2
 # A word another class won is still a candidate of a label this likely: a field of its own,
 # scored by that probability (``group_fields``). Such candidates rank below every surer field,
 # so a lower bound costs average precision almost nothing and recovers fields the network
-# barely saw; where that belief lands varies between two trainings (dev plate photo 206's
-# second plate: p 0.06, 0.03, then 0.015 in three networks, so 0.05 and then 0.03 lost it).
-# On five held-out folds of the dev plates, 0.05 -> 0.01 moved no fold down (one up 0.02);
-# dev receipts val: text unchanged, 4.8 -> 5.35 predictions a receipt.
+# barely saw. Where that belief lands varies from one training to the next (a small second
+# plate's word can sit at p 0.06 in one network and 0.015 in another), so the bound is low;
+# a v2 client never sees these candidates unless it asks for them (``routing.alternatives``).
 DOUBT_MIN_PROB = 0.01
 ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
 EDGE_LINE_MIN_PROB = 0.5
@@ -51,8 +50,8 @@ def group_fields(
 
     A cluster's score is its tagged words' mean probability times how plausible its text is for
     the label (``TextShapeModel.plausibility``: a shape its values never took, a value never
-    seen where values recur): the network can be surer of a misread fragment ("2920/1,", dev
-    receipt 270) than of the date on another line.
+    seen where values recur): the network can be surer of a misread fragment ("2920/1,") than
+    of the date on another line.
 
     The k-th strongest cluster of a label is scored down by how often training pages held k
     instances of it: a second plate on a photo where training photos show one is most likely a
@@ -61,15 +60,15 @@ def group_fields(
     A label no word wins is still read from its likeliest word when that word is not too
     unlikely, or whatever its probability when nearly every training page held the label (a
     receipt's total): a low-scored guess is something for a reviewer to confirm, where nothing
-    is a field to type, and on the dev receipts such guesses were right two times in three.
+    is a field to type, and on held-out receipts such guesses were right two times in three.
 
     Words another class won but the network gave this label some belief (``DOUBT_MIN_PROB``)
     make candidates too, after the label's own fields, each scored by its words' probability
     like any other: where the winner's text is implausible for the label, a plausible doubted
-    reading can outrank it (a date and a total more on held-out dev receipts), and where the
-    network barely saw a field, a low-scored candidate still points a reviewer at it (the
-    unreadable second plate of dev photo 206). Routing does not wait on them, and
-    unconfirmed they are neither training data nor exported (``routing.alternatives``).
+    reading can outrank it (a date or a total), and where the network barely saw a field, a
+    low-scored candidate still points a reviewer at it (a small second plate). Routing does
+    not wait on them, and unconfirmed they are neither training data nor exported
+    (``routing.alternatives``).
     """
     out: list[FieldPrediction] = []
     if len(tokens) == 0:
@@ -196,8 +195,8 @@ def _trim_edge_lines(
     """Drop the top or bottom line of a field spanning three or more when the network thinks
     that line, all its words taken together, less likely than not part of it: a branch line
     ("Damansara Utama Outlet") above an address. Lines in between stay, and so do the last
-    two: one row of a two-row plate can be that doubtful (dev plate 43, "TN37CF" over "4902",
-    in one training), and cutting it costs the whole field."""
+    two: one row of a two-row plate can be that doubtful, and cutting it costs the whole
+    field."""
     order = _lines_top_down(idx, tokens, lines)
     while len(order) > MIN_LINES_KEPT:
         top, bottom = line_means[order[0]], line_means[order[-1]]
@@ -215,7 +214,7 @@ def _trim_foreign_lines(
 ) -> list[int]:
     """Drop the top or bottom line of a field while it holds words and none of them is a word
     of the label's training texts: a store's name over an address ("FASARAYA BORONG SUPER
-    SEVEN", dev receipt 185), a shop's web address under it. Only for labels whose lines the
+    SEVEN"), a shop's web address under it. Only for labels whose lines the
     vocabulary tells apart (``lexicon.line_vocabularies``)."""
     if not vocabulary:
         return idx
@@ -244,7 +243,7 @@ def _trim_to_length(
 ) -> list[int]:
     """Drop the weaker edge line while the field holds more characters than any training
     field of its label did: a dealer's line printed under a plate ("TARA AUTOMOBILES BTI
-    ...", dev plate 14) that the network half believed made a 43-character plate, where no
+    ...") that the network half believed made a 43-character plate, where no
     training plate had more than 16."""
     order = _lines_top_down(idx, tokens, lines)
 
@@ -275,7 +274,7 @@ def _enclosed(
     """Untagged words that lie inside the extent of a cluster's words: the network can be
     unsure of a two-row plate's small "GN" (under "MH14", beside a tall "9239") when its
     neighbours are certain, and a word inside a field is part of it far more often than not.
-    No floor on the word's probability: on the dev sets any floor (0.02, 0.1) read fewer
+    No floor on the word's probability: in cross-validation any floor (0.02, 0.1) read fewer
     fields right. For a label whose training fields take their whole lines (plates do, 97%
     of them), so do the untagged words on the cluster's lines: a huge close-up plate's last
     group "40GG" had p 0.05 beside a sure "KL 31 B"."""

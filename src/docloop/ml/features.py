@@ -90,7 +90,7 @@ def _amount_features(tokens: Sequence[OcrToken]) -> list[tuple[float, float, flo
 
     The network reads each word's characters and cannot compare numbers across a page; the
     value a document states twice and its largest are what a total or an amount due tends to
-    be (on the dev receipts, 6 of the 10 totals read as another amount were printed twice),
+    be (on receipts, most totals read as another amount were printed twice),
     and the network learns from the user's fields whether they matter."""
     values = [amount_value(t.text) for t in tokens]
     distinct = sorted({v for v in values if v is not None})

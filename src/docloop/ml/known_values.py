@@ -1,6 +1,6 @@
 """Known values: a label whose values recur is read as the nearest value seen in training.
 
-A team's documents come from the same sellers again and again: on the dev receipts two thirds of
+A team's documents come from the same sellers again and again: on a receipts dataset two thirds of
 the training ``company`` values and 60% of the ``address`` values occur on more than one receipt.
 The OCR misreads a character or two of a long name ("SHAN ALAM" for "SHAH ALAM"), and no shape
 rule can restore it; the training values can. Whether a label is like that is learned from its
@@ -73,7 +73,7 @@ class KnownValues:
         smallest.
 
         How far an engine's reading may be from a value it is read as depends on the label. On
-        the dev receipts, a share of 0.15 read the most company names right (356 of 403 against
+        a receipts dataset, a share of 0.15 read the most company names right (356 of 403 against
         344 at 0.10), while addresses did best at 0.08 and 0.10 (323 of 404 against 319): a chain's
         branches share most of an address, and "... SELANGOR 1605-TMN SRI BINTANG" differs in
         7 of 74 characters from another branch's "... SELANGOR 1181-TMN SRI SINAR"."""
@@ -111,8 +111,8 @@ class KnownValues:
 
         The network can tag part of a name it has seen many times: "PASAR MINI JIN" of the
         line "PASAR MINI JIN SENG", or a seller's second line without the first ("ENTERPRISE
-        (SETIA ALAM) SDN BHD" under "AIK HUAT HARDWARE"), dev receipts 046 and 510, whose full
-        names eight training receipts hold. The page itself must print the rest."""
+        (SETIA ALAM) SDN BHD" under "AIK HUAT HARDWARE") whose full name other training
+        receipts hold. The page itself must print the rest."""
         known = self.values.get(label)
         if not known:
             return words
@@ -177,7 +177,7 @@ def _edits(a: str, b: str) -> int:
     A similarity ratio of 0.8 lets a 70-character address differ in fourteen characters, and a
     seller never seen in training whose name ends like a known one ("HON HWA HARDWARE TRADING")
     was read as that one ("TSH POWER HARDWARE TRADING"). The engine misreads a character or two
-    of a line (1.5% of characters on the dev receipts), so a reading that far off is a different
+    of a line (about 1.5% of a receipt's characters), so a reading that far off is a different
     value, not a misread one.
     """
     matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)

@@ -3,8 +3,8 @@
 Addresses are written with a small vocabulary (JALAN, TAMAN, SELANGOR, ...), and the engine
 misreads a letter of such a word ("SCLANGOR", "JAIAN", "TANAN"). A word the label's training
 texts never hold, one letter away from a word they hold often, is likely that word, but only
-where the engine itself saw that letter as a possibility at that place (its lattice): on the
-dev receipts' training addresses, mending that the lattice supported was right 15 times and
+where the engine itself saw that letter as a possibility at that place (its lattice): on
+receipt addresses, mending that the lattice supported was right 15 times and
 wrong once, while mending it did not support was wrong 6 times in 7 ("GAYA" is no misread
 "JAYA"). Whether a label is mended is learned with its character model (``reread.py``).
 
@@ -96,7 +96,7 @@ def line_vocabularies(pages: Sequence[LabelledPage], labels: Sequence[str]) -> d
     seldom holds none of the words the label's other training texts use, while a line just
     above or below a field mostly does (``FOREIGN_RATIO`` times as often or more).
 
-    On the dev receipts' training addresses, 7 of 790 edge lines held no word of the other
+    On receipt addresses, 7 of 790 edge lines held no word of the other
     addresses, against 549 of the 625 lines next to them ("TEL: ...", a shop's web address, a
     store's name); company names are their own words (11 of 77 against 155 of 318) and are not
     told apart this way."""

@@ -14,10 +14,9 @@ would win for free ("SDN" re-read as "SÚN").
 
 How much the character model weighs is chosen per label, by cross-validation on the training
 fields: a label whose texts do not predict its characters keeps weight 0, so it reads exactly as
-the engine did. Measured on the dev plates with the words of each annotated plate (a throwaway
-probe): exact reads of the single-line `val` plates rose from 33 to 37 of 49, and 152 to 160 of
-190 in five-fold cross-validation on `train`. The same cross-validation decides whether a
-misread word is first mended to a frequent word of the label's texts (``lexicon.py``).
+the engine did. On number plates, exact reads of single-line plates rose from 152 to 160 of 190
+in five-fold cross-validation. The same cross-validation decides whether a misread word is
+first mended to a frequent word of the label's texts (``lexicon.py``).
 """
 
 from __future__ import annotations
@@ -39,9 +38,9 @@ ORDER = 4  # characters of context, plus one
 DISCOUNT = 0.7
 WEIGHTS = (0.0, 0.3, 0.6)  # tried per label; the first wins ties
 FOLDS = 5
-# Fields per label the weight is chosen on, evenly spread (bounds training time). With 300, the
-# dev receipts' companies were chosen on half their 403 fields, and which half (the pages' upload
-# order) decided between weights 0.3 and 0.6: two val names read differently.
+# Fields per label the weight is chosen on, evenly spread (bounds training time). Too few (300
+# of 400 company names) and which fields were drawn (the pages' upload order) decided between
+# weights, so two trainings on the same files read differently.
 CV_FIELDS = 1000
 MIN_TEXTS = 10  # fewer training texts than this: no character model
 BEAM = 10
@@ -230,7 +229,7 @@ def _cross_validated(
     them, the held-out fields as that choice read them, paired with their annotated texts:
     what the punctuation channel learns from, as prediction will read unseen fields.
 
-    Measured on the dev receipts' training addresses: 268 of 404 read right as the engine
+    Measured on receipt addresses: 268 of 404 read right as the engine
     read them, 302 with the character model, 306 with both."""
     readings: dict[tuple[float, bool], list[tuple[str, str]]] = defaultdict(list)
     for fold in range(FOLDS):

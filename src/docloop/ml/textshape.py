@@ -80,7 +80,7 @@ class TextShapeModel:
         before the value, from (label, word left of the annotated words on their line, the
         annotated words' reading, annotated text).
 
-        A currency printed apart ("RM 33.90") was left out of the dev receipts' annotated
+        A currency printed apart ("RM 33.90") was left out of annotated receipt
         totals 22 times and kept 10 times; where the network tags it, it is read without."""
         dropped: dict[str, Counter[str]] = {}
         kept: dict[str, Counter[str]] = {}
@@ -170,7 +170,7 @@ class TextShapeModel:
         """The shapes a label takes often, when most of its values take one; else none.
 
         Names are written in letters only, so names of one length share a shape by chance
-        (12 of the 177 distinct sellers on the dev receipts have 19 letters). Counted once per
+        (12 of 177 distinct sellers on a receipts dataset have 19 letters). Counted once per
         receipt, the recurring sellers made such lengths cover 85% of company texts, and
         "SUPER SEVEN CASH & CARRY SDN BHD" was cut to a 14-letter part of it. Counted per
         distinct value, lengths shared by a handful of names still covered 55%; a format is a
