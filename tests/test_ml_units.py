@@ -173,7 +173,7 @@ def test_a_reading_in_a_shape_the_labels_values_never_took_is_scored_down() -> N
 
 def test_a_plausible_reading_the_network_doubted_outranks_an_implausible_winner() -> None:
     """Words another class won are candidates of a label the network gave them some belief in
-    (``DOUBT_MIN_PROB``): here the date it half believed beats the fragment it was sure of,
+    (``DecodeConfig.doubt_min_prob``): here the date it half believed beats the fragment it was sure of,
     a shape no training date took; a word it gave 0.005 is no candidate."""
     dates = [f"{d:02d} OCT 2017" for d in range(1, 29)] + ["2018-01-05", "5 JAN 18"]
     shapes = TextShapeModel.fit(("date", t) for t in dates)

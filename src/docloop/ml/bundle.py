@@ -5,15 +5,18 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from docloop.ml.boxes import BoxRefiner
+from docloop.ml.decoding import DecodeConfig
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 
-FORMAT = "docloop-field-tagger/2"
+FORMAT = "docloop-field-tagger/3"
+# Formats this release reads; 2 predates stored decoding thresholds (``decoding.FORMAT_2``).
+READABLE = {"docloop-field-tagger/2", FORMAT}
 
 
 class UnknownFormat(ValueError):
@@ -33,6 +36,7 @@ class FieldModelBundle:
     layout: FieldLayout
     reader: Rereader
     metrics: dict[str, Any]
+    decoding: DecodeConfig = field(default_factory=DecodeConfig)
 
     def to_bytes(self) -> bytes:
         meta = {
@@ -43,6 +47,7 @@ class FieldModelBundle:
             "layout": self.layout.to_dict(),
             "reader": self.reader.to_dict(),
             "metrics": self.metrics,
+            "decoding": self.decoding.to_dict(),
         }
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -55,7 +60,7 @@ class FieldModelBundle:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             meta = json.loads(zf.read("meta.json"))
             onnx = zf.read("model.onnx")
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in READABLE:
             raise UnknownFormat(meta.get("format"))
         return cls(
             labels=meta["labels"],
@@ -66,4 +71,5 @@ class FieldModelBundle:
             # Models trained before re-reading existed read as the engine did.
             reader=Rereader.from_dict(meta["reader"]) if "reader" in meta else Rereader(),
             metrics=meta["metrics"],
+            decoding=DecodeConfig.from_dict(meta.get("decoding")),
         )

@@ -9,29 +9,13 @@ import numpy as np
 
 from docloop.domain import Box, FieldPrediction, OcrToken, enclosing
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
+from docloop.ml.decoding import DecodeConfig
 from docloop.ml.labels import comparable
 from docloop.ml.layout import FieldLayout
 from docloop.ml.lexicon import foreign
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text
-
-FALLBACK_MIN_PROB = 0.15
-GROW_MIN_PROB = 0.2
-# A word another class won is still a candidate of a label this likely: a field of its own,
-# scored by that probability (``group_fields``). Such candidates rank below every surer field,
-# so a lower bound costs average precision almost nothing and recovers fields the network
-# barely saw. Where that belief lands varies from one training to the next (a small second
-# plate's word can sit at p 0.06 in one network and 0.015 in another), so the bound is low;
-# a v2 client never sees these candidates unless it asks for them (``routing.alternatives``).
-DOUBT_MIN_PROB = 0.01
-ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
-EDGE_LINE_MIN_PROB = 0.5
-MIN_LINES_KEPT = 2
-# Where pages held a second instance of a label less often than this (``FieldLayout.rank_prior``),
-# tagged words this many times the label's widest gap apart still make one field.
-RARE_SECOND = 0.5
-RARE_SECOND_SLACK = 2.0
 
 
 def group_fields(
@@ -45,6 +29,7 @@ def group_fields(
     shapes: TextShapeModel,
     layout: FieldLayout,
     reader: Rereader | None = None,
+    config: DecodeConfig = DecodeConfig(),  # noqa: B008 (frozen, so safe to share)
 ) -> list[FieldPrediction]:
     """Words tagged with a label, grouped into nearby clusters; one prediction per cluster.
 
@@ -62,7 +47,7 @@ def group_fields(
     receipt's total): a low-scored guess is something for a reviewer to confirm, where nothing
     is a field to type, and on held-out receipts such guesses were right two times in three.
 
-    Words another class won but the network gave this label some belief (``DOUBT_MIN_PROB``)
+    Words another class won but the network gave this label some belief (``doubt_min_prob``)
     make candidates too, after the label's own fields, each scored by its words' probability
     like any other: where the winner's text is implausible for the label, a plausible doubted
     reading can outrank it (a date or a total), and where the network barely saw a field, a
@@ -75,22 +60,32 @@ def group_fields(
         return out
     winners = probs.argmax(axis=1)
     page = _Page(
-        tokens, probs, winners, line_boxes(tokens), width, height, refiner, shapes, layout, reader
+        tokens,
+        probs,
+        winners,
+        line_boxes(tokens),
+        width,
+        height,
+        refiner,
+        shapes,
+        layout,
+        reader,
+        config,
     )
     for k, label in enumerate(labels, start=1):
         members = [i for i in range(len(tokens)) if winners[i] == k]
         if not members:
             best = int(probs[:, k].argmax())
-            if probs[best, k] < FALLBACK_MIN_PROB and not layout.always_present(label):
+            if probs[best, k] < config.fallback_min_prob and not layout.always_present(label):
                 continue
             members = [best]
-        members = _grow(members, tokens, probs, winners, k, label, layout)
+        members = _grow(members, tokens, probs, winners, k, label, layout, config.grow_min_prob)
         made = page.fields(k, label, members)
         taken = {i for _, idx in made for i in idx}
         doubted = [
             i
             for i in range(len(tokens))
-            if i not in taken and winners[i] != k and probs[i, k] >= DOUBT_MIN_PROB
+            if i not in taken and winners[i] != k and probs[i, k] >= config.doubt_min_prob
         ]
         if doubted:
             made += page.fields(k, label, doubted)
@@ -116,24 +111,35 @@ class _Page:
     shapes: TextShapeModel
     layout: FieldLayout
     reader: Rereader | None
+    config: DecodeConfig
 
     def fields(
         self, k: int, label: str, chosen: list[int]
     ) -> list[tuple[FieldPrediction, list[int]]]:
         """The fields the words ``chosen`` make for ``label`` (class ``k``), each with the words
         it was read from."""
-        tokens, lines, layout, shapes = self.tokens, self.lines, self.layout, self.shapes
+        tokens, lines, layout, shapes, config = (
+            self.tokens,
+            self.lines,
+            self.layout,
+            self.shapes,
+            self.config,
+        )
         prob = self.probs[:, k]
         line_means = _line_means(tokens, prob)
         # A split field is likelier than a second instance of a label pages rarely hold twice.
-        slack = RARE_SECOND_SLACK if layout.rank_prior(label, 1) < RARE_SECOND else 1.0
+        rare = layout.rank_prior(label, 1) < config.rare_second
+        slack = config.rare_second_slack if rare else 1.0
         made = []
         for cluster in _clusters([tokens[i] for i in chosen], label, layout, slack):
-            tagged = _trim_edge_lines([chosen[j] for j in cluster], tokens, lines, line_means)
+            tagged = _trim_edge_lines(
+                [chosen[j] for j in cluster], tokens, lines, line_means, config
+            )
             tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
             tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
-            enclosed = _enclosed(tagged, tokens, self.winners, label in layout.whole_line)
-            idx = _dedupe(tagged + enclosed, tokens, prob)
+            whole = label in layout.whole_line
+            enclosed = _enclosed(tagged, tokens, self.winners, whole, config.enclosed)
+            idx = _dedupe(tagged + enclosed, tokens, prob, config.duplicate_iou)
             words = shapes.known.widen(label, [tokens[i] for i in idx], tokens)
             sample = BoxSample.of_words(label, words, lines, self.width, self.height)
             read = (self.reader and self.reader.reread(label, words)) or join_text(words)
@@ -158,6 +164,7 @@ def _grow(
     k: int,
     label: str,
     layout: FieldLayout,
+    min_prob: float,
 ) -> list[int]:
     """Add weaker words next to tagged ones (hysteresis): a plate's short "37" between "TN" and
     "CF" is less sure on its own than beside its neighbours."""
@@ -165,7 +172,7 @@ def _grow(
     candidates = [
         i
         for i in range(len(tokens))
-        if i not in chosen and winners[i] == 0 and probs[i, k] >= GROW_MIN_PROB
+        if i not in chosen and winners[i] == 0 and probs[i, k] >= min_prob
     ]
     grew = True
     while grew and candidates:
@@ -191,6 +198,7 @@ def _trim_edge_lines(
     tokens: Sequence[OcrToken],
     lines: Mapping[int, Box],
     line_means: dict[int, float],
+    config: DecodeConfig,
 ) -> list[int]:
     """Drop the top or bottom line of a field spanning three or more when the network thinks
     that line, all its words taken together, less likely than not part of it: a branch line
@@ -198,9 +206,9 @@ def _trim_edge_lines(
     two: one row of a two-row plate can be that doubtful, and cutting it costs the whole
     field."""
     order = _lines_top_down(idx, tokens, lines)
-    while len(order) > MIN_LINES_KEPT:
+    while len(order) > config.min_lines_kept:
         top, bottom = line_means[order[0]], line_means[order[-1]]
-        if min(top, bottom) >= EDGE_LINE_MIN_PROB:
+        if min(top, bottom) >= config.edge_line_min_prob:
             break
         order.pop(0 if top <= bottom else -1)
     return _on_lines(idx, tokens, order)
@@ -269,7 +277,11 @@ def _on_lines(idx: list[int], tokens: Sequence[OcrToken], kept: Sequence[int]) -
 
 
 def _enclosed(
-    idx: list[int], tokens: Sequence[OcrToken], winners: np.ndarray, whole_lines: bool
+    idx: list[int],
+    tokens: Sequence[OcrToken],
+    winners: np.ndarray,
+    whole_lines: bool,
+    share: float,
 ) -> list[int]:
     """Untagged words that lie inside the extent of a cluster's words: the network can be
     unsure of a two-row plate's small "GN" (under "MH14", beside a tall "9239") when its
@@ -286,7 +298,7 @@ def _enclosed(
         for i, t in enumerate(tokens)
         if i not in chosen
         and winners[i] == 0
-        and (t.line in lines or t.box.intersection(extent) >= ENCLOSED * t.box.area())
+        and (t.line in lines or t.box.intersection(extent) >= share * t.box.area())
     ]
 
 
@@ -319,12 +331,14 @@ def _line_text(tokens: Sequence[OcrToken], words: Sequence[OcrToken]) -> str:
     return join_text([t for t in tokens if t.line in lines])
 
 
-def _dedupe(idx: list[int], tokens: Sequence[OcrToken], prob: np.ndarray) -> list[int]:
+def _dedupe(
+    idx: list[int], tokens: Sequence[OcrToken], prob: np.ndarray, same_iou: float
+) -> list[int]:
     """Drop words the engine read twice (same text, heavily overlapping boxes)."""
     keep: list[int] = []
     for i in sorted(idx, key=lambda i: -prob[i]):
         if not any(
-            tokens[j].text == tokens[i].text and tokens[j].box.iou(tokens[i].box) > 0.5
+            tokens[j].text == tokens[i].text and tokens[j].box.iou(tokens[i].box) > same_iou
             for j in keep
         ):
             keep.append(i)

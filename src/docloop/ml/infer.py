@@ -42,6 +42,7 @@ class FieldPredictor:
             shapes=self.bundle.shapes,
             layout=self.bundle.layout,
             reader=self.bundle.reader,
+            config=self.bundle.decoding,
         )
 
     def predict(self, lines: Sequence[OcrToken], width: int, height: int) -> list[FieldPrediction]:

@@ -25,6 +25,7 @@ from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.data import Example, LabelledPage, collate, make_example
 from docloop.ml.decode import group_fields
+from docloop.ml.decoding import DecodeConfig
 from docloop.ml.export import to_onnx
 from docloop.ml.labels import comparable, words_by_field
 from docloop.ml.layout import FieldLayout
@@ -226,7 +227,9 @@ def export_bundle(
     refiner, shapes, layout, reader = _fit_decoders(pages, labels)
     model = Ensemble(networks) if len(networks) > 1 else networks[0]
     onnx = to_onnx(model, sample)
-    return FieldModelBundle(list(labels), onnx, refiner, shapes, layout, reader, metrics)
+    return FieldModelBundle(
+        list(labels), onnx, refiner, shapes, layout, reader, metrics, DecodeConfig()
+    )
 
 
 Decoders = tuple[BoxRefiner, TextShapeModel, FieldLayout, Rereader]

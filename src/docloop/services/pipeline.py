@@ -25,13 +25,13 @@ from docloop.services.context import AppContext
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/12"  # 2: pages carry their content key; 3: transcribed
+PIPELINE_VERSION = f"{__version__}/13"  # 2: pages carry their content key; 3: transcribed
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
 # 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
 # never hold (in any case; narrowed in 8); 8: known values keep how often a value is new;
 # 9: re-reading takes letters of the texts' other case as context; 10: it cross-validates its
 # weights on every field; 11: doubted words are candidates (validation figures); 12: the
-# punctuation channel
+# punctuation channel; 13: bundles store their decoding thresholds
 
 
 def digest(value: Any) -> str:
