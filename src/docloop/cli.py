@@ -109,6 +109,16 @@ def worker_cmd(
     home: HomeOpt = None,
     burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
     max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="DOCLOOP_WORKER_METRICS_PORT",
+            help="Serve this worker's Prometheus metrics on this port (off when unset).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(envvar="DOCLOOP_WORKER_METRICS_HOST", help="Address for --metrics-port.")
+    ] = "0.0.0.0",
 ) -> None:
     """Run a worker against the same database and file store as the server."""
     import signal
@@ -116,6 +126,9 @@ def worker_cmd(
     from docloop.worker.loop import Worker, WorkerPool
 
     ctx = _ctx(home)
+    if metrics_port is not None:
+        ctx.metrics.serve(metrics_host, metrics_port)
+        console.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     if max_jobs is not None:  # exactly that many jobs: one loop
         w = Worker(ctx)
         signal.signal(signal.SIGTERM, lambda *_: w.stop())
