@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+from sqlalchemy import update
 
 from docloop.api.app import create_app
 from docloop.db.tables import Job, WorkerSeen, utcnow
@@ -141,7 +142,7 @@ def test_backlog_is_read_from_the_database_and_cached(db_ctx) -> None:  # type: 
     with db_ctx.session() as s:
         for _ in range(2):
             jobs.enqueue(s, JobKind.EXPORT, {"export_id": "x"}, model_id=None, max_attempts=1)
-        s.query(Job).update({Job.created_at: utcnow() - timedelta(seconds=120)})
+        s.execute(update(Job).values(created_at=utcnow() - timedelta(seconds=120)))
     with TestClient(create_app(db_ctx.settings, ctx=db_ctx)) as c:
         m = scrape(c)
         assert value(m["docloop_queue_jobs"], kind="export", status="queued") == 2

@@ -91,7 +91,8 @@ class DatabaseFigures(Collector):
             return
         with self._lock:
             self._refresh(ctx)
-            yield from self._families()
+            families = list(self._families())
+        yield from families
 
     def _refresh(self, ctx: AppContext) -> None:
         now, settings = time.monotonic(), ctx.settings

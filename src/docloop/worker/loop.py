@@ -74,7 +74,10 @@ class Worker:
         def keep_lease() -> None:
             while not done.wait(self.ctx.settings.job_lease_s / 3):
                 jobs.heartbeat(self.ctx, job.id, self.owner, progress[0])
-                worker_registry.beat(self.ctx, self.owner, self.kinds)
+                try:
+                    worker_registry.beat(self.ctx, self.owner, self.kinds)
+                except Exception:  # keeping the lease matters more than the live count
+                    log.exception("worker registry beat failed")
 
         keeper = threading.Thread(target=keep_lease, daemon=True, name=f"lease-{job.id}")
         keeper.start()
