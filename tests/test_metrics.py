@@ -338,3 +338,21 @@ def test_metric_name_extraction() -> None:
         "docloop_jobs_finished_total",
         "docloop_http_request_seconds_count",
     }
+
+
+def test_worker_command_serves_metrics_while_it_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from docloop.cli import app
+
+    monkeypatch.setenv("DOCLOOP_OCR_PROCESSES", "false")
+    port = free_port()
+    result = CliRunner().invoke(
+        app,
+        ["worker", "--home", str(tmp_path), "--max-jobs", "0",
+         "--metrics-port", str(port), "--metrics-host", "127.0.0.1"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in result.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))  # the server was stopped with the worker

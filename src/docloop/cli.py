@@ -126,8 +126,8 @@ def worker_cmd(
     from docloop.worker.loop import Worker, WorkerPool
 
     ctx = _ctx(home)
-    if metrics_port is not None:
-        ctx.metrics.serve(metrics_host, metrics_port)
+    metrics = None if metrics_port is None else ctx.metrics.serve(metrics_host, metrics_port)
+    if metrics is not None:
         console.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     if max_jobs is not None:  # exactly that many jobs: one loop
         w = Worker(ctx)
@@ -140,6 +140,9 @@ def worker_cmd(
         console.print(f"worker {pool.workers[0].owner} started, {len(pool.workers)} job threads")
         n = pool.run(burst=burst)
     console.print(f"worker ran {n} job(s)")
+    if metrics is not None:
+        metrics.shutdown()
+        metrics.server_close()
 
 
 @keys_app.command("create")
