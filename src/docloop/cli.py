@@ -109,6 +109,16 @@ def worker_cmd(
     home: HomeOpt = None,
     burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
     max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            envvar="DOCLOOP_WORKER_METRICS_PORT",
+            help="Serve this worker's Prometheus metrics on this port (off when unset).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(envvar="DOCLOOP_WORKER_METRICS_HOST", help="Address for --metrics-port.")
+    ] = "0.0.0.0",
 ) -> None:
     """Run a worker against the same database and file store as the server."""
     import signal
@@ -116,6 +126,9 @@ def worker_cmd(
     from docloop.worker.loop import Worker, WorkerPool
 
     ctx = _ctx(home)
+    metrics = None if metrics_port is None else ctx.metrics.serve(metrics_host, metrics_port)
+    if metrics is not None:
+        console.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     if max_jobs is not None:  # exactly that many jobs: one loop
         w = Worker(ctx)
         signal.signal(signal.SIGTERM, lambda *_: w.stop())
@@ -127,6 +140,9 @@ def worker_cmd(
         console.print(f"worker {pool.workers[0].owner} started, {len(pool.workers)} job threads")
         n = pool.run(burst=burst)
     console.print(f"worker ran {n} job(s)")
+    if metrics is not None:
+        metrics.shutdown()
+        metrics.server_close()
 
 
 @keys_app.command("create")

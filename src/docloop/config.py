@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         default=True,
         description="Run each OCR engine in a child process (true) or as a thread (false).",
     )
+    metrics_queue_cache_s: float = Field(
+        default=10.0, ge=0, description="How long /metrics reuses its queue and worker figures."
+    )
+    metrics_automation_cache_s: float = Field(
+        default=60.0, ge=0, description="How long /metrics reuses its per-model automation figures."
+    )
     cpu_hour_cost: float = Field(default=0.05, description="Cost of one CPU-hour, for run costs.")
     gpu_hour_cost: float = Field(default=2.50, description="Cost of one GPU-hour, for run costs.")
 

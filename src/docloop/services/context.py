@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from docloop.config import Settings
 from docloop.db.engine import make_engine, make_session_factory
 from docloop.db.migrate import upgrade
+from docloop.metrics import Metrics
 from docloop.ml.engines.base import OcrEngine
 from docloop.ml.engines.processes import ProcessPoolEngine
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine, engine_name
@@ -28,6 +29,7 @@ class AppContext:
     blobs: BlobStore
     ocr: OcrEngine
     predictors: PredictorCache = field(default_factory=PredictorCache)
+    metrics: Metrics = field(default_factory=Metrics)
     on_close: list[Callable[[], None]] = field(default_factory=list)
 
     @contextmanager

@@ -8,10 +8,11 @@ claimed again; after ``max_attempts`` claims it fails with the last reason.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from docloop.db.tables import Job, utcnow
 from docloop.domain import JOB_PRIORITY, JobKind, JobStatus
@@ -159,6 +160,26 @@ def fail(ctx: AppContext, job_id: int, owner: str, reason: str, *, retryable: bo
             job.finished_at = now
             _on_final_failure(s, job_id)
         return final
+
+
+def backlog(session: Session) -> list[tuple[JobKind, JobStatus, int, datetime]]:
+    """Jobs queued or running, per kind and status, with the creation time of the oldest (UTC).
+
+    One grouped query over the claim index's leading column: finished jobs are not read."""
+    rows = session.execute(
+        select(Job.kind, Job.status, func.count(Job.id), func.min(Job.created_at))
+        .where(Job.status.in_([JobStatus.QUEUED.value, JobStatus.RUNNING.value]))
+        .group_by(Job.kind, Job.status)
+    ).all()
+    return [
+        (JobKind(kind), JobStatus(status), count, _aware(oldest))
+        for kind, status, count, oldest in rows
+    ]
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time stored is UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def backoff(attempts: int) -> float:

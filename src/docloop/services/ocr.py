@@ -56,7 +56,10 @@ def read_pages(ctx: AppContext, blob_hash: str, pages: list[Page]) -> list[PageL
     hit = cached(ctx, blob_hash)
     if hit is not None:
         return hit
-    result = [ctx.ocr.read(p.image) for p in pages]
+    result = []
+    for p in pages:
+        with ctx.metrics.ocr_seconds.time():
+            result.append(ctx.ocr.read(p.image))
     try:
         with ctx.session() as s:
             s.add(

@@ -71,10 +71,15 @@ def _hosted_version(
 def _read_fields(
     ctx: AppContext, version: ModelVersion, digest: str, pages: list[Page]
 ) -> list[list[FieldPrediction]]:
-    """OCR (cached by content) and the model, page by page."""
+    """OCR (cached by content) and the model, page by page; counted as one prediction."""
     lines = read_pages(ctx, digest, pages)
     predictor = _predictor(ctx, version)
-    return [predictor.predict(ln, p.width, p.height) for ln, p in zip(lines, pages, strict=True)]
+    fields = []
+    for ln, p in zip(lines, pages, strict=True):
+        with ctx.metrics.inference_seconds.time():
+            fields.append(predictor.predict(ln, p.width, p.height))
+    ctx.metrics.prediction_served(version.model_id, len(pages), sum(map(len, fields)))
+    return fields
 
 
 def predict_files(

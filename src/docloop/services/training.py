@@ -197,13 +197,21 @@ class _TrainingJob:
                     setattr(run, k, v)
 
     def run(self) -> None:
+        self.ctx.metrics.training_started.inc()
         try:
             self._steps()
         except BaseException as exc:
+            self._measure("failed")
             self.tracker.log(f"failed: {type(exc).__name__}: {exc}")
             self.tracker.finish("FAILED", gpu=_gpu())
             self._update_run(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
             raise
+        self._measure("succeeded")
+
+    def _measure(self, outcome: str) -> None:
+        metrics = self.ctx.metrics
+        metrics.training_finished.labels(outcome).inc()
+        metrics.training_seconds.labels(outcome).observe(time.time() - self.started)
 
     def _steps(self) -> None:
         from docloop.ml import train

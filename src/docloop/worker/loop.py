@@ -6,13 +6,22 @@ import logging
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
 
 from docloop.domain import JobKind
 from docloop.errors import DocloopError
-from docloop.services import datasets, exports, jobs, predictions, training, webhooks
+from docloop.services import (
+    datasets,
+    exports,
+    jobs,
+    predictions,
+    training,
+    webhooks,
+    worker_registry,
+)
 from docloop.services.context import AppContext
 from docloop.services.jobs import ClaimedJob
 
@@ -46,6 +55,7 @@ class Worker:
         self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.kinds = kinds
         self._stop = threading.Event()
+        self._seen = float("-inf")
 
     def stop(self) -> None:
         self._stop.set()
@@ -64,9 +74,14 @@ class Worker:
         def keep_lease() -> None:
             while not done.wait(self.ctx.settings.job_lease_s / 3):
                 jobs.heartbeat(self.ctx, job.id, self.owner, progress[0])
+                try:
+                    worker_registry.beat(self.ctx, self.owner, self.kinds)
+                except Exception:  # keeping the lease matters more than the live count
+                    log.exception("worker registry beat failed")
 
         keeper = threading.Thread(target=keep_lease, daemon=True, name=f"lease-{job.id}")
         keeper.start()
+        started = time.perf_counter()
         try:
             _run(self.ctx, job, beat)
         except Exception as exc:
@@ -80,20 +95,35 @@ class Worker:
                 "job %s (%s) failed: %s\n%s", job.id, job.kind, reason, traceback.format_exc()
             )
             final = jobs.fail(self.ctx, job.id, self.owner, reason, retryable=retryable)
+            self._measure(job, started, "failed" if final else "retried")
             if not final and job.kind == JobKind.TRAIN:
                 training.requeued(self.ctx, job.payload["model_id"])
         else:
             jobs.succeed(self.ctx, job.id, self.owner)
+            self._measure(job, started, "succeeded")
         finally:
             done.set()
             keeper.join()
         return True
+
+    def _measure(self, job: ClaimedJob, started: float, outcome: str) -> None:
+        metrics = self.ctx.metrics
+        metrics.job_seconds.labels(job.kind.value).observe(time.perf_counter() - started)
+        metrics.jobs_finished.labels(job.kind.value, outcome).inc()
+
+    def _alive(self) -> None:
+        """Tell the registry this loop is alive, at the pace of the job heartbeats."""
+        now = time.monotonic()
+        if now - self._seen >= self.ctx.settings.job_lease_s / 3:
+            worker_registry.beat(self.ctx, self.owner, self.kinds)
+            self._seen = now
 
     def run(self, *, max_jobs: int | None = None, burst: bool = False) -> int:
         """Loop until stopped; ``burst`` returns when the queue is empty. Returns jobs run."""
         count = 0
         while not self._stop.is_set() and (max_jobs is None or count < max_jobs):
             try:
+                self._alive()
                 found = self.run_once()
             except Exception:  # a database hiccup must not kill the loop
                 log.exception("worker loop error")
@@ -104,6 +134,10 @@ class Worker:
                 break
             else:
                 self._stop.wait(self.ctx.settings.worker_poll_s)
+        try:
+            worker_registry.leave(self.ctx, self.owner)
+        except Exception:  # the row then ages out of the live count by itself
+            log.exception("could not leave the worker registry")
         return count
 
 
