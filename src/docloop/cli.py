@@ -403,6 +403,18 @@ def _import(
 
 
 @app.command()
+def monitor(home: HomeOpt = None) -> None:
+    """Check drift and health alerts and announce ended trainings once (e.g. from cron, when
+    no server runs the periodic check)."""
+    from docloop.services import monitoring
+
+    sent = monitoring.check(_ctx(home))
+    for notice in sent:
+        console.print(f"{notice.event}: {notice.subject}")
+    console.print(f"{len(sent)} notification(s) sent")
+
+
+@app.command()
 def upload(
     folder: Path,
     model: Annotated[str, typer.Option("--model", "-m")],

@@ -75,6 +75,62 @@ class Settings(BaseSettings):
     )
     cpu_hour_cost: float = Field(default=0.05, description="Cost of one CPU-hour, for run costs.")
     gpu_hour_cost: float = Field(default=2.50, description="Cost of one GPU-hour, for run costs.")
+    # The ROI figures of the KPI dashboard (docs/kpis.md).
+    manual_seconds_per_field: float = Field(
+        default=30.0, ge=0, description="Seconds a person takes to type one field by hand."
+    )
+    reviewer_hour_cost: float = Field(
+        default=25.0, ge=0, description="Cost of one hour of a reviewer's time."
+    )
+    manual_document_cost: float = Field(
+        default=1.50, ge=0, description="Cost of processing one document entirely by hand."
+    )
+    review_seconds_max: float = Field(
+        default=1800.0, gt=0,
+        description="Longest review time counted for one file (an editor left open over lunch "
+        "counts this much).",
+    )  # fmt: skip
+    # Drift and health monitoring and its alerts (docs/monitoring.md).
+    monitor_interval_s: float = Field(
+        default=300.0, ge=0,
+        description="How often the server computes the drift figures and checks the alerts "
+        "(0: never; `docloop monitor` checks once).",
+    )  # fmt: skip
+    monitor_window_days: int = Field(
+        default=7, ge=1, description="Days of predictions the current drift figures cover."
+    )
+    low_confidence: float = Field(
+        default=0.5, ge=0, le=1, description="A field under this confidence is low-confidence."
+    )
+    drift_min_fields: int = Field(
+        default=30, ge=1, description="Fewest predicted fields of a label for its PSI."
+    )
+    alert_psi: float = Field(
+        default=0.25, ge=0, description="Alert when a label's PSI reaches this (0.25: shifted)."
+    )
+    alert_low_confidence_share: float = Field(
+        default=0.5, ge=0, le=1,
+        description="Alert when this share of files has a low-confidence field.",
+    )  # fmt: skip
+    alert_correction_rate: float = Field(
+        default=0.5, ge=0, le=1, description="Alert when this share of reviewed files is corrected."
+    )
+    alert_latency_p95_s: float = Field(
+        default=10.0, gt=0, description="Alert when the p95 seconds per prediction reach this."
+    )
+    alert_webhook_url: str | None = Field(
+        default=None,
+        description="Receives alerts and finished or failed trainings as JSON POSTs.",
+    )
+    alert_emails: str = Field(
+        default="", description="Comma-separated addresses e-mailed the same notifications."
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: no e-mail.")
+    smtp_port: int = Field(default=587, description="SMTP port (465: implicit TLS).")
+    smtp_user: str | None = Field(default=None, description="SMTP login, if the server needs one.")
+    smtp_password: str | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=True, description="Upgrade the connection with STARTTLS.")
+    smtp_from: str = Field(default="docloop@localhost", description="Sender of the e-mails.")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -12,6 +12,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     ProcessCollector,
     disable_created_metrics,
@@ -75,6 +76,41 @@ class Metrics:
             "docloop_training_seconds", "Wall time of a training attempt, per outcome.",
             ["outcome"], buckets=TRAINING_BUCKETS, registry=r,
         )  # fmt: skip
+
+        # Set by each monitoring check (services/monitoring.py), over its window of predictions.
+        self.drift = {
+            "psi": Gauge(
+                "docloop_drift_psi",
+                "PSI of a label's field confidences against its version's validation.",
+                ["model", "label"], registry=r,
+            ),
+            "low_confidence_share": Gauge(
+                "docloop_low_confidence_files_share",
+                "Share of the window's files with any field under the low-confidence setting.",
+                ["model"], registry=r,
+            ),
+            "correction_rate": Gauge(
+                "docloop_correction_rate",
+                "Share of the window's files approved by a person that a reviewer corrected.",
+                ["model"], registry=r,
+            ),
+            "latency_p95_s": Gauge(
+                "docloop_prediction_p95_seconds",
+                "95th percentile of OCR and inference seconds per file over the window.",
+                ["model"], registry=r,
+            ),
+        }  # fmt: skip
+
+    def monitoring_checked(self, figures: dict[str, list[tuple[str, str, float | None]]]) -> None:
+        """Replace the drift gauges by one check's ``(figure, label, value)`` per model; a
+        figure without a value (too few fields) has no series."""
+        for gauge in self.drift.values():
+            gauge.clear()
+        for model_id, found in figures.items():
+            for figure, label, value in found:
+                if value is not None:
+                    keys = (model_id, label) if figure == "psi" else (model_id,)
+                    self.drift[figure].labels(*keys).set(value)
 
     def prediction_served(self, model_id: str, pages: int, fields: int) -> None:
         """Count one predicted file of ``pages`` pages that returned ``fields`` fields."""

@@ -28,9 +28,16 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
             from docloop.worker.loop import start_background
 
             worker, thread = start_background(context)
+        monitor = None
+        if settings.monitor_interval_s > 0:
+            from docloop.services import monitoring
+
+            monitor = monitoring.start_background(context)
         try:
             yield
         finally:
+            if monitor is not None:
+                monitor.set()
             if worker is not None:
                 worker.stop()
                 thread.join(timeout=30)

@@ -160,6 +160,10 @@ class InferenceFile(Base):
     moderated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     moderated_by: Mapped[str | None] = mapped_column(String(200))
     assigned_to: Mapped[str | None] = mapped_column(String(200))
+    # Seconds reviewers spent in the editor on this file before approving it (summed over
+    # reviews), and seconds of OCR and inference its prediction took: the KPI dashboard's inputs.
+    review_seconds: Mapped[float | None] = mapped_column(Float)
+    predict_seconds: Mapped[float | None] = mapped_column(Float)
     day: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -196,6 +200,8 @@ class TrainingRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the notification channel announced the outcome (services/training_notices.py).
+    announced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StepOutput(Base):
@@ -291,3 +297,19 @@ class WorkerSeen(Base):
     kinds: Mapped[list[Any] | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AlertState(Base):
+    """Whether a monitored figure of a model is past its threshold: an alert is sent when the
+    state changes, once, whichever process noticed (the change is a conditional update)."""
+
+    __tablename__ = "alert_states"
+    model_id: Mapped[str] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    figure: Mapped[str] = mapped_column(String(40), primary_key=True)
+    label: Mapped[str] = mapped_column(String(200), primary_key=True)  # "" for a model figure
+    firing: Mapped[bool] = mapped_column(Boolean)
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float] = mapped_column(Float)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from docloop.ml import confidence
 from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.augment import recut_words
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
@@ -443,6 +444,8 @@ class _Counts:
         self.box = {k: [0, 0] for k in labels}
         # page key -> label -> [text right, box right] (None where not annotated)
         self.pages: dict[str, dict[str, list[bool | None]]] = {}
+        # label -> confidence of every field predicted, the drift monitor's reference
+        self.scores: dict[str, list[float]] = {k: [] for k in labels}
 
     def add(
         self,
@@ -464,6 +467,8 @@ class _Counts:
                 page.words, probs, self.labels, width=page.width, height=page.height,
                 refiner=refiner, shapes=shapes, layout=layout, reader=reader,
             )  # fmt: skip
+            for p in preds:
+                self.scores[p.label].append(p.score)
             for ann in page.annotations:
                 if ann.label not in self.text:
                     continue
@@ -497,4 +502,8 @@ class _Counts:
             },
             "val_text_accuracy": ratio([correct, total]),
             "val_pages": self.pages,
+            "val_confidence": {
+                "edges": list(confidence.EDGES),
+                "counts": {k: confidence.histogram(v) for k, v in self.scores.items()},
+            },
         }

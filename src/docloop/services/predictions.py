@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import PurePath
@@ -97,10 +98,12 @@ def predict_files(
         check_size(ctx, f.filename, f.data)
         media_type, pages = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
         digest = ctx.blobs.put(f.data)
+        started = time.perf_counter()
         fields = _read_fields(ctx, version, digest, pages)
         with ctx.session() as s:
             row = _new_file(s, model_id, f.filename, digest, media_type, metadata, status=DONE)
             row.model_version_id = version.id
+            row.predict_seconds = round(time.perf_counter() - started, 4)
             _store_pages(ctx, s, row, pages, fields)
             s.flush()
             results.extend(_file_results(s, row))
@@ -155,6 +158,7 @@ def run_prediction_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         version = _production(s, model)
         filename, digest = row.filename, row.blob_hash
     _, pages = decode(ctx.blobs.get(digest), filename, max_pages=ctx.settings.max_pages)
+    started = time.perf_counter()
     fields = _read_fields(ctx, version, digest, pages)
     with ctx.session() as s:
         row = s.get(InferenceFile, file_id)
@@ -164,6 +168,7 @@ def run_prediction_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         _store_pages(ctx, s, row, pages, fields)
         row.status = DONE
         row.model_version_id = version.id
+        row.predict_seconds = round(time.perf_counter() - started, 4)
 
 
 def _store_pages(

@@ -19,7 +19,14 @@ from docloop.domain import Annotation, Box, JobKind, OcrToken
 from docloop.errors import Conflict, InvalidInput
 from docloop.ml.data import LabelledPage
 from docloop.ml.tokens import split_words
-from docloop.services import dataset_versions, jobs, model_versions, tracking, validation
+from docloop.services import (
+    dataset_versions,
+    jobs,
+    model_versions,
+    tracking,
+    training_notices,
+    validation,
+)
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import ModelInfo, describe, load_model
@@ -203,10 +210,22 @@ class _TrainingJob:
         except BaseException as exc:
             self._measure("failed")
             self.tracker.log(f"failed: {type(exc).__name__}: {exc}")
-            self.tracker.finish("FAILED", gpu=_gpu())
+            self._record_cost(self.tracker.finish("FAILED", gpu=_gpu()))
             self._update_run(status="failed", error=f"{type(exc).__name__}: {exc}"[:4000])
             raise
         self._measure("succeeded")
+        training_notices.announce(self.ctx, self.run_id)
+
+    def _record_cost(self, figures: dict[str, float]) -> None:
+        """Keep the attempt's time and cost on the run, added to earlier attempts' (the KPI
+        dashboard's training cost)."""
+        with self.ctx.session() as s:
+            run = s.get(TrainingRun, self.run_id)
+            if run is not None:
+                report = dict(run.report or {})
+                before = report.get("cost") or {}
+                report["cost"] = {k: _summed(k, before.get(k, 0.0), v) for k, v in figures.items()}
+                run.report = report
 
     def _measure(self, outcome: str) -> None:
         metrics = self.ctx.metrics
@@ -305,8 +324,9 @@ class _TrainingJob:
         self._log_figures(metrics)
         self.tracker.artifact_bytes(bundle, "model/docloop-model.zip")
         self._register(bundle, metrics, version_id)
-        self.tracker.finish("FINISHED", gpu=_gpu())
+        cost = self.tracker.finish("FINISHED", gpu=_gpu())
         self._update_run(status="succeeded", finished_at=utcnow())
+        self._record_cost(cost)
 
     def _checkpoints(self, train_key: str) -> Any:
         """Saved epochs of the train step; imported here so serving never loads torch."""
@@ -397,6 +417,11 @@ class _TrainingJob:
             model.train_eta_s = None
             model.updated_at = utcnow()
         self.pipe.record("register", artifact, cached=existed, seconds=time.time() - t0)
+
+
+def _summed(name: str, before: float, now: float) -> float:
+    """An attempt's figure added to the earlier attempts' (peaks: the highest)."""
+    return round(max(before, now) if "peak" in name else before + now, 5)
 
 
 def _gpu() -> bool:

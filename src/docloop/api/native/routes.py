@@ -14,15 +14,19 @@ from starlette.concurrency import run_in_threadpool
 from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
 from docloop.domain import Box
+from docloop.errors import InvalidInput
 from docloop.services import (
     annotation,
     dataset_versions,
     datasets,
     exports,
+    kpis,
     model_versions,
     models,
+    monitoring,
     predictions,
     review,
+    review_time,
     routing,
     runs,
     training,
@@ -293,6 +297,37 @@ async def review_stats(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[st
     return await run_in_threadpool(review.stats, ctx, who, model_id)
 
 
+@router.get("/kpis", response_model=None)
+async def kpis_figures(
+    ctx: CtxDep,
+    who: PrincipalDep,
+    model_id: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    format: str = "json",
+    table: str = "weeks",
+) -> dict[str, Any] | Response:
+    """ROI and KPI figures of the workspace (or of ``model_id``) per week from ``start`` to
+    ``end``; ``format=csv`` gives one ``table`` (weeks, labels, monitoring, months, models)."""
+    if format not in ("json", "csv"):
+        raise InvalidInput("format must be json or csv")
+    found = await run_in_threadpool(
+        lambda: kpis.compute(ctx, who, model_id=model_id or None, start=start, end=end)
+    )
+    if format == "json":
+        return found
+    return Response(
+        kpis.to_csv(found, table), media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="kpis-{table}.csv"'},
+    )  # fmt: skip
+
+
+@router.get("/models/{model_id}/monitoring")
+async def monitoring_status(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+    """Drift and health figures over the monitoring window, thresholds and alert states."""
+    return await run_in_threadpool(monitoring.status, ctx, who, model_id)
+
+
 class RoutingSettings(BaseModel):
     threshold: float | None = Field(default=None, description="Straight-through confidence.")
     rules: dict[str, dict[str, Any]] | None = Field(default=None, description="Per label.")
@@ -393,9 +428,23 @@ async def prediction_changes(
     return await run_in_threadpool(review.changes, ctx, who, model_id, file_id)
 
 
+class Approval(BaseModel):
+    review_seconds: float | None = Field(
+        default=None, ge=0, description="Seconds the reviewer spent on the file (the editor's)."
+    )
+
+
 @router.put("/models/{model_id}/predictions/{file_id}/approval")
-async def approve(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
-    return await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, True)
+async def approve(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep, body: Approval | None = None
+) -> dict[str, Any]:
+    """Approve the file; ``review_seconds`` adds to the file's measured review time."""
+    approved = await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, True)
+    if body is not None and body.review_seconds is not None:
+        await run_in_threadpool(
+            review_time.record, ctx, who, model_id, file_id, body.review_seconds
+        )
+    return approved
 
 
 @router.delete("/models/{model_id}/predictions/{file_id}/approval")

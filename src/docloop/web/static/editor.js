@@ -8,6 +8,7 @@ const model = root.dataset.model;
 const fileId = root.dataset.file;
 const labels = JSON.parse(root.dataset.labels);
 const annotating = root.dataset.mode === "annotate";
+const opened = performance.now(); // review time: from opening the file to approving it
 const base = annotating
   ? `/api/v1/models/${model}/files/${fileId}`
   : `/api/v1/models/${model}/predictions/${fileId}`;
@@ -314,7 +315,7 @@ function setDraw(on) {
 async function approveAndNext() {
   await saving;
   try {
-    await api("PUT", `${base}/approval`);
+    await api("PUT", `${base}/approval`, { review_seconds: (performance.now() - opened) / 1000 });
     await goNext();
   } catch (e) { $("saved").textContent = e.message; }
 }
