@@ -103,8 +103,10 @@ class Settings(BaseSettings):
         default=0.5, ge=0, le=1, description="A field under this confidence is low-confidence."
     )
     drift_min_fields: int = Field(
-        default=30, ge=1, description="Fewest predicted fields of a label for its PSI."
-    )
+        default=100, ge=1,
+        description="Fewest predicted fields of a label for its PSI (with fewer, chance alone "
+        "moves it past 0.25).",
+    )  # fmt: skip
     alert_psi: float = Field(
         default=0.25, ge=0, description="Alert when a label's PSI reaches this (0.25: shifted)."
     )
