@@ -77,6 +77,9 @@ def install(app: Any) -> None:
         return response
 
     app.include_router(router)
+    from docloop.web import dashboard  # it builds on this module's page helpers
+
+    app.include_router(dashboard.router)
 
 
 @router.get("/", response_class=HTMLResponse)
