@@ -161,3 +161,15 @@ def test_the_editor_review_time_is_summed_and_capped(trained_client) -> None:  #
     assert hist["edges"] == list(confidence.EDGES) and sum(hist["counts"]["number_plate"]) > 0
     out = client.get("/api/v1/kpis", params={"model_id": model_id}).json()
     assert out["totals"]["processed"] >= 1 and out["totals"]["review_seconds_per_file"]
+
+
+def test_the_figures_are_the_same_on_each_database(db_ctx) -> None:  # type: ignore[no-untyped-def]
+    who = auth.authenticate(db_ctx, "test-admin-key")
+    history = h.seed(db_ctx, who)
+    out = kpis.compute(db_ctx, who, model_id=history.model_id)
+    assert out["totals"]["processed"] == h.WEEKS * h.FILES_PER_WEEK
+    assert out["totals"]["label_accuracy"]["date"] == 1.0
+    assert out["delivery"]["production_share"] == 1.0
+    assert out["weeks"][-1]["money_saved_to_date"] == pytest.approx(
+        out["totals"]["money_saved"], abs=0.05
+    )

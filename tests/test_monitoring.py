@@ -82,10 +82,11 @@ def inbox() -> Iterator[tuple[Inbox, str, int]]:
 
 
 @pytest.fixture
-def watched(tmp_path: Path, inbox) -> Iterator[tuple[AppContext, Inbox]]:  # type: ignore[no-untyped-def]
+def watched(tmp_path: Path, inbox, any_db_url) -> Iterator[tuple[AppContext, Inbox]]:  # type: ignore[no-untyped-def]
+    """A context on each database whose notifications reach the loopback receivers."""
     box, url, port = inbox
     settings = make_settings(
-        tmp_path / "home", alert_webhook_url=url, smtp_host="127.0.0.1", smtp_port=port,
+        tmp_path / "home", any_db_url, alert_webhook_url=url, smtp_host="127.0.0.1", smtp_port=port,
         smtp_starttls=False, alert_emails="ops@example.com, lead@example.com",
         monitor_interval_s=0,
     )  # fmt: skip

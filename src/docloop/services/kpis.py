@@ -259,7 +259,9 @@ def _week(facts: list[FileFacts], settings: Settings, training_cost: float) -> d
     }
 
 
-def _totals(weeks: list[dict[str, Any]], facts: list[FileFacts], settings: Settings) -> dict:  # type: ignore[type-arg]
+def _totals(
+    weeks: list[dict[str, Any]], facts: list[FileFacts], settings: Settings
+) -> dict[str, Any]:
     whole = _week(facts, settings, sum(w["training_cost"] for w in weeks))
     return {k: v for k, v in whole.items() if k != "manual_cost_per_document"}
 
