@@ -182,3 +182,21 @@ def test_a_finished_training_is_announced_with_its_version(watched) -> None:  # 
     assert notice.details["version"] in (1, 2) and notice.details["promoted"]
     assert box.posts[-1]["event"] == "training.succeeded"
     assert training_notices.announce(ctx, run_id) is None
+
+
+def test_docloop_monitor_checks_once(tmp_path: Path, inbox) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from docloop.cli import app
+
+    box, url, _ = inbox
+    ctx = build_context(make_settings(tmp_path), ocr=_ENGINE)
+    history = kpi_history.seed(ctx, auth.authenticate(ctx, "test-admin-key"))
+    kpi_history.add_recent(ctx, history.model_id, RECENT)
+    ctx.close()
+    out = CliRunner().invoke(
+        app, ["monitor", "--home", str(tmp_path)], env={"DOCLOOP_ALERT_WEBHOOK_URL": url}
+    )
+    assert out.exit_code == 0, out.output
+    assert "alert.firing: model invoices: psi of label 'total' crossed" in out.output
+    assert {p["event"] for p in box.posts} == {"alert.firing"}
