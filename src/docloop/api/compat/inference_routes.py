@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from docloop.api.compat.paths import both_slashes, flag
-from docloop.api.compat.schemas import fields_only, moderated_listing
+from docloop.api.compat.schemas import label_page, moderated_listing
 from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
 from docloop.errors import InvalidInput, NotFound
@@ -24,7 +24,7 @@ def _alternatives(request: Request) -> bool:
 
 def _file_answer(model_id: str, view: dict[str, Any], include: bool) -> dict[str, Any]:
     """docloop's file view (``status``, ``result`` pages) and Nanonets' retrieval shape in one."""
-    pages = [{**p, "prediction": fields_only(p["prediction"], include)} for p in view["result"]]
+    pages = [label_page(p, include) for p in view["result"]]
     return {
         "message": MESSAGES[view["status"]],
         **view,
