@@ -20,7 +20,7 @@ from pathlib import Path
 from nanonets.model import Model
 from nanonets.ocr import OCR
 
-TRAIN_TIMEOUT_S = 900
+TRAIN_TIMEOUT_S = 1800
 
 
 def _point_at(host: str) -> None:
@@ -58,6 +58,9 @@ def main(host: str, api_key: str, plan_path: str) -> int:
             break
         time.sleep(3)
     print("state check:", json.dumps(state), flush=True)
+    if state["state"] != 5:
+        print(f"the model was not hosted after {TRAIN_TIMEOUT_S} s", file=sys.stderr)
+        return 1
     one = ocr.predict_for_file(plan["files"][0])
     many = ocr.predict_for_files(list(plan["files"]), batch_size=2)
     urls = ocr.predict_for_urls(plan["urls"])
