@@ -246,6 +246,8 @@ def test_async_file_and_urls_then_retrieve(trained_client, trained, httpserver_u
     assert pending["message"] == "Pending" and pending["status"] == "pending"
     assert datetime.fromisoformat(pending["created_at"]).tzinfo is not None
     run_jobs(trained[0])
+    older = f"{V2}/Inferences/Model/{mid}/InferenceRequestFiles/GetPredictions/{ids[0]}"
+    assert client.get(older).json()["request_file_id"] == ids[0]
     for rid in ids:
         r = client.get(f"{V2}/Inferences/Model/{mid}/InferenceRequest/{rid}/")
         assert r.status_code == 200, r.text

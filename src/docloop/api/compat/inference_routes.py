@@ -33,6 +33,12 @@ def _file_answer(model_id: str, view: dict[str, Any], include: bool) -> dict[str
     }
 
 
+# The second path is an older spelling of the same call, still in Nanonets' published examples.
+@both_slashes(
+    router,
+    "GET",
+    "/Inferences/Model/{model_id}/InferenceRequestFiles/GetPredictions/{request_file_id}",
+)
 @both_slashes(router, "GET", "/Inferences/Model/{model_id}/InferenceRequest/{request_file_id}")
 async def inference_request(
     model_id: str, request_file_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
