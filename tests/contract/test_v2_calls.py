@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -360,21 +362,37 @@ def test_assign_files_to_a_member(trained_client) -> None:  # type: ignore[no-un
     assert missing.status_code == 400 and "member" in missing.json()["message"]
 
 
+class _Receiver(BaseHTTPRequestHandler):
+    """A webhook receiver that keeps what it is sent."""
+
+    bodies: list[dict[str, Any]] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", 0))
+        _Receiver.bodies.append(json.loads(self.rfile.read(length)))
+        self.send_response(200)
+        self.end_headers()
+
+
 def test_retry_exports_of_approved_files(trained_client, trained) -> None:  # type: ignore[no-untyped-def]
     from docloop.services import auth, routing
 
     client, mid = trained_client
+    ctx = trained[0]
     url = f"{V2}/Inferences/Model/{mid}/ImageLevelInferences/retryallexports"
     approved = _label(client, mid)["request_file_id"]
     waiting = _label(client, mid)["request_file_id"]
     client.post(f"{V2}/ImageLevelInferences/Model/{mid}/Verify/{approved}")
     r = client.post(url, json={"file_ids": [approved]})
     assert r.status_code == 409 and "webhook" in r.json()["message"]
-    who = auth.authenticate(trained[0], "test-admin-key")
-    # Nothing listens there: the queued deliveries fail and wait for their retry.
-    routing.configure(
-        trained[0], who, mid, threshold=None, rules=None, webhook_url="http://127.0.0.1:9/hook"
-    )
+    who = auth.authenticate(ctx, "test-admin-key")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    hook = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    routing.configure(ctx, who, mid, threshold=None, rules=None, webhook_url=hook)
     try:
         r = client.post(url, json={"file_ids": [approved, waiting]})
         assert r.status_code == 200, r.text
@@ -382,9 +400,13 @@ def test_retry_exports_of_approved_files(trained_client, trained) -> None:  # ty
         assert r.json()["skipped"] == [
             {"request_file_id": waiting, "reason": "the file is not approved"}
         ]
-        assert client.post(url + "/", json={}).json()["queued"] == []
+        assert client.post(url + "/", json={}).json()["queued"] == []  # none failed
+        run_jobs(ctx)
+        [delivered] = [b for b in _Receiver.bodies if b["request_file_id"] == approved]
+        assert datetime.fromisoformat(delivered["approved_at"]).tzinfo is not None
     finally:
-        routing.configure(trained[0], who, mid, threshold=None, rules=None, webhook_url=None)
+        routing.configure(ctx, who, mid, threshold=None, rules=None, webhook_url=None)
+        server.shutdown()
 
 
 # Errors ---------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def retry(
 
 
 def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
-    from docloop.services.predictions import _file_results
+    from docloop.services.predictions import _file_results, utc
 
     return {
         "event": "file.approved",
@@ -89,7 +89,7 @@ def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
         "request_file_id": row.id,
         "filename": row.filename,
         "approved_by": row.moderated_by,
-        "approved_at": row.moderated_at.isoformat() if row.moderated_at else None,
+        "approved_at": utc(row.moderated_at).isoformat() if row.moderated_at else None,
         "result": _file_results(session, row),
     }
 
