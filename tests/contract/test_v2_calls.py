@@ -111,6 +111,7 @@ def test_annotations_as_the_official_wrapper_reads_them(client: TestClient, fami
         body = r.json()
         assert [d["filename"] for d in body["Data"]] == [path.name]
         assert body["Data"][0]["object"][0]["name"] == "number_plate"
+        assert datetime.fromisoformat(body["Data"][0]["created_at"]).tzinfo is not None
         meta = body["Meta"]
         assert meta["categories"] == [{"name": "number_plate", "count": 1}]
         assert meta["state"] == 2 and isinstance(meta["status"], str)
