@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from docloop.api.compat import errors as v2_errors
 from docloop.errors import DocloopError, Unauthorized
 
 log = logging.getLogger("docloop.api")
@@ -20,10 +21,13 @@ def _body(message: str, code: str) -> dict[str, str]:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(DocloopError)
-    async def _domain(_: Request, exc: DocloopError) -> JSONResponse:
+    async def _domain(request: Request, exc: DocloopError) -> JSONResponse:
         headers = (
             {"WWW-Authenticate": 'Basic realm="docloop"'} if isinstance(exc, Unauthorized) else None
         )
+        if request.url.path.startswith(v2_errors.PREFIX):
+            status, body = v2_errors.status_and_body(exc)
+            return JSONResponse(body, status, headers=headers)
         return JSONResponse(
             _body(exc.message, type(exc).__name__), exc.status_code, headers=headers
         )

@@ -19,7 +19,7 @@ from docloop.services.context import AppContext
 from docloop.services.datasets import validate_objects
 from docloop.services.models import load_model, touch
 from docloop.services.ocr import read_blob
-from docloop.services.predictions import _predictor, _production
+from docloop.services.predictions import _predictor, _production, utc
 from docloop.services.review import stored_page_image, stored_text_under
 from docloop.services.users import require
 
@@ -117,5 +117,5 @@ def _view(row: TrainingFile) -> dict[str, Any]:
             for a in row.annotations
         ],
         "transcribed_lines": len(row.transcription or []),
-        "created_at": row.created_at.isoformat(),
+        "created_at": utc(row.created_at).isoformat(),
     }  # fmt: skip

@@ -78,7 +78,10 @@ def load_model(session: Session, who: Principal, model_id: str) -> Model:
     """The model if it exists in the caller's workspace; NotFound otherwise (ids never leak)."""
     model = session.get(Model, model_id) if model_id else None
     if model is None or model.workspace_id != who.workspace_id:
-        raise NotFound(f"no model with id {model_id!r}")
+        raise NotFound(
+            f"Model does not exists. Check if you have entered correct model id with valid API "
+            f"key: no model with id {model_id!r} in this workspace"
+        )
     return model
 
 

@@ -30,11 +30,14 @@ PENDING, DONE, FAILED = "pending", "done", "failed"
 STRAIGHT_THROUGH = "straight-through"
 
 
+def utc(when: datetime) -> datetime:
+    """A stored time as an aware UTC datetime: SQLite hands back naive ones (stored in UTC)."""
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
 def epoch_day(when: datetime) -> int:
     """Days since 1970-01-01 UTC, the unit of the v2 listing's day range."""
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return int(when.timestamp() // 86400)
+    return int(utc(when).timestamp() // 86400)
 
 
 def _production(session: Session, model: Model) -> ModelVersion:
@@ -131,19 +134,30 @@ def submit_async(
     checked = []
     for f in files:
         check_size(ctx, f.filename, f.data)
-        media_type, _ = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
-        checked.append((f, media_type))
+        media_type, pages = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
+        checked.append((f, media_type, pages[0]))
     out = []
     with ctx.session() as s:
-        for f, media_type in checked:
+        for f, media_type, first in checked:
             digest = ctx.blobs.put(f.data)
             row = _new_file(s, model_id, f.filename, digest, media_type, metadata, status=PENDING)
             jobs.enqueue(
                 s, JobKind.PREDICT, {"request_file_id": row.id}, model_id=model_id,
                 max_attempts=ctx.settings.job_max_attempts,
             )  # fmt: skip
-            out.append({"request_file_id": row.id, "filename": row.filename, "status": PENDING})
+            out.append({"request_file_id": row.id, "filename": row.filename, "status": PENDING,
+                        "size": {"width": first.width, "height": first.height},
+                        "request_metadata": metadata})  # fmt: skip
     return out
+
+
+def submit_async_urls(
+    ctx: AppContext, who: Principal, model_id: str, urls: object, metadata: str | None = None
+) -> list[dict[str, Any]]:
+    """Download the URLs (once the model is known to be hosted) and queue their prediction."""
+    with ctx.session() as s:
+        _production(s, load_model(s, who, model_id))
+    return submit_async(ctx, who, model_id, download_all(ctx, urls), metadata)
 
 
 def run_prediction_job(ctx: AppContext, payload: dict[str, Any]) -> None:
@@ -283,7 +297,7 @@ def _page_view(
         "size": {"width": page.width, "height": page.height},
         "prediction": predictions,
         "moderated": row.moderated,
-        "created_at": row.created_at.isoformat(),
+        "created_at": utc(row.created_at).isoformat(),
         "request_metadata": row.request_metadata,
     }
 
@@ -299,16 +313,21 @@ def _load_file(session: Session, who: Principal, model_id: str, file_id: str) ->
 def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
     """A stored result: its status, moderation state and per-page predictions."""
     with ctx.session() as s:
-        row = _load_file(s, who, model_id, file_id)
-        return {
-            "request_file_id": row.id,
-            "filename": row.filename,
-            "status": row.status,
-            "error": row.error,
-            "moderated": row.moderated,
-            "created_at": row.created_at.isoformat(),
-            "result": _file_results(s, row),
-        }
+        return _file_view(s, _load_file(s, who, model_id, file_id))
+
+
+def _file_view(session: Session, row: InferenceFile) -> dict[str, Any]:
+    return {
+        "request_file_id": row.id,
+        "filename": row.filename,
+        "status": row.status,
+        "error": row.error,
+        "moderated": row.moderated,
+        "created_at": utc(row.created_at).isoformat(),
+        "day": row.day,
+        "request_metadata": row.request_metadata,
+        "result": _file_results(session, row),
+    }
 
 
 def list_by_days(
@@ -327,9 +346,7 @@ def list_by_days(
             )
             .order_by(InferenceFile.created_at)
         ).all()
-        views = [{"request_file_id": r.id, "filename": r.filename, "status": r.status,
-                  "moderated": r.moderated, "day": r.day, "result": _file_results(s, r)}
-                 for r in rows]  # fmt: skip
+        views = [_file_view(s, r) for r in rows]
     moderated = [v for v in views if v["moderated"]]
     unmoderated = [v for v in views if not v["moderated"]]
     return {"moderated": moderated, "unmoderated": unmoderated}

@@ -8,18 +8,23 @@ no private or loopback network unless the operator allows it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from docloop import __version__
-from docloop.db.tables import InferenceFile, Model
-from docloop.domain import JobKind
-from docloop.errors import InvalidInput, TransientError
+from docloop.db.tables import InferenceFile, Job, Model
+from docloop.domain import JobKind, JobStatus
+from docloop.errors import Conflict, InvalidInput, TransientError
 from docloop.services import jobs
+from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.fetch import check_host
+from docloop.services.models import load_model
+from docloop.services.users import require
 
 WEBHOOK_ATTEMPTS = 8
 TIMEOUT_S = 10.0
@@ -40,8 +45,43 @@ def enqueue_delivery(ctx: AppContext, session: Session, model: Model, file_id: s
         )  # fmt: skip
 
 
+def retry(
+    ctx: AppContext, who: Principal, model_id: str, file_ids: Sequence[str] | None
+) -> dict[str, Any]:
+    """Deliver approved files to the model's webhook again: the given ones, or (None) every file
+    whose last delivery failed for good. A file that is not approved has nothing to export."""
+    from docloop.services.predictions import _load_file
+
+    require(who, "review")
+    with ctx.session() as s:
+        model = load_model(s, who, model_id)
+        if not model.webhook_url:
+            raise Conflict(
+                f"model {model_id} has no webhook URL to export to: set one in the model's "
+                "settings first"
+            )
+        if file_ids is None:
+            failed = s.scalars(
+                select(Job.payload).where(
+                    Job.model_id == model_id,
+                    Job.kind == JobKind.WEBHOOK.value,
+                    Job.status == JobStatus.FAILED.value,
+                )
+            ).all()
+            file_ids = list(dict.fromkeys(str(p["request_file_id"]) for p in failed))
+        queued, skipped = [], []
+        for file_id in file_ids:
+            row = _load_file(s, who, model_id, file_id)
+            if row.moderated:
+                enqueue_delivery(ctx, s, model, row.id)
+                queued.append(row.id)
+            else:
+                skipped.append({"request_file_id": row.id, "reason": "the file is not approved"})
+    return {"queued": queued, "skipped": skipped}
+
+
 def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
-    from docloop.services.predictions import _file_results
+    from docloop.services.predictions import _file_results, utc
 
     return {
         "event": "file.approved",
@@ -49,7 +89,7 @@ def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
         "request_file_id": row.id,
         "filename": row.filename,
         "approved_by": row.moderated_by,
-        "approved_at": row.moderated_at.isoformat() if row.moderated_at else None,
+        "approved_at": utc(row.moderated_at).isoformat() if row.moderated_at else None,
         "result": _file_results(session, row),
     }
 
