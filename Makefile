@@ -4,6 +4,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+PORT ?= 8000
 
 .PHONY: install dev demo serve test lint format bench
 
@@ -18,7 +19,7 @@ dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 
 demo: install
-	$(BIN)/docloop demo
+	$(BIN)/docloop demo --port $(PORT)
 
 serve: install
 	$(BIN)/docloop serve

@@ -5,8 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from platformdirs import user_data_path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    """The per-user data folder (e.g. ~/.local/share/docloop), never the current folder."""
+    return user_data_path("docloop", appauthor=False)
 
 
 class Settings(BaseSettings):
@@ -14,7 +20,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="DOCLOOP_", extra="ignore")
 
-    home: Path = Field(default=Path(".docloop"), description="Folder for the database and files.")
+    home: Path = Field(
+        default_factory=default_home,
+        description="Folder for the database and files (default: the per-user data folder).",
+    )
     database_url: str | None = Field(
         default=None,
         validation_alias="DATABASE_URL",
