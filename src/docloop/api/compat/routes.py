@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from docloop.api import bodies
 from docloop.api.compat.schemas import listed_file, model_object
 from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
@@ -48,7 +49,7 @@ async def list_models(family: str, ctx: CtxDep, who: PrincipalDep) -> list[dict[
     return [model_object(m) for m in await run_in_threadpool(models.list_models, ctx, who)]
 
 
-@router.post("/{family}/Model/{model_id}/UploadFile/")
+@router.post("/{family}/Model/{model_id}/UploadFile/", openapi_extra=bodies.V2_UPLOAD_FILE)
 async def upload_file(
     family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -78,7 +79,7 @@ async def train(family: str, model_id: str, ctx: CtxDep, who: PrincipalDep) -> d
     return model_object(await run_in_threadpool(training.request_training, ctx, who, model_id))
 
 
-@router.post("/{family}/Model/{model_id}/LabelFile/")
+@router.post("/{family}/Model/{model_id}/LabelFile/", openapi_extra=bodies.V2_LABEL_FILE)
 async def label_file(
     family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
 ) -> dict[str, Any]:
@@ -107,7 +108,7 @@ async def label_urls(
     return {"message": "Success", "result": result}
 
 
-@router.post("/{family}/Model/{model_id}/LabelFile/Async/")
+@router.post("/{family}/Model/{model_id}/LabelFile/Async/", openapi_extra=bodies.V2_LABEL_FILE)
 async def label_file_async(
     family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
 ) -> dict[str, Any]:
