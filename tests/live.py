@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI
+
+from docloop.api.app import create_app
+from docloop.samples import PLATES
+from docloop.services.context import build_context
+from tests.conftest import _ENGINE, make_settings
 
 
 @contextmanager
@@ -30,3 +37,25 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+@contextmanager
+def docloop_server(home: Path) -> Iterator[str]:
+    """A live docloop with its worker running (key ``test-admin-key``), so trainings happen."""
+    ctx = build_context(make_settings(home), ocr=_ENGINE)
+    settings = ctx.settings.model_copy(update={"inprocess_worker": True})
+    try:
+        with serving(create_app(settings, ctx=ctx)) as url:
+            yield url
+    finally:
+        ctx.close()
+
+
+def plates_folder(root: Path, n: int) -> Path:
+    """The first ``n`` bundled plate photos with their annotations, as a dataset folder."""
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    for ann in sorted((PLATES / "annotations").glob("*.json"))[:n]:
+        shutil.copy(ann, root / "annotations" / ann.name)
+        shutil.copy(PLATES / "images" / f"{ann.stem}.jpg", root / "images")
+    return root

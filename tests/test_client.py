@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,36 +12,19 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from docloop.api.app import create_app
 from docloop.cli import app
 from docloop.client import ApiError, AsyncClient, Client, Retry, TransportFailed
 from docloop.samples import PLATES
-from docloop.services.context import build_context
-from tests.conftest import _ENGINE, make_settings
-from tests.live import serving
+from tests.live import docloop_server, plates_folder
 
 KEY = "test-admin-key"
 runner = CliRunner()
 
 
-def plates_folder(root: Path, n: int) -> Path:
-    """The first ``n`` bundled plate photos with their annotations, as a dataset folder."""
-    (root / "images").mkdir(parents=True)
-    (root / "annotations").mkdir()
-    for ann in sorted((PLATES / "annotations").glob("*.json"))[:n]:
-        shutil.copy(ann, root / "annotations" / ann.name)
-        shutil.copy(PLATES / "images" / f"{ann.stem}.jpg", root / "images")
-    return root
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A live docloop with its worker running, so trainings queued over HTTP happen."""
-    ctx = build_context(make_settings(tmp_path_factory.mktemp("sdk")), ocr=_ENGINE)
-    settings = ctx.settings.model_copy(update={"inprocess_worker": True})
-    with serving(create_app(settings, ctx=ctx)) as url:
+    with docloop_server(tmp_path_factory.mktemp("sdk")) as url:
         yield url
-    ctx.close()
 
 
 @pytest.mark.slow
