@@ -200,7 +200,7 @@ def _settings_markdown() -> str:
         if field.default_factory is not None:
             default = "computed"
         else:
-            default = "unset" if field.default is None else f"`{field.default}`"
+            default = "unset" if field.default in (None, "") else f"`{field.default}`"
         if not field.description:
             log.warning("setting %s has no description: say what it does in config.py", name)
         out.append(f"| `{variable}` | {default} | {_cell(field.description or '')} |")

@@ -125,3 +125,10 @@ def test_429_and_5xx_are_retried_with_back_off() -> None:
     unreachable = Client("http://127.0.0.1:9", KEY, retry=Retry(attempts=2, backoff=0.01))
     with unreachable as dl, pytest.raises(TransportFailed):
         dl.models()
+
+
+def test_the_public_names_are_the_declared_ones() -> None:
+    import docloop.client
+
+    public = {n for n in vars(docloop.client) if not n.startswith("_")}
+    assert public == set(docloop.client.__all__)
