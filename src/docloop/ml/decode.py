@@ -21,10 +21,9 @@ GROW_MIN_PROB = 0.2
 # A word another class won is still a candidate of a label this likely: a field of its own,
 # scored by that probability (``group_fields``). Such candidates rank below every surer field,
 # so a lower bound costs average precision almost nothing and recovers fields the network
-# barely saw; where that belief lands varies between two trainings (dev plate photo 206's
-# second plate: p 0.06, 0.03, then 0.015 in three networks, so 0.05 and then 0.03 lost it).
-# On five held-out folds of the dev plates, 0.05 -> 0.01 moved no fold down (one up 0.02);
-# dev receipts val: text unchanged, 4.8 -> 5.35 predictions a receipt.
+# barely saw; where that belief lands varies between two trainings (an unreadable second
+# plate got p 0.06, 0.03, then 0.015 in three networks), hence a low bound. Measured on
+# held-out folds: lowering it from 0.05 to 0.01 moved no fold down (the experiment history).
 DOUBT_MIN_PROB = 0.01
 ENCLOSED = 0.8  # share of a word's area inside a cluster's extent that makes it enclosed
 EDGE_LINE_MIN_PROB = 0.5
@@ -51,8 +50,8 @@ def group_fields(
 
     A cluster's score is its tagged words' mean probability times how plausible its text is for
     the label (``TextShapeModel.plausibility``: a shape its values never took, a value never
-    seen where values recur): the network can be surer of a misread fragment ("2920/1,", dev
-    receipt 270) than of the date on another line.
+    seen where values recur): the network can be surer of a misread fragment ("2920/1,") than
+    of the date on another line.
 
     The k-th strongest cluster of a label is scored down by how often training pages held k
     instances of it: a second plate on a photo where training photos show one is most likely a
@@ -68,7 +67,7 @@ def group_fields(
     like any other: where the winner's text is implausible for the label, a plausible doubted
     reading can outrank it (a date and a total more on held-out dev receipts), and where the
     network barely saw a field, a low-scored candidate still points a reviewer at it (the
-    unreadable second plate of dev photo 206). Routing does not wait on them, and
+    unreadable second plate in a photo). Routing does not wait on them, and
     unconfirmed they are neither training data nor exported (``routing.alternatives``).
     """
     out: list[FieldPrediction] = []
@@ -215,7 +214,7 @@ def _trim_foreign_lines(
 ) -> list[int]:
     """Drop the top or bottom line of a field while it holds words and none of them is a word
     of the label's training texts: a store's name over an address ("FASARAYA BORONG SUPER
-    SEVEN", dev receipt 185), a shop's web address under it. Only for labels whose lines the
+    SEVEN"), a shop's web address under it. Only for labels whose lines the
     vocabulary tells apart (``lexicon.line_vocabularies``)."""
     if not vocabulary:
         return idx

@@ -1,11 +1,11 @@
 """Which separating mark a label's annotations write where the engine read another one.
 
 On receipts the engine reads a faint comma as a period with full confidence: its lattice holds no
-comma for a character model to choose, so re-reading cannot mend it (val 042 read "LOT 38. 39
-101 BOULEVARD." where the print and the annotation have commas). What the annotations do say is
-which mark a label writes in which place: on the dev receipts' training addresses, a period the
-engine read after a number and before a space was annotated as a comma 14 times in 15, after a
-word of three letters or fewer ("NO.", "JLN.") as a period 67 times in 67. So the mark is
+comma for a character model to choose, so re-reading cannot mend it ("LOT 38. 39 101
+BOULEVARD." where the print and the annotation have commas). What the annotations do say is
+which mark a label writes in which place: in receipt addresses, a period read after a number and
+before a space is mostly annotated as a comma, one after a short word ("NO.", "JLN.") as a
+period. So the mark is
 learned per context (the mark read, the kind of word before it, what follows it) from readings
 lined up with their annotations, and a mark is swapped only where the annotations wrote another
 mark there more often than the one read.
