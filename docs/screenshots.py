@@ -5,7 +5,7 @@ Usage (a server with a hosted model and a few predictions, and a user who may re
     python docs/screenshots.py --url http://127.0.0.1:8000 --model MODEL_ID \\
         --email you@example.com --password '...'
 
-Writes docs/img/models.png, model.png, queue.png and editor.png with Debian's Chromium.
+Writes docs/img/model.png, queue.png and editor.png with Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ def main() -> None:
         page.fill("input[name=password]", args.password)
         page.click("button[type=submit]")
         page.wait_for_url(f"{args.url}/models")
-        page.screenshot(path=str(IMG / "models.png"))
         page.goto(f"{args.url}/models/{args.model}")
         page.wait_for_selector("#versions tbody tr")
         page.screenshot(path=str(IMG / "model.png"))
