@@ -4,8 +4,9 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+PORT ?= 8000
 
-.PHONY: install dev demo serve test lint format bench
+.PHONY: install dev demo serve test lint format bench docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +19,7 @@ dev: $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 
 demo: install
-	$(BIN)/docloop demo
+	$(BIN)/docloop demo --port $(PORT)
 
 serve: install
 	$(BIN)/docloop serve
@@ -36,3 +37,8 @@ format: dev
 
 bench: install
 	$(BIN)/python benchmarks/serving.py
+
+# The documentation site, warnings as errors (a broken link or a missing page fails).
+docs: $(BIN)/python
+	$(BIN)/pip install -q -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict

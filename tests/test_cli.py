@@ -15,7 +15,7 @@ def test_keys_create_list_revoke(tmp_path: Path) -> None:
     home = ["--home", str(tmp_path)]
     created = runner.invoke(app, ["keys", "create", "--name", "ci", "--workspace", "team", *home])
     assert created.exit_code == 0, created.output
-    key = created.output.strip()
+    key = created.stdout.strip()
     assert key.startswith("dl_")
     listed = runner.invoke(app, ["keys", "list", *home])
     assert "ci" in listed.output and key not in listed.output
@@ -34,7 +34,7 @@ def test_models_create_and_import(tmp_path: Path, monkeypatch) -> None:  # type:
     home = ["--home", str(tmp_path)]
     created = runner.invoke(app, ["models", "create", "--labels", "number_plate", *home])
     assert created.exit_code == 0, created.output
-    model_id = created.output.strip()
+    model_id = created.stdout.strip()
     small = tmp_path / "data"
     (small / "images").mkdir(parents=True)
     (small / "annotations").mkdir()
@@ -60,4 +60,4 @@ def test_demo_stops_at_once_when_its_port_is_taken(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert f"cannot serve on 127.0.0.1:{port}" in result.output
     listed = runner.invoke(app, ["models", "list", "--home", str(tmp_path)])
-    assert "demo" not in listed.output
+    assert "demo" not in listed.stdout

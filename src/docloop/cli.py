@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer._click.exceptions import ClickException, NoArgsIsHelpError
+from typer.core import TyperGroup
 
 from docloop.config import Settings
 from docloop.domain import ModelState
@@ -27,13 +31,63 @@ from docloop.services import (
     model_versions,
     models,
     predictions,
+    prefixes,
     runs,
     training,
     users,
 )
 from docloop.services.context import AppContext, build_context
 
-app = typer.Typer(help="docloop: train, serve and review custom OCR models.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from docloop.client import Client
+
+console = Console()
+err = Console(stderr=True)
+
+
+class _OneLineErrors(TyperGroup):
+    """Every user mistake (bad option, missing file, unknown id) is one line and exit status 2.
+
+    Click's usage errors are boxes of several lines and an unreadable file is a traceback;
+    scripts and people both read one line better. The exit status of a command (``typer.Exit``)
+    is kept."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        from docloop.client import ApiError, ClientError
+
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except NoArgsIsHelpError as exc:
+            console.print(exc.format_message(), highlight=False, markup=False)
+            code = exc.exit_code
+        except ClickException as exc:  # typer vendors click: its usage errors are these
+            code = _fail(exc.format_message(), exc.exit_code)
+        except typer.Abort:
+            code = _fail("aborted", 1)
+        except DocloopError as exc:
+            code = _fail(exc.message, 2)
+        except ApiError as exc:
+            code = _fail(f"the server said {exc.status_code}: {exc.message}",
+                         2 if exc.status_code < 500 else 1)  # fmt: skip
+        except ClientError as exc:
+            code = _fail(str(exc), 1)
+        except OSError as exc:
+            code = _fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), 2)
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> int:
+    err.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False, markup=True)
+    return code
+
+
+app = typer.Typer(
+    help="docloop: train, serve and review custom OCR models.",
+    no_args_is_help=True,
+    cls=_OneLineErrors,
+)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 models_app = typer.Typer(
     help="List and create models; switch the version they serve.", no_args_is_help=True
@@ -48,12 +102,22 @@ users_app = typer.Typer(help="People who sign in to the web app.", no_args_is_he
 app.add_typer(users_app, name="users")
 runs_app = typer.Typer(help="Training runs: what made each model version.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
-console = Console()
-err = Console(stderr=True)
 
 HomeOpt = Annotated[
-    Path | None, typer.Option("--home", help="Data folder (default $DOCLOOP_HOME or ./.docloop).")
+    Path | None,
+    typer.Option(
+        "--home", help="Data folder (default $DOCLOOP_HOME, else the per-user data folder)."
+    ),
 ]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="DOCLOOP_URL",
+        help="Act on this docloop server (with $DOCLOOP_API_KEY) instead of a local home.",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON, for scripts.")]
 WorkspaceOpt = Annotated[str, typer.Option("--workspace", "-w", help="Workspace to act in.")]
 LinesOpt = Annotated[
     bool,
@@ -65,9 +129,25 @@ LinesOpt = Annotated[
 
 
 def _settings(home: Path | None, **overrides: object) -> Settings:
+    """The settings, after saying on stderr which home they use (stdout stays for output)."""
     if home is not None:
         overrides["home"] = home
-    return Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    err.print(f"home: {settings.home}", soft_wrap=True, highlight=False)
+    return settings
+
+
+def _remote(url: str) -> Client:
+    """The SDK client for ``--url`` (the key from $DOCLOOP_API_KEY), after saying which URL."""
+    from docloop.client import Client
+
+    err.print(f"url: {url}", soft_wrap=True, highlight=False)
+    return Client(url, os.environ.get("DOCLOOP_API_KEY"))
+
+
+def _model_id(ctx: AppContext, who: auth.Principal, given: str) -> str:
+    """The model whose id is ``given`` or starts with it; unknown or ambiguous is an error."""
+    return prefixes.match(given, [m.id for m in models.list_models(ctx, who)], "model")
 
 
 def _ctx(home: Path | None) -> AppContext:
@@ -80,8 +160,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except DocloopError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
-        raise typer.Exit(2) from None
+        raise typer.Exit(_fail(exc.message, 2)) from None
 
 
 @app.command()
@@ -219,14 +298,35 @@ def keys_revoke(key_id: str, home: HomeOpt = None) -> None:
 
 
 @models_app.command("list")
-def models_list(workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE, home: HomeOpt = None) -> None:
-    ctx = _ctx(home)
+def models_list(
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+    url: UrlOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The models, with whole ids (or --json)."""
+    if url:
+        with _remote(url) as dl:
+            found = [asdict(m) for m in dl.models()]
+    else:
+        ctx = _ctx(home)
+        found = [
+            {**asdict(m), "state": int(m.state),
+             "categories": [{"name": n, "count": c} for n, c in m.categories]}
+            for m in models.list_models(ctx, auth.local_principal(ctx, workspace))
+        ]  # fmt: skip
+    if as_json:
+        console.print_json(data=found)
+        return
     table = Table("model_id", "name", "state", "status", "labels", "files", "version")
-    for m in models.list_models(ctx, auth.local_principal(ctx, workspace)):
-        labels = ", ".join(f"{n} ({c})" for n, c in m.categories)
+    table.columns[0].no_wrap = True
+    table.columns[0].min_width = 36
+    for m in found:
+        labels = ", ".join(f"{c['name']} ({c['count']})" for c in m["categories"])
         table.add_row(
-            m.id, m.name, str(int(m.state)), m.status, labels, str(m.files), str(m.version or "-")
-        )
+            m["id"], m["name"], str(m["state"]), m["status"], labels, str(m["files"]),
+            str(m["version"] or "-"),
+        )  # fmt: skip
     console.print(table)
 
 
@@ -237,8 +337,9 @@ def datasets_list(
     """The dataset versions of a model's trainings, oldest first."""
     ctx = _ctx(home)
     table = Table("dataset_version", "digest", "files", "annotations", "created", "model versions")
+    who = auth.local_principal(ctx, workspace)
     with _user_errors():
-        found = dataset_versions.list_versions(ctx, auth.local_principal(ctx, workspace), model_id)
+        found = dataset_versions.list_versions(ctx, who, _model_id(ctx, who, model_id))
     for v in found:
         table.add_row(
             v["id"], v["digest"][:12], str(v["files"]), str(v["annotations"]),
@@ -259,7 +360,7 @@ def datasets_diff(
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
     with _user_errors():
-        changes = dataset_versions.diff(ctx, who, model_id, old, new)
+        changes = dataset_versions.diff(ctx, who, _model_id(ctx, who, model_id), old, new)
     console.print_json(data=changes)
 
 
@@ -269,7 +370,13 @@ def models_create(
     name: str | None = None,
     workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
     home: HomeOpt = None,
+    url: UrlOpt = None,
 ) -> None:
+    """Create a model and print its id."""
+    if url:
+        with _remote(url) as dl:
+            console.print(dl.create_model(labels.split(","), name).id)
+        return
     ctx = _ctx(home)
     with _user_errors():
         m = models.create_model(
@@ -288,7 +395,8 @@ def models_promote(
     """Serve VERSION from now on, whatever its validation figures."""
     ctx = _ctx(home)
     with _user_errors():
-        m = model_versions.promote(ctx, auth.local_principal(ctx, workspace), model_id, version)
+        who = auth.local_principal(ctx, workspace)
+        m = model_versions.promote(ctx, who, _model_id(ctx, who, model_id), version)
     console.print(f"model {m.id} now serves version {m.version}")
 
 
@@ -299,7 +407,8 @@ def models_rollback(
     """Serve again the version the current one replaced."""
     ctx = _ctx(home)
     with _user_errors():
-        m = model_versions.rollback(ctx, auth.local_principal(ctx, workspace), model_id)
+        who = auth.local_principal(ctx, workspace)
+        m = model_versions.rollback(ctx, who, _model_id(ctx, who, model_id))
     console.print(f"model {m.id} now serves version {m.version}")
 
 
@@ -311,6 +420,7 @@ def models_versions(
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
     with _user_errors():
+        model_id = _model_id(ctx, who, model_id)
         m = models.get_model(ctx, who, model_id)
         changes = model_versions.history(ctx, who, model_id)
     table = Table("version", "serving", "val text accuracy", "pages", "train s", "created")
@@ -332,13 +442,14 @@ def runs_list(
 ) -> None:
     """The model's trainings, newest first."""
     ctx = _ctx(home)
+    who = auth.local_principal(ctx, workspace)
     with _user_errors():
-        found = runs.list_runs(ctx, auth.local_principal(ctx, workspace), model_id)
+        found = runs.list_runs(ctx, who, _model_id(ctx, who, model_id))
     table = Table("run", "status", "started", "version", "promoted", "cached steps",
                   *runs.SUMMARY_METRICS)  # fmt: skip
     for r in found:
         table.add_row(
-            r["id"][:8], r["status"], r["started_at"][:19], str(r["model_version"] or "-"),
+            r["id"], r["status"], r["started_at"][:19], str(r["model_version"] or "-"),
             str(r["promoted"] if r["promoted"] is not None else "-"),
             ", ".join(r["cached_steps"]) or "-",
             *(str(r["metrics"].get(k, "-")) for k in runs.SUMMARY_METRICS),
@@ -364,7 +475,7 @@ def runs_compare(
     ctx = _ctx(home)
     with _user_errors():
         found = runs.compare(ctx, auth.local_principal(ctx, workspace), run_ids)
-    table = Table("", *(r[:8] for r in found["runs"]))
+    table = Table("", *found["runs"])
     for kind in ("params", "metrics"):
         for key, values in found[kind].items():
             name = f"{kind}.{key}"
@@ -402,6 +513,9 @@ def _import(
     return done
 
 
+FolderArg = Annotated[Path, typer.Argument(exists=True, file_okay=False, help="Dataset folder.")]
+
+
 @app.command()
 def monitor(home: HomeOpt = None) -> None:
     """Check drift and health alerts and announce ended trainings once (e.g. from cron, when
@@ -416,22 +530,34 @@ def monitor(home: HomeOpt = None) -> None:
 
 @app.command()
 def upload(
-    folder: Path,
-    model: Annotated[str, typer.Option("--model", "-m")],
+    folder: FolderArg,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model id or unique prefix.")],
     lines: LinesOpt = True,
     workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
     home: HomeOpt = None,
+    url: UrlOpt = None,
 ) -> None:
     """Upload a folder of images/ with annotations/<name>.json (the Nanonets upload shape)."""
+    if url:
+        with _remote(url) as dl, _bar() as bar:
+            model = prefixes.match(model, [m.id for m in dl.models()], "model")
+            task = bar.add_task(f"uploading {folder.name}", total=None)
+            stored = dl.upload_folder(
+                model, folder, fmt="nanonets", lines=lines,
+                progress=lambda done, total, _: bar.update(task, completed=done, total=total),
+            )  # fmt: skip
+        console.print(f"uploaded {len(stored)} file(s)")
+        return
     ctx = _ctx(home)
-    n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, "nanonets", lines)
+    who = auth.local_principal(ctx, workspace)
+    n = _import(ctx, who, _model_id(ctx, who, model), folder, "nanonets", lines)
     console.print(f"uploaded {n} file(s)")
 
 
 @app.command("import")
 def import_cmd(
-    folder: Path,
-    model: Annotated[str, typer.Option("--model", "-m")],
+    folder: FolderArg,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model id or unique prefix.")],
     fmt: Annotated[
         str | None, typer.Option("--format", help="nanonets, voc or coco (default: detect).")
     ] = None,
@@ -441,8 +567,9 @@ def import_cmd(
 ) -> None:
     """Import an annotated folder in Nanonets JSON, Pascal VOC XML or COCO format."""
     ctx = _ctx(home)
+    who = auth.local_principal(ctx, workspace)
     with _user_errors():
-        n = _import(ctx, auth.local_principal(ctx, workspace), model, folder, fmt, lines)
+        n = _import(ctx, who, _model_id(ctx, who, model), folder, fmt, lines)
     console.print(f"imported {n} file(s)")
 
 
@@ -477,13 +604,20 @@ def train(
     ] = False,
     workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
     home: HomeOpt = None,
+    url: UrlOpt = None,
 ) -> None:
-    """Queue a training; with --wait (default) run a worker here and show its progress."""
+    """Queue a training; with --wait (default) show its progress until done.
+
+    Locally, --wait runs a worker here; with --url the server's workers train."""
     from docloop.worker.loop import Worker
 
+    if url:
+        _train_remote(url, model, wait=wait, force=force)
+        return
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
     with _user_errors():
+        model = _model_id(ctx, who, model)
         training.request_training(ctx, who, model, force=force)
     if not wait:
         console.print("queued")
@@ -498,19 +632,44 @@ def train(
         raise typer.Exit(1)
 
 
+def _train_remote(url: str, model: str, *, wait: bool, force: bool) -> None:
+    with _remote(url) as dl:
+        model = prefixes.match(model, [m.id for m in dl.models()], "model")
+        dl.train(model, force=force)
+        if not wait:
+            console.print("queued")
+            return
+        with _bar() as bar:
+            task = bar.add_task("training", total=1.0)
+            while not (m := dl.model(model)).finished:
+                bar.update(task, completed=m.progress or 0.0, description=f"training ({m.status})")
+                time.sleep(1)
+            bar.update(task, completed=1.0)
+    console.print(f"state {m.state}: {m.status}")
+    if not m.hosted:
+        raise typer.Exit(1)
+
+
 @app.command()
 def predict(
-    model: str,
-    files: list[Path],
+    model: Annotated[str, typer.Argument(help="Model id or unique prefix.")],
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False)],
     workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
     home: HomeOpt = None,
+    url: UrlOpt = None,
 ) -> None:
-    """Predict on files and print the v2-shaped JSON."""
+    """Predict on images or PDFs and print the v2-shaped JSON (``result``: one entry a page)."""
+    if url:
+        with _remote(url) as dl:
+            model = prefixes.match(model, [m.id for m in dl.models()], "model")
+            result = [page.raw for f in files for page in dl.predict(model, f)]
+        console.print_json(data={"message": "Success", "result": result})
+        return
     ctx = _ctx(home)
     who = auth.local_principal(ctx, workspace)
     incoming = [datasets.IncomingFile(f.name, f.read_bytes()) for f in files]
     with _user_errors():
-        result = predictions.predict_files(ctx, who, model, incoming)
+        result = predictions.predict_files(ctx, who, _model_id(ctx, who, model), incoming)
     console.print_json(json.dumps({"message": "Success", "result": result}))
 
 

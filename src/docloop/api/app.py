@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from docloop import __version__
-from docloop.api import errors, metrics
+from docloop.api import docs, errors, metrics
 from docloop.api.compat.routes import router as compat_router
 from docloop.api.native.routes import router as native_router
 from docloop.config import Settings
@@ -44,9 +44,12 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
             if ctx is None:
                 context.close()
 
-    app = FastAPI(title="docloop", version=__version__, lifespan=lifespan)
+    app = FastAPI(
+        title="docloop", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     errors.install(app)
     metrics.install(app)
+    docs.install(app)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from docloop.api import bodies
 from docloop.api.compat.paths import both_slashes, flag
 from docloop.api.compat.schemas import (
     annotations_object,
@@ -203,8 +204,15 @@ ACTIONS: dict[str, Action] = {
     "LabelFile/Async": _label_file_async,
     "LabelUrls/Async": _label_urls_async,
 }
+# Request bodies of the calls that read multipart forms by hand, for the OpenAPI document.
+BODIES = {
+    "UploadFile": bodies.V2_UPLOAD_FILE,
+    "LabelFile": bodies.V2_LABEL_FILE,
+    "LabelFile/Async": bodies.V2_LABEL_FILE,
+}
 for _name, _action in ACTIONS.items():
-    both_slashes(router, "POST", f"/{{family}}/Model/{{model_id}}/{_name}/")(
+    _extra = {"openapi_extra": BODIES[_name]} if _name in BODIES else {}
+    both_slashes(router, "POST", f"/{{family}}/Model/{{model_id}}/{_name}/", **_extra)(
         _with_model_id(_action)
     )
-    both_slashes(router, "POST", f"/{{family}}/{_name}/")(_by_model_id_field(_action))
+    both_slashes(router, "POST", f"/{{family}}/{_name}/", **_extra)(_by_model_id_field(_action))

@@ -15,13 +15,16 @@ from fastapi import APIRouter
 Endpoint = Callable[..., Any]
 
 
-def both_slashes(router: APIRouter, method: str, path: str) -> Callable[[Endpoint], Endpoint]:
-    """Decorator: serve ``endpoint`` at ``path`` with a trailing slash and without one."""
+def both_slashes(
+    router: APIRouter, method: str, path: str, **route: Any
+) -> Callable[[Endpoint], Endpoint]:
+    """Decorator: serve ``endpoint`` at ``path`` with a trailing slash and without one;
+    ``route`` goes to both (``openapi_extra`` for a body parsed by hand, ...)."""
 
     def register(endpoint: Endpoint) -> Endpoint:
         base = path.rstrip("/")
-        router.add_api_route(base + "/", endpoint, methods=[method])
-        router.add_api_route(base, endpoint, methods=[method], include_in_schema=False)
+        router.add_api_route(base + "/", endpoint, methods=[method], **route)
+        router.add_api_route(base, endpoint, methods=[method], include_in_schema=False, **route)
         return endpoint
 
     return register

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from docloop.api import bodies
 from docloop.api.deps import CtxDep, PrincipalDep
 from docloop.api.forms import list_field, parse_body
 from docloop.domain import Box
@@ -74,7 +75,7 @@ async def get_model(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, 
     return _model(await run_in_threadpool(models.get_model, ctx, who, model_id))
 
 
-@router.post("/models/{model_id}/files", status_code=201)
+@router.post("/models/{model_id}/files", status_code=201, openapi_extra=bodies.NATIVE_UPLOAD)
 async def upload(model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
     """Multipart ``file`` parts plus ``annotations`` (the v2 ``data`` shape), or JSON ``urls``."""
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -221,7 +222,7 @@ async def production_history(model_id: str, ctx: CtxDep, who: PrincipalDep) -> l
     return await run_in_threadpool(model_versions.history, ctx, who, model_id)
 
 
-@router.post("/models/{model_id}/predictions")
+@router.post("/models/{model_id}/predictions", openapi_extra=bodies.NATIVE_PREDICT)
 async def predict(
     model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep, wait: bool = True
 ) -> dict[str, Any]:
