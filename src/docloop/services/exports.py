@@ -23,7 +23,7 @@ from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
 from docloop.services.predictions import DONE, epoch_day
-from docloop.services.review import _midnight
+from docloop.services.review_queue import _midnight
 from docloop.services.users import require
 
 FORMATS = {

@@ -16,7 +16,7 @@ from docloop.errors import Conflict, InvalidInput, NotFound
 from docloop.ml.bundle import UnknownFormat
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.io import Page, decode
-from docloop.services import corrections, jobs, routing, webhooks
+from docloop.services import corrections, file_summary, jobs, routing, webhooks
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.datasets import IncomingFile, check_size, download_all, validate_objects
@@ -180,6 +180,10 @@ def _store_pages(
         row.moderated_by = STRAIGHT_THROUGH
         webhooks.enqueue_delivery(ctx, session, model, row.id)
     session.add_all(rows)
+    file_summary.summarize(
+        session, row, [p for r in rows for p in r.predictions],
+        model.review_threshold if model is not None else None,
+    )  # fmt: skip
 
 
 def mark_failed(session: Session, file_id: str, reason: str) -> None:
@@ -364,7 +368,8 @@ def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) ->
     if not isinstance(items, list):
         raise InvalidInput("body needs 'predicted_boxes' (or 'prediction'): a list of boxes")
     with ctx.session() as s:
-        labels = list(load_model(s, who, model_id).categories)
+        model = load_model(s, who, model_id)
+        labels = list(model.categories)
         page = s.get(InferencePage, page_id) if isinstance(page_id, str) else None
         if page is None and isinstance(file_id, str):
             row = _load_file(s, who, model_id, file_id)
@@ -386,6 +391,8 @@ def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) ->
             s, row.id, page.page, action,
             {"change": change, "before": before, "after": page.predictions}, who.actor,
         )  # fmt: skip
+        s.flush()
+        file_summary.refresh(s, [row], model.review_threshold)
         if row.moderated:
             corrections.sync_training_file(s, row)
         s.flush()

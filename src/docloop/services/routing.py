@@ -83,8 +83,13 @@ def configure(
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         model.rules = validate_rules(rules, list(model.categories)) or None
+        previous = model.review_threshold
         model.review_threshold = float(threshold) if threshold is not None else None
         model.webhook_url = str(webhook_url) if webhook_url else None
+        if model.review_threshold != previous:  # it decides which predictions are fields
+            from docloop.services.file_summary import refresh_model
+
+            refresh_model(s, model.id, model.review_threshold)
         touch(model)
         return settings_of(model)
 

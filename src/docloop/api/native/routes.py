@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +23,7 @@ from docloop.services import (
     models,
     predictions,
     review,
+    review_queue,
     routing,
     runs,
     training,
@@ -271,20 +272,53 @@ async def get_prediction(
     return await run_in_threadpool(predictions.get_file, ctx, who, model_id, file_id)
 
 
-@router.get("/models/{model_id}/review")
-async def review_queue(
-    model_id: str,
-    ctx: CtxDep,
-    who: PrincipalDep,
+def _queue_params(
     start: date | None = None,
     end: date | None = None,
     moderated: bool | None = None,
     label: str | None = None,
     below: float | None = None,
+    sort: str = "created_at",
+    order: str = "desc",
+) -> tuple[review_queue.ReviewFilter, review_queue.QueueOrder]:
+    """The queue's filters and sort order, shared by the list, a file's position and next."""
+    return (
+        review_queue.ReviewFilter(start, end, moderated, label or None, below),
+        review_queue.QueueOrder(sort, order),
+    )
+
+
+QueueParams = Annotated[
+    tuple[review_queue.ReviewFilter, review_queue.QueueOrder], Depends(_queue_params)
+]
+
+
+@router.get("/models/{model_id}/review")
+async def review_queue_page(
+    model_id: str,
+    ctx: CtxDep,
+    who: PrincipalDep,
+    params: QueueParams,
+    limit: int = Query(review_queue.DEFAULT_LIMIT, ge=1, le=review_queue.MAX_LIMIT),
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Processed files matching the filters, with moderated / not moderated counts."""
-    found = review.ReviewFilter(start, end, moderated, label or None, below)
-    return await run_in_threadpool(review.search, ctx, who, model_id, found)
+    """One page of the processed files matching the filters, sorted by ``sort`` (``order``),
+    with moderated / not moderated counts and cursors to the pages before and after."""
+    found, order = params
+    return await run_in_threadpool(
+        lambda: review_queue.search(
+            ctx, who, model_id, found, order, limit=limit, cursor=cursor or None
+        )
+    )
+
+
+@router.get("/models/{model_id}/review/{file_id}/position")
+async def review_position(
+    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep, params: QueueParams
+) -> dict[str, Any]:
+    """ "File 3 of 9": the file's place in the filtered, sorted queue and its neighbours."""
+    found, order = params
+    return await run_in_threadpool(review_queue.position, ctx, who, model_id, file_id, found, order)
 
 
 @router.get("/models/{model_id}/review/stats")
@@ -360,17 +394,39 @@ async def download_export(export_id: str, ctx: CtxDep, who: PrincipalDep) -> Res
 
 @router.get("/models/{model_id}/review/next")
 async def review_next(
-    model_id: str, ctx: CtxDep, who: PrincipalDep, current: str = ""
+    model_id: str,
+    ctx: CtxDep,
+    who: PrincipalDep,
+    current: str = "",
+    start: date | None = None,
+    end: date | None = None,
+    moderated: bool | None = False,
+    label: str | None = None,
+    below: float | None = None,
+    sort: str = "created_at",
+    order: str = "desc",
 ) -> dict[str, str | None]:
-    """The next file waiting for review (none when the queue is empty)."""
-    return {"next": await run_in_threadpool(review.next_file, ctx, who, model_id, current)}
+    """The file after ``current`` in the queue's order (by default the files waiting for
+    review, newest first), or its first file; none when the queue is empty."""
+    found = review_queue.ReviewFilter(start, end, moderated, label or None, below)
+    walk = review_queue.QueueOrder(sort, order)
+    return {
+        "next": await run_in_threadpool(
+            review_queue.next_file, ctx, who, model_id, current, found, walk
+        )
+    }
 
 
 @router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/image")
 async def page_image(
-    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep
+    model_id: str,
+    file_id: str,
+    page: int,
+    ctx: CtxDep,
+    who: PrincipalDep,
+    max_side: int | None = Query(None, description="Scale to fit (a thumbnail), in pixels."),
 ) -> Response:
-    data = await run_in_threadpool(review.page_image, ctx, who, model_id, file_id, page)
+    data = await run_in_threadpool(review.page_image, ctx, who, model_id, file_id, page, max_side)
     return _jpeg(data)
 
 
