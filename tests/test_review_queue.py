@@ -257,3 +257,45 @@ def test_queue_api_contract_and_thumbnails(queue) -> None:  # type: ignore[no-un
         r = c.get(f"/api/v1/models/{model_id}/predictions/{ids['a.png']}/pages/0/image",
                   params={"max_side": 5})  # fmt: skip
         assert r.status_code == 400 and "max_side" in r.json()["message"]
+
+
+def test_migration_backfills_the_summaries_of_stored_files(tmp_path, any_db_url) -> None:  # type: ignore[no-untyped-def]
+    """Files predicted before the summary columns existed are listed and filtered correctly."""
+    import sqlalchemy as sa
+    from alembic import command
+
+    from docloop.db.migrate import alembic_config, upgrade
+
+    url = any_db_url or f"sqlite:///{tmp_path / 'old.db'}"
+    url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    command.upgrade(alembic_config(url), "0006")
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    t = meta.tables
+    preds = [_box("plate", 0.3), _box("make", 0.9), _box("plate", 0.1, status="wrong")]
+    with engine.begin() as conn:
+        conn.execute(t["workspaces"].insert(), [{"id": "w", "name": "w", "created_at": T0}])
+        conn.execute(t["models"].insert(), [{
+            "id": "m", "workspace_id": "w", "name": "m", "model_type": "ocr",
+            "categories": ["plate", "make"], "created_at": T0, "updated_at": T0,
+        }])  # fmt: skip
+        conn.execute(t["inference_files"].insert(), [{
+            "id": "f", "model_id": "m", "filename": "f.png", "blob_hash": "0", "media_type": "x",
+            "status": DONE, "moderated": False, "day": epoch_day(T0), "created_at": T0,
+        }])  # fmt: skip
+        conn.execute(t["inference_pages"].insert(), [{
+            "id": "p", "file_id": "f", "page": 0, "width": 64, "height": 48,
+            "predictions": preds, "updated_at": T0,
+        }])  # fmt: skip
+    engine.dispose()
+    upgrade(url)
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text("SELECT field_count, flagged_count, min_score FROM inference_files")
+        ).one()
+        labels = conn.execute(sa.text("SELECT label FROM inference_file_labels ORDER BY label"))
+        assert tuple(row) == (2, 0, 0.3)
+        assert [x for (x,) in labels] == ["make", "plate"]
+    engine.dispose()
