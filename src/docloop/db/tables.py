@@ -164,6 +164,9 @@ class InferenceFile(Base):
         ),  # fmt: skip
         Index("ix_inference_files_queue_score", "model_id", "status", "min_score", "id"),
         Index("ix_inference_files_queue_filename", "model_id", "status", "filename", "id"),
+        Index("ix_inference_files_queue_fields", "model_id", "status", "field_count", "id"),
+        Index("ix_inference_files_queue_flagged", "model_id", "status", "flagged_count", "id"),
+        Index("ix_inference_files_queue_assignee", "model_id", "status", "assigned_to", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
@@ -189,6 +192,7 @@ class InferenceFileLabel(Base):
     """The labels of a file's fields, one row each: the queue's label filter."""
 
     __tablename__ = "inference_file_labels"
+    __table_args__ = (Index("ix_inference_file_labels_label", "label", "file_id"),)
     file_id: Mapped[str] = mapped_column(
         ForeignKey("inference_files.id", ondelete="CASCADE"), primary_key=True
     )

@@ -167,12 +167,12 @@ def next_file(
     with ctx.session() as s:
         load_model(s, who, model_id)
         row = s.get(InferenceFile, current) if current else None
+        ids = _filtered(model_id, f).with_only_columns(InferenceFile.id)
         if row is not None and row.model_id == model_id:
-            following = _position(s, model_id, row, f, order)["next"]
+            following = _first(s, ids, order, row)
             if following is not None:
-                return following  # type: ignore[no-any-return]
-        query = _filtered(model_id, f).where(InferenceFile.id != current)
-        return s.scalar(_ordered(query, order).with_only_columns(InferenceFile.id).limit(1))
+                return following
+        return s.scalar(_ordered(ids.where(InferenceFile.id != current), order).limit(1))
 
 
 def _position(
@@ -184,17 +184,18 @@ def _position(
     listed = session.scalar(_count(base.where(InferenceFile.id == row.id)))
     ahead = session.scalar(_count(base.where(_after(order.reversed(), value, row.id)))) or 0
     ids = base.with_only_columns(InferenceFile.id)
-
-    def first(walk: QueueOrder) -> str | None:
-        query = _ordered(ids.where(_after(walk, value, row.id)), walk)
-        return session.scalar(query.limit(1))
-
     return {
         "position": ahead + 1 if listed else None,
         "total": total,
-        "previous": first(order.reversed()),
-        "next": first(order),
+        "previous": _first(session, ids, order.reversed(), row),
+        "next": _first(session, ids, order, row),
     }
+
+
+def _first(session: Session, ids: Select[Any], order: QueueOrder, row: InferenceFile) -> str | None:
+    """The id of the first file after ``row``'s place in ``order``."""
+    value = getattr(row, SORTS[order.sort].key)
+    return session.scalar(_ordered(ids.where(_after(order, value, row.id)), order).limit(1))
 
 
 def _filtered(model_id: str, f: ReviewFilter, *, moderated: bool = True) -> Select[Any]:

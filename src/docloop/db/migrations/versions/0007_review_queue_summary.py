@@ -20,6 +20,9 @@ QUEUE_INDEXES = {
     "ix_inference_files_queue_moderated": ["model_id", "status", "moderated", "created_at", "id"],
     "ix_inference_files_queue_score": ["model_id", "status", "min_score", "id"],
     "ix_inference_files_queue_filename": ["model_id", "status", "filename", "id"],
+    "ix_inference_files_queue_fields": ["model_id", "status", "field_count", "id"],
+    "ix_inference_files_queue_flagged": ["model_id", "status", "flagged_count", "id"],
+    "ix_inference_files_queue_assignee": ["model_id", "status", "assigned_to", "id"],
 }
 
 
@@ -41,6 +44,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["file_id"], ["inference_files.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("file_id", "label"),
     )
+    op.create_index("ix_inference_file_labels_label", "inference_file_labels", ["label", "file_id"])
     _backfill()
 
 
@@ -98,6 +102,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inference_file_labels_label", table_name="inference_file_labels")
     op.drop_table("inference_file_labels")
     with op.batch_alter_table("inference_files", schema=None) as batch_op:
         for name in QUEUE_INDEXES:
