@@ -57,9 +57,8 @@ def _predictions(rng: random.Random, page: int) -> list[dict[str, Any]]:
     return out
 
 
-def _rows(model_id: str, n: int, blob: str, now: datetime) -> Iterator[tuple[tuple[Any, ...], ...]]:
-    """(file row, page row, label rows...) of ``n`` files, generated one at a time, the same
-    on every call."""
+def _rows(model_id: str, n: int, blob: str, now: datetime) -> Iterator[tuple[Any, ...]]:
+    """(file row, page row) of ``n`` files, generated one at a time, the same on every call."""
     rng = random.Random(7)
     for i in range(n):
         file_id = str(uuid.UUID(int=rng.getrandbits(128)))
@@ -70,31 +69,28 @@ def _rows(model_id: str, n: int, blob: str, now: datetime) -> Iterator[tuple[tup
         yield (
             (file_id, model_id, f"photo-{i:06d}.jpg", blob, "image/jpeg", DONE, moderated,
              "bench" if moderated else None, epoch_day(created), created, s.field_count,
-             s.flagged_count, s.min_score),
+             s.flagged_count, s.min_score, s.joined_labels),
             (str(uuid.UUID(int=rng.getrandbits(128))), file_id, 0, 806, 466, json.dumps(preds),
              created),
-            *((file_id, x) for x in s.labels),
         )  # fmt: skip
 
 
 COPY_INTO = (
     "COPY inference_files (id, model_id, filename, blob_hash, media_type, status, moderated, "
-    "moderated_by, day, created_at, field_count, flagged_count, min_score) FROM STDIN",
+    "moderated_by, day, created_at, field_count, flagged_count, min_score, labels) FROM STDIN",
     "COPY inference_pages (id, file_id, page, width, height, predictions, updated_at) FROM STDIN",
-    "COPY inference_file_labels (file_id, label) FROM STDIN",
 )
 
 
 def seed(url: str, model_id: str, n: int, blob: str) -> float:
-    """``n`` processed files with one page of predictions each, streamed by COPY into the
-    three tables in turn (rows are generated again per table, never held); returns seconds."""
+    """``n`` processed files with one page of predictions each, streamed by COPY into each
+    table in turn (the rows are generated again per table, never held); returns seconds."""
     started, now = time.perf_counter(), datetime.now(UTC)
     with psycopg.connect(url) as conn, conn.cursor() as cur:
         for table, statement in enumerate(COPY_INTO):
             with cur.copy(statement) as copy:
                 for rows in _rows(model_id, n, blob, now):
-                    for row in rows[table:] if table == 2 else rows[table : table + 1]:
-                        copy.write_row(row)
+                    copy.write_row(rows[table])
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")  # what autovacuum does to a table that stopped growing

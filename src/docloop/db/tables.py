@@ -145,9 +145,10 @@ class ModelVersion(Base):
 class InferenceFile(Base):
     """One file sent for prediction; its id is the v2 ``request_file_id``.
 
-    ``field_count``, ``flagged_count`` and ``min_score`` summarise the file's fields (not the
-    alternatives nobody confirmed) so the review queue filters and sorts in SQL; they are kept
-    up to date by ``services/file_summary.py`` wherever predictions are stored or corrected.
+    ``field_count``, ``flagged_count``, ``min_score`` and ``labels`` summarise the file's fields
+    (not the alternatives nobody confirmed) so the review queue filters and sorts in SQL; they
+    are kept up to date by ``services/file_summary.py`` wherever predictions are stored or
+    corrected.
     The indexes serve the queue's filters and sort orders with keyset pagination."""
 
     __tablename__ = "inference_files"
@@ -186,17 +187,8 @@ class InferenceFile(Base):
     field_count: Mapped[int] = mapped_column(Integer, default=0)
     flagged_count: Mapped[int] = mapped_column(Integer, default=0)
     min_score: Mapped[float | None] = mapped_column(Float)
-
-
-class InferenceFileLabel(Base):
-    """The labels of a file's fields, one row each: the queue's label filter."""
-
-    __tablename__ = "inference_file_labels"
-    __table_args__ = (Index("ix_inference_file_labels_label", "label", "file_id"),)
-    file_id: Mapped[str] = mapped_column(
-        ForeignKey("inference_files.id", ondelete="CASCADE"), primary_key=True
-    )
-    label: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The labels of the fields, each between two LABEL_SEP characters (``file_summary``).
+    labels: Mapped[str] = mapped_column(Text, default="")
 
 
 class InferencePage(Base):

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from docloop.db.tables import InferenceFile, InferenceFileLabel
+from docloop.db.tables import InferenceFile
 from docloop.errors import InvalidInput, NotFound
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
+from docloop.services.file_summary import label_term, split_labels
 from docloop.services.models import load_model
 from docloop.services.predictions import DONE, epoch_day
 from docloop.services.users import require
@@ -121,11 +122,10 @@ def search(
             rows.reverse()
         before = more if backward else key is not None
         after = key is not None if backward else more
-        labels = _labels(s, [r.id for r in rows])
         return {
             "counts": counts,
             "total": total,
-            "files": [_summary(model_id, r, labels.get(r.id, [])) for r in rows],
+            "files": [_summary(model_id, r) for r in rows],
             "next_cursor": _encode(order, rows[-1], "n") if rows and after else None,
             "prev_cursor": _encode(order, rows[0], "p") if rows and before else None,
         }
@@ -208,11 +208,7 @@ def _filtered(model_id: str, f: ReviewFilter, *, moderated: bool = True) -> Sele
     if f.end:
         query = query.where(InferenceFile.day <= epoch_day(_midnight(f.end)))
     if f.label:
-        query = query.where(
-            exists().where(
-                InferenceFileLabel.file_id == InferenceFile.id, InferenceFileLabel.label == f.label
-            )
-        )
+        query = query.where(InferenceFile.labels.contains(label_term(f.label), autoescape=True))
     if f.below is not None:
         query = query.where(InferenceFile.min_score < f.below)
     if moderated and f.moderated is not None:
@@ -257,19 +253,7 @@ def _after(order: QueueOrder, value: Any, file_id: str) -> ColumnElement[bool]:
     return key > at
 
 
-def _labels(session: Session, ids: list[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    if ids:
-        for file_id, label in session.execute(
-            select(InferenceFileLabel.file_id, InferenceFileLabel.label)
-            .where(InferenceFileLabel.file_id.in_(ids))
-            .order_by(InferenceFileLabel.label)
-        ):
-            found.setdefault(file_id, []).append(label)
-    return found
-
-
-def _summary(model_id: str, row: InferenceFile, labels: list[str]) -> dict[str, Any]:
+def _summary(model_id: str, row: InferenceFile) -> dict[str, Any]:
     return {
         "id": row.id,
         "filename": row.filename,
@@ -280,7 +264,7 @@ def _summary(model_id: str, row: InferenceFile, labels: list[str]) -> dict[str, 
         "flagged": row.flagged_count,
         "fields": row.field_count,
         "min_score": row.min_score,
-        "labels": labels,
+        "labels": split_labels(row.labels),
         "thumbnail_url": f"/api/v1/models/{model_id}/predictions/{row.id}/pages/0/image"
         f"?max_side={THUMBNAIL_SIDE}",
     }
