@@ -299,3 +299,23 @@ def test_migration_backfills_the_summaries_of_stored_files(tmp_path, any_db_url)
         ).one()
         assert tuple(row) == (2, 0, 0.3, "\x1fmake\x1fplate\x1f")
     engine.dispose()
+
+
+def test_loop_figures_are_counted_in_sql(queue) -> None:  # type: ignore[no-untyped-def]
+    from docloop.services import review
+
+    ctx, who, model_id, ids = queue
+    # Each file was stored through one "replace" of its page, d.png then approved.
+    predictions.set_moderated(ctx, who, model_id, ids["a.png"], True)
+    with ctx.session() as s:
+        row = predictions._new_file(s, model_id, "g.png", "0", "image/png", None, status=DONE)
+        row.moderated, row.moderated_by = True, predictions.STRAIGHT_THROUGH
+    assert review.stats(ctx, who, model_id) == {
+        "processed": 7,
+        "approved": 3,
+        "straight_through": 1,
+        "approved_without_correction": 1,
+        "automation_rate": round(1 / 7, 4),
+        "fields_changed": 6,
+        "files_corrected": 6,
+    }

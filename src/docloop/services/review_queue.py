@@ -24,12 +24,12 @@ from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from docloop.db.tables import InferenceFile
-from docloop.errors import InvalidInput, NotFound
+from docloop.errors import InvalidInput
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.file_summary import label_term, split_labels
 from docloop.services.models import load_model
-from docloop.services.predictions import DONE, epoch_day
+from docloop.services.predictions import DONE, _load_file, epoch_day
 from docloop.services.users import require
 
 SORTS: dict[str, InstrumentedAttribute[Any]] = {
@@ -145,11 +145,7 @@ def position(
     require(who, "review")
     check(f, order)
     with ctx.session() as s:
-        load_model(s, who, model_id)
-        row = s.get(InferenceFile, file_id) if file_id else None
-        if row is None or row.model_id != model_id:
-            raise NotFound(f"no inference request file {file_id!r} for model {model_id}")
-        return _position(s, model_id, row, f, order)
+        return _position(s, model_id, _load_file(s, who, model_id, file_id), f, order)
 
 
 def next_file(
