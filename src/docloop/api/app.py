@@ -11,6 +11,7 @@ from docloop import __version__
 from docloop.api import docs, errors, metrics
 from docloop.api.compat.routes import router as compat_router
 from docloop.api.native.routes import router as native_router
+from docloop.api.permissions import PUBLIC
 from docloop.config import Settings
 from docloop.services.context import AppContext, build_context
 from docloop.web import routes as web
@@ -51,7 +52,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     metrics.install(app)
     docs.install(app)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], dependencies=[PUBLIC])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 

@@ -12,6 +12,8 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from docloop.api.permissions import PUBLIC
+
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/api-docs-static"
 
@@ -21,7 +23,7 @@ def install(app: FastAPI) -> None:
     app.mount(PREFIX, StaticFiles(directory=str(STATIC)), name="api-docs-static")
     openapi_url = app.openapi_url or "/openapi.json"
 
-    @app.get("/docs", include_in_schema=False)
+    @app.get("/docs", include_in_schema=False, dependencies=[PUBLIC])
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
@@ -31,7 +33,7 @@ def install(app: FastAPI) -> None:
             swagger_favicon_url=f"{PREFIX}/favicon.png",
         )
 
-    @app.get("/redoc", include_in_schema=False)
+    @app.get("/redoc", include_in_schema=False, dependencies=[PUBLIC])
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url=openapi_url,

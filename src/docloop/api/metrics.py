@@ -18,6 +18,7 @@ from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from docloop.api.permissions import PUBLIC
 from docloop.db.tables import utcnow
 from docloop.domain import JobKind, JobStatus
 from docloop.services import jobs, review, worker_registry
@@ -177,7 +178,7 @@ def install(app: FastAPI) -> None:
     def render(ctx: AppContext) -> bytes:
         return generate_latest(ctx.metrics.registry) + generate_latest(registry)
 
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/metrics", include_in_schema=False, dependencies=[PUBLIC])
     async def metrics(request: Request) -> Response:
         ctx: AppContext = request.app.state.ctx
         return Response(await run_in_threadpool(render, ctx), media_type=CONTENT_TYPE_LATEST)

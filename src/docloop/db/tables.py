@@ -143,10 +143,32 @@ class ModelVersion(Base):
 
 
 class InferenceFile(Base):
-    """One file sent for prediction; its id is the v2 ``request_file_id``."""
+    """One file sent for prediction; its id is the v2 ``request_file_id``.
+
+    ``field_count``, ``flagged_count``, ``min_score`` and ``labels`` summarise the file's fields
+    (not the alternatives nobody confirmed) so the review queue filters and sorts in SQL; they
+    are kept up to date by ``services/file_summary.py`` wherever predictions are stored or
+    corrected.
+    The indexes serve the queue's filters and sort orders with keyset pagination."""
 
     __tablename__ = "inference_files"
-    __table_args__ = (Index("ix_inference_files_model_day", "model_id", "day"),)
+    __table_args__ = (
+        Index("ix_inference_files_model_day", "model_id", "day"),
+        Index("ix_inference_files_queue_created", "model_id", "status", "created_at", "id"),
+        Index(
+            "ix_inference_files_queue_moderated",
+            "model_id",
+            "status",
+            "moderated",
+            "created_at",
+            "id",
+        ),  # fmt: skip
+        Index("ix_inference_files_queue_score", "model_id", "status", "min_score", "id"),
+        Index("ix_inference_files_queue_filename", "model_id", "status", "filename", "id"),
+        Index("ix_inference_files_queue_fields", "model_id", "status", "field_count", "id"),
+        Index("ix_inference_files_queue_flagged", "model_id", "status", "flagged_count", "id"),
+        Index("ix_inference_files_queue_assignee", "model_id", "status", "assigned_to", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     filename: Mapped[str] = mapped_column(String(500))
@@ -166,6 +188,11 @@ class InferenceFile(Base):
     predict_seconds: Mapped[float | None] = mapped_column(Float)
     day: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    field_count: Mapped[int] = mapped_column(Integer, default=0)
+    flagged_count: Mapped[int] = mapped_column(Integer, default=0)
+    min_score: Mapped[float | None] = mapped_column(Float)
+    # The labels of the fields, each between two LABEL_SEP characters (``file_summary``).
+    labels: Mapped[str] = mapped_column(Text, default="")
 
 
 class InferencePage(Base):

@@ -24,6 +24,7 @@ from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.fetch import check_host
 from docloop.services.models import load_model
+from docloop.services.routing import best_fields
 from docloop.services.users import require
 
 WEBHOOK_ATTEMPTS = 8
@@ -81,8 +82,16 @@ def retry(
 
 
 def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
+    """The approved file: ``fields`` holds each label's best field (a person's correction or
+    confirmation before any machine reading), ``result`` every page as the API shows it."""
     from docloop.services.predictions import _file_results, utc
 
+    result = _file_results(session, row)
+    model = session.get(Model, row.model_id)
+    best = best_fields(
+        [p for page in result for p in page["prediction"]],
+        model.review_threshold if model is not None else None,
+    )
     return {
         "event": "file.approved",
         "model_id": row.model_id,
@@ -90,7 +99,11 @@ def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
         "filename": row.filename,
         "approved_by": row.moderated_by,
         "approved_at": utc(row.moderated_at).isoformat() if row.moderated_at else None,
-        "result": _file_results(session, row),
+        "fields": {
+            label: {k: p.get(k) for k in ("ocr_text", "score", "status", "page_no", "id")}
+            for label, p in best.items()
+        },
+        "result": result,
     }
 
 

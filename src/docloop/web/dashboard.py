@@ -17,7 +17,7 @@ from docloop.api.deps import CtxDep
 from docloop.errors import DocloopError
 from docloop.services import kpis, models
 from docloop.web.charts import Series, chart
-from docloop.web.routes import _page, _signed_in
+from docloop.web.routes import Reviewing, _page
 
 router = APIRouter(include_in_schema=False)
 
@@ -45,11 +45,11 @@ MONITORED = (
 async def dashboard(
     request: Request,
     ctx: CtxDep,
+    signed: Reviewing,
     model_id: str = "",
     start: date | None = None,
     end: date | None = None,
 ) -> HTMLResponse:
-    signed = await _signed_in(request, ctx)
     found = await run_in_threadpool(models.list_models, ctx, signed.principal)
     error, figures = "", None
     try:

@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 
 from docloop.api.compat.paths import both_slashes, flag
 from docloop.api.compat.schemas import label_page, moderated_listing
-from docloop.api.deps import CtxDep, PrincipalDep
+from docloop.api.deps import CtxDep
 from docloop.api.forms import list_field, parse_body
+from docloop.api.permissions import Predictor, Reviewer
 from docloop.errors import InvalidInput, NotFound
 from docloop.services import predictions, review, webhooks
 
@@ -41,7 +42,7 @@ def _file_answer(model_id: str, view: dict[str, Any], include: bool) -> dict[str
 )
 @both_slashes(router, "GET", "/Inferences/Model/{model_id}/InferenceRequest/{request_file_id}")
 async def inference_request(
-    model_id: str, request_file_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    model_id: str, request_file_id: str, request: Request, ctx: CtxDep, who: Predictor
 ) -> dict[str, Any]:
     view = await run_in_threadpool(predictions.get_file, ctx, who, model_id, request_file_id)
     return _file_answer(model_id, view, _alternatives(request))
@@ -56,7 +57,7 @@ async def inference_page(
     page_id: str,
     request: Request,
     ctx: CtxDep,
-    who: PrincipalDep,
+    who: Predictor,
 ) -> dict[str, Any]:
     """One page of a file, by its id (or its number, counted from 0)."""
     view = await run_in_threadpool(predictions.get_file, ctx, who, model_id, request_file_id)
@@ -70,7 +71,7 @@ async def _listing(
     model_id: str,
     request: Request,
     ctx: CtxDep,
-    who: PrincipalDep,
+    who: Reviewer,
     start_day_interval: int,
     current_batch_day: int,
 ) -> dict[str, Any]:
@@ -87,7 +88,7 @@ both_slashes(router, "GET", "/Inferences/Model/{model_id}/InferenceRequest/")(_l
 both_slashes(router, "GET", "/Inferences/Model/{model_id}/ImageLevelInferences")(_listing)
 
 
-async def _verify(model_id: str, request_file_id: str, ctx: CtxDep, who: PrincipalDep) -> Any:
+async def _verify(model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewer) -> Any:
     """Approve a file: it becomes training data and is exported to the model's webhook."""
     view = await run_in_threadpool(
         predictions.set_moderated, ctx, who, model_id, request_file_id, True
@@ -95,7 +96,7 @@ async def _verify(model_id: str, request_file_id: str, ctx: CtxDep, who: Princip
     return {"message": "Success", **view}
 
 
-async def _unverify(model_id: str, request_file_id: str, ctx: CtxDep, who: PrincipalDep) -> Any:
+async def _unverify(model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewer) -> Any:
     view = await run_in_threadpool(
         predictions.set_moderated, ctx, who, model_id, request_file_id, False
     )
@@ -112,23 +113,21 @@ for _prefix in (
 
 
 @both_slashes(router, "PATCH", "/Inferences/Model/{model_id}/ImageLevelInference")
-async def patch_page(
-    model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
-) -> dict[str, Any]:
+async def patch_page(model_id: str, request: Request, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     body = await parse_body(request, ctx.settings.max_upload_bytes)
     page = await run_in_threadpool(predictions.update_page, ctx, who, model_id, body.fields)
     return {"message": "Success", "result": [page]}
 
 
 @both_slashes(router, "DELETE", "/Inferences/Model/{model_id}/InferenceRequestFiles/{file_id}")
-async def delete_file(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> Any:
+async def delete_file(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> Any:
     await run_in_threadpool(predictions.delete_file, ctx, who, model_id, file_id)
     return {"message": "Success", "request_file_id": file_id}
 
 
 @both_slashes(router, "POST", "/team/members/model/{model_id}/assign/files")
 async def assign_files(
-    model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    model_id: str, request: Request, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
     """Put files in a reviewer's queue: ``member`` (an e-mail) and ``file_ids``."""
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -146,7 +145,7 @@ async def assign_files(
 
 @both_slashes(router, "POST", "/Inferences/Model/{model_id}/ImageLevelInferences/retryallexports")
 async def retry_exports(
-    model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    model_id: str, request: Request, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
     """Export approved files to the model's webhook again: ``file_ids``, or without them every
     file whose export failed."""

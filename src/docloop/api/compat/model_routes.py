@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from docloop.api import bodies
@@ -22,8 +22,9 @@ from docloop.api.compat.schemas import (
     queued_page,
 )
 from docloop.api.compat.uploads import incoming_files
-from docloop.api.deps import CtxDep, PrincipalDep
+from docloop.api.deps import CtxDep
 from docloop.api.forms import ParsedBody, list_field, parse_body
+from docloop.api.permissions import Annotator, ModelAdmin, Needs, Viewer
 from docloop.errors import InvalidInput
 from docloop.services import annotation, datasets, models, predictions, training
 from docloop.services.auth import Principal
@@ -54,7 +55,7 @@ def _alternatives(request: Request, body: ParsedBody) -> bool:
 
 @both_slashes(router, "POST", "/{family}/Model/")
 async def create_model(
-    family: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, request: Request, ctx: CtxDep, who: ModelAdmin
 ) -> dict[str, Any]:
     _family(family)
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -66,13 +67,13 @@ async def create_model(
 
 
 @both_slashes(router, "GET", "/{family}/Model/{model_id}")
-async def get_model(family: str, model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def get_model(family: str, model_id: str, ctx: CtxDep, who: Viewer) -> dict[str, Any]:
     _family(family)
     return model_object(await run_in_threadpool(models.get_model, ctx, who, model_id))
 
 
 async def list_models(
-    family: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, request: Request, ctx: CtxDep, who: Viewer
 ) -> list[dict[str, Any]] | dict[str, Any]:
     """Every model of the workspace; with ``?modelId=`` that one model, as older clients ask."""
     _family(family)
@@ -87,7 +88,7 @@ both_slashes(router, "GET", "/{family}/Models/")(list_models)
 
 
 @both_slashes(router, "GET", "/{family}/Model/{model_id}/Annotations")
-async def annotations(family: str, model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def annotations(family: str, model_id: str, ctx: CtxDep, who: Annotator) -> dict[str, Any]:
     _family(family)
     files = await run_in_threadpool(annotation.list_files, ctx, who, model_id)
     info = await run_in_threadpool(models.get_model, ctx, who, model_id)
@@ -168,9 +169,13 @@ def _labelled(pages: list[dict[str, Any]], include_alternatives: bool) -> dict[s
     }
 
 
-def _with_model_id(action: Action) -> Callable[..., Awaitable[Any]]:
+def _with_model_id(action: Action, permission: str) -> Callable[..., Awaitable[Any]]:
     async def endpoint(
-        family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+        family: str,
+        model_id: str,
+        request: Request,
+        ctx: CtxDep,
+        who: Principal = Depends(Needs(permission)),  # noqa: B008 (FastAPI's idiom)
     ) -> Any:
         _family(family)
         body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -180,8 +185,13 @@ def _with_model_id(action: Action) -> Callable[..., Awaitable[Any]]:
     return endpoint
 
 
-def _by_model_id_field(action: Action) -> Callable[..., Awaitable[Any]]:
-    async def endpoint(family: str, request: Request, ctx: CtxDep, who: PrincipalDep) -> Any:
+def _by_model_id_field(action: Action, permission: str) -> Callable[..., Awaitable[Any]]:
+    async def endpoint(
+        family: str,
+        request: Request,
+        ctx: CtxDep,
+        who: Principal = Depends(Needs(permission)),  # noqa: B008 (FastAPI's idiom)
+    ) -> Any:
         _family(family)
         body = await parse_body(request, ctx.settings.max_upload_bytes)
         model_id = request.query_params.get("modelId") or body.fields.get("modelId")
@@ -195,14 +205,15 @@ def _by_model_id_field(action: Action) -> Callable[..., Awaitable[Any]]:
     return endpoint
 
 
-ACTIONS: dict[str, Action] = {
-    "UploadFile": _upload_file,
-    "UploadUrls": _upload_urls,
-    "Train": _train,
-    "LabelFile": _label_file,
-    "LabelUrls": _label_urls,
-    "LabelFile/Async": _label_file_async,
-    "LabelUrls/Async": _label_urls_async,
+# Each call with the permission it needs (``services/users.PERMISSIONS``).
+ACTIONS: dict[str, tuple[Action, str]] = {
+    "UploadFile": (_upload_file, "data"),
+    "UploadUrls": (_upload_urls, "data"),
+    "Train": (_train, "train"),
+    "LabelFile": (_label_file, "predict"),
+    "LabelUrls": (_label_urls, "predict"),
+    "LabelFile/Async": (_label_file_async, "predict"),
+    "LabelUrls/Async": (_label_urls_async, "predict"),
 }
 # Request bodies of the calls that read multipart forms by hand, for the OpenAPI document.
 BODIES = {
@@ -210,9 +221,11 @@ BODIES = {
     "LabelFile": bodies.V2_LABEL_FILE,
     "LabelFile/Async": bodies.V2_LABEL_FILE,
 }
-for _name, _action in ACTIONS.items():
+for _name, (_action, _permission) in ACTIONS.items():
     _extra = {"openapi_extra": BODIES[_name]} if _name in BODIES else {}
     both_slashes(router, "POST", f"/{{family}}/Model/{{model_id}}/{_name}/", **_extra)(
-        _with_model_id(_action)
+        _with_model_id(_action, _permission)
     )
-    both_slashes(router, "POST", f"/{{family}}/{_name}/", **_extra)(_by_model_id_field(_action))
+    both_slashes(router, "POST", f"/{{family}}/{_name}/", **_extra)(
+        _by_model_id_field(_action, _permission)
+    )

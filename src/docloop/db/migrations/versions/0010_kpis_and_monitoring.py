@@ -2,7 +2,7 @@
 training's outcome was announced
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-03 17:00:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
