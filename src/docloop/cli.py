@@ -117,12 +117,14 @@ def worker_cmd(
 
     ctx = _ctx(home)
     if max_jobs is not None:  # exactly that many jobs: one loop
-        w = Worker(ctx)
+        with _user_errors():
+            w = Worker(ctx)
         signal.signal(signal.SIGTERM, lambda *_: w.stop())
         console.print(f"worker {w.owner} started")
         n = w.run(max_jobs=max_jobs, burst=burst)
     else:
-        pool = WorkerPool(ctx)
+        with _user_errors():
+            pool = WorkerPool(ctx)
         signal.signal(signal.SIGTERM, lambda *_: pool.stop())
         console.print(f"worker {pool.workers[0].owner} started, {len(pool.workers)} job threads")
         n = pool.run(burst=burst)
