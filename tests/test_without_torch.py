@@ -23,7 +23,7 @@ from docloop.worker.loop import Worker
 # Runs in a fresh interpreter: the app's synchronous and asynchronous prediction paths and a
 # prediction worker, then reports whether anything imported torch.
 _PREDICT_SCRIPT = """
-import json, sys
+import base64, json, sys
 from fastapi.testclient import TestClient
 from docloop.api.app import create_app
 from docloop.config import Settings
@@ -36,7 +36,8 @@ home, model_id, image = sys.argv[1:4]
 settings = Settings(home=home, bootstrap_api_key="test-admin-key", inprocess_worker=False,
                     ocr_processes=False, ocr_engines=1)
 ctx = build_context(settings)
-client = TestClient(create_app(settings, ctx=ctx), auth=("test-admin-key", ""))
+key = base64.b64encode(b"test-admin-key:").decode()
+client = TestClient(create_app(settings, ctx=ctx), headers={"Authorization": f"Basic {key}"})
 photo = open(image, "rb").read()
 sync = client.post(f"/api/v2/OCR/Model/{model_id}/LabelFile/", files={"file": ("p.jpg", photo)})
 queued = client.post(
