@@ -8,9 +8,13 @@
 #
 # Needs root, podman, runc and debootstrap (apt-get install podman buildah runc debootstrap
 # uidmap fuse-overlayfs slirp4netns). Takes many minutes, so it is not part of CI.
-# IMAGE_TEST_DIR (default /var/tmp/docloop-image-test) keeps the Debian root between runs.
+# The base image is kept between runs (REBUILD_BASE=1 makes it again); IMAGE_TEST_DIR (default
+# /var/tmp/docloop-image-test) holds the logs and the shared home volume.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# One function, read whole before it runs: editing this file during a run cannot derail it.
+main() {
 
 PYTHON=${PYTHON:-python3}
 WORK=${IMAGE_TEST_DIR:-/var/tmp/docloop-image-test}
@@ -30,13 +34,16 @@ mkdir -p "$WORK"
 step() { printf '\n== %s (%s)\n' "$1" "$(date -u +%H:%M:%S)"; }
 
 step "base image $BASE"
-if "${PODMAN[@]}" image exists "$BASE"; then
+if "${PODMAN[@]}" image exists "$BASE" && [ -z "${REBUILD_BASE:-}" ]; then
   echo "reusing $BASE"
 else
   rm -rf "$WORK/rootfs"
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     bookworm "$WORK/rootfs" "${DEBIAN_MIRROR:-http://deb.debian.org/debian}" >"$WORK/debootstrap.log"
-  rm -rf "$WORK/rootfs/var/lib/apt/lists/"* "$WORK/rootfs/var/cache/apt/"*.bin
+  # What slim Debian images leave out too: package downloads, apt lists, docs, manuals, locales.
+  rm -rf "$WORK/rootfs/var/lib/apt/lists/"* "$WORK/rootfs/var/cache/apt/"*.bin \
+    "$WORK/rootfs/var/cache/apt/archives/"*.deb "$WORK/rootfs/usr/share/doc/"* \
+    "$WORK/rootfs/usr/share/man/"* "$WORK/rootfs/usr/share/locale/"*
   tar -C "$WORK/rootfs" -c . | "${PODMAN[@]}" import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["/bin/bash"]' - "$BASE" >/dev/null
@@ -117,3 +124,6 @@ for status in glob.glob("/proc/[0-9]*/status"):
     pss += int(rollup.get("Pss", "0 kB").split()[0])
 print(f"processes RSS {rss / 1024:.0f} MiB, PSS {pss / 1024:.0f} MiB")'
 echo "image test passed"
+}
+
+main "$@"

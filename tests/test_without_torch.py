@@ -27,7 +27,6 @@ import base64, json, sys
 from fastapi.testclient import TestClient
 from docloop.api.app import create_app
 from docloop.config import Settings
-from docloop.db.tables import Job
 from docloop.domain import JobKind
 from docloop.services.context import build_context
 from docloop.worker.loop import Worker
@@ -37,15 +36,15 @@ settings = Settings(home=home, bootstrap_api_key="test-admin-key", inprocess_wor
                     ocr_processes=False, ocr_engines=1)
 ctx = build_context(settings)
 key = base64.b64encode(b"test-admin-key:").decode()
-client = TestClient(create_app(settings, ctx=ctx), headers={"Authorization": f"Basic {key}"})
-photo = open(image, "rb").read()
-sync = client.post(f"/api/v2/OCR/Model/{model_id}/LabelFile/", files={"file": ("p.jpg", photo)})
-queued = client.post(
-    f"/api/v2/OCR/Model/{model_id}/LabelFile/Async/", files={"file": ("p.jpg", photo)}
-)
-rid = queued.json()["result"][0]["request_file_id"]
-ran = Worker(ctx, "no-torch", [JobKind.PREDICT, JobKind.OCR]).run(burst=True)
-done = client.get(f"/api/v2/Inferences/Model/{model_id}/InferenceRequest/{rid}").json()
+app = create_app(settings, ctx=ctx)
+with TestClient(app, headers={"Authorization": f"Basic {key}"}) as client:
+    photo = open(image, "rb").read()
+    url = f"/api/v2/OCR/Model/{model_id}/LabelFile/"
+    sync = client.post(url, files={"file": ("p.jpg", photo)})
+    queued = client.post(url + "Async/", files={"file": ("p.jpg", photo)})
+    rid = queued.json()["result"][0]["request_file_id"]
+    ran = Worker(ctx, "no-torch", [JobKind.PREDICT, JobKind.OCR]).run(burst=True)
+    done = client.get(f"/api/v2/Inferences/Model/{model_id}/InferenceRequest/{rid}").json()
 print(json.dumps({
     "sync": [sync.status_code, len(sync.json()["result"][0]["prediction"])],
     "async": [ran, done["status"]],
