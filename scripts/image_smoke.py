@@ -64,7 +64,8 @@ def main(url: str, key: str) -> None:
     if not found:
         sys.exit("the prediction found nothing")
     warm = []
-    for path in sorted((PLATES / "unseen").iterdir())[1 : WARM_PREDICTIONS + 1]:
+    # Photos it was not trained on, each new to the OCR cache.
+    for path in sorted((PLATES / "images").iterdir())[UPLOADS : UPLOADS + WARM_PREDICTIONS]:
         t0 = time.monotonic()
         api.post(
             f"/Model/{model_id}/LabelFile/",
