@@ -246,3 +246,16 @@ def test_a_training_job_that_the_cluster_would_reject_is_refused(
 ) -> None:
     with pytest.raises(InvalidInput, match=reason):
         render_training_job(_spec(**change))
+
+
+def test_the_cli_prints_the_training_job_or_says_why_not() -> None:
+    from typer.testing import CliRunner
+
+    from docloop.cli import app
+
+    args = ["k8s", "training-job", "--image", "docloop-trainer:0.1.0", "--claim", "training"]
+    ok = CliRunner().invoke(app, [*args, "--folder", "/data/train/1", "--mount", "/data"])
+    assert ok.exit_code == 0, ok.output
+    assert [d["kind"] for d in yaml.safe_load_all(ok.output) if d] == ["Service", "Job"]
+    bad = CliRunner().invoke(app, [*args, "--folder", "/elsewhere/1", "--mount", "/data"])
+    assert bad.exit_code == 2 and "not under the claim's mount" in bad.output
