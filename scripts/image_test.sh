@@ -119,6 +119,8 @@ for _ in $(seq 1 180); do
 done
 [ -n "$ready" ] || { "${PODMAN[@]}" logs "$API" | tail -40; echo "the API never became ready" >&2; exit 1; }
 echo "ready on port $PORT: $ready -> $(cat "$WORK/readyz.json")"
+"${PODMAN[@]}" healthcheck run "$API" &&
+  echo "HEALTHCHECK: $("${PODMAN[@]}" inspect --format '{{.State.Health.Status}}' "$API")"
 
 "${PODMAN[@]}" run -d --name "$TRAINER" "${LIMITS[@]}" --network host -v "$HOME_DIR:/var/lib/docloop" \
   -e DOCLOOP_TRAIN_EPOCHS="${TRAIN_EPOCHS:-20}" -e DOCLOOP_TRAIN_MEMBERS=1 \
