@@ -102,6 +102,8 @@ users_app = typer.Typer(help="People who sign in to the web app.", no_args_is_he
 app.add_typer(users_app, name="users")
 runs_app = typer.Typer(help="Training runs: what made each model version.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
+k8s_app = typer.Typer(help="Kubernetes manifests docloop fills in.", no_args_is_help=True)
+app.add_typer(k8s_app, name="k8s")
 
 HomeOpt = Annotated[
     Path | None,
@@ -209,12 +211,14 @@ def worker_cmd(
     if metrics is not None:
         console.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
     if max_jobs is not None:  # exactly that many jobs: one loop
-        w = Worker(ctx)
+        with _user_errors():
+            w = Worker(ctx)
         signal.signal(signal.SIGTERM, lambda *_: w.stop())
         console.print(f"worker {w.owner} started")
         n = w.run(max_jobs=max_jobs, burst=burst)
     else:
-        pool = WorkerPool(ctx)
+        with _user_errors():
+            pool = WorkerPool(ctx)
         signal.signal(signal.SIGTERM, lambda *_: pool.stop())
         console.print(f"worker {pool.workers[0].owner} started, {len(pool.workers)} job threads")
         n = pool.run(burst=burst)
@@ -731,6 +735,36 @@ def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> Non
         thread.join()
     except KeyboardInterrupt:
         server.should_exit = True
+
+
+@k8s_app.command("training-job")
+def k8s_training_job(
+    folder: Annotated[
+        str, typer.Option(help="The training folder the worker logs ('train: ... in DIR').")
+    ],
+    image: Annotated[str, typer.Option(help="The docloop-trainer image.")],
+    claim: Annotated[str, typer.Option(help="ReadWriteMany PersistentVolumeClaim of the folder.")],
+    mount: Annotated[str, typer.Option(help="Where the claim is mounted (worker and Job).")],
+    nodes: Annotated[int, typer.Option(help="Pods in the Job; the worker is one more.")] = 2,
+    processes: Annotated[int, typer.Option(help="torchrun processes per node.")] = 1,
+    name: str = "docloop-training",
+    namespace: str = "docloop",
+    cpu: Annotated[str, typer.Option(help="CPU of each pod (request = limit).")] = "4",
+    memory: Annotated[str, typer.Option(help="Memory of each pod (request = limit).")] = "8Gi",
+) -> None:
+    """Print the Indexed Job (torchrun, c10d rendezvous) that trains FOLDER on NODES more pods.
+
+    Apply it with `kubectl apply -f -`; its header says what the worker's settings must be."""
+    from pathlib import PurePosixPath
+
+    from docloop.ml.k8s_training import TrainingJobSpec, render_training_job
+
+    spec = TrainingJobSpec(
+        folder=PurePosixPath(folder), image=image, claim=claim, mount=PurePosixPath(mount),
+        nodes=nodes, processes=processes, name=name, namespace=namespace, cpu=cpu, memory=memory,
+    )  # fmt: skip
+    with _user_errors():
+        typer.echo(render_training_job(spec), nl=False)
 
 
 if __name__ == "__main__":

@@ -11,15 +11,14 @@ import json
 import logging
 import os
 import pickle
-import shlex
 import subprocess
-import sys
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
 from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.data import Example, LabelledPage
+from docloop.ml.torchrun import torchrun_command
 from docloop.ml.train import ProgressFn, TrainConfig
 
 PROGRESS_PREFIX = "DOCLOOP_PROGRESS "
@@ -29,22 +28,6 @@ RESULT_FILE = "result.pkl"
 RELAUNCHES = 2
 
 log = logging.getLogger(__name__)
-
-
-def torchrun_command(folder: Path, processes: int, extra_args: str = "") -> list[str]:
-    """The command that trains ``folder``'s inputs; other machines run it with their own rank.
-
-    Without rendezvous arguments it is a single-machine (``--standalone``) run."""
-    extra = shlex.split(extra_args)
-    where = (
-        []
-        if any(a.startswith("--rdzv") or a.startswith("--nnodes") for a in extra)
-        else ["--standalone"]
-    )
-    return [
-        sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={processes}",
-        *where, *extra, "-m", "docloop.ml.ddp_worker", str(folder),
-    ]  # fmt: skip
 
 
 def train_in_processes(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import time
@@ -38,6 +39,14 @@ from docloop.services.users import require
 # point where training ends and evaluation and export begin.
 OCR_SHARE = 0.3
 TRAIN_END = 0.95
+
+
+def can_train() -> bool:
+    """Whether this install has PyTorch (the ``docloop[train]`` extra).
+
+    Serving, OCR and prediction run on ONNX Runtime alone, so the API image leaves PyTorch out
+    and only workers that have it take training jobs. Looked up without importing it (seconds)."""
+    return importlib.util.find_spec("torch") is not None
 
 
 def request_training(

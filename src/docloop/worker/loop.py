@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 
 from docloop.domain import JobKind
-from docloop.errors import DocloopError
+from docloop.errors import DocloopError, InvalidInput
 from docloop.services import (
     datasets,
     exports,
@@ -45,6 +45,29 @@ def _run(ctx: AppContext, job: ClaimedJob, beat: Callable[[float], None]) -> Non
 LIGHT_KINDS = [JobKind.OCR, JobKind.PREDICT, JobKind.EXPORT, JobKind.WEBHOOK]
 
 
+def runnable_kinds(kinds: list[JobKind] | None) -> list[JobKind] | None:
+    """The job kinds this process can run out of ``kinds`` (None: all of them).
+
+    Without PyTorch a worker leaves training jobs queued for a worker that has it (the
+    ``docloop-trainer`` image) instead of claiming them and failing; asked for training jobs
+    alone, it refuses to start."""
+    if training.can_train():
+        return kinds
+    wanted = list(JobKind) if kinds is None else kinds
+    runnable = [k for k in wanted if k != JobKind.TRAIN]
+    if not runnable:
+        raise InvalidInput(
+            "this worker was asked to train, but PyTorch is not installed here: install "
+            "'docloop[train]' or run the docloop-trainer image"
+        )
+    if JobKind.TRAIN in wanted:
+        log.warning(
+            "PyTorch is not installed: this worker leaves training jobs to workers that have "
+            "it (the docloop[train] extra, the docloop-trainer image)"
+        )
+    return runnable
+
+
 class Worker:
     """One job at a time. ``stop()`` lets the current job finish, then the loop returns."""
 
@@ -53,7 +76,7 @@ class Worker:
     ) -> None:
         self.ctx = ctx
         self.owner = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.kinds = kinds
+        self.kinds = runnable_kinds(kinds)
         self._stop = threading.Event()
         self._seen = float("-inf")
 
