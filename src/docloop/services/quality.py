@@ -48,6 +48,21 @@ ANNOTATOR_FIGURES = (
     "disagreement_rate",
 )
 Field = dict[str, Any]
+# What each figure means, for the API and the dashboard's hover texts.
+DEFINITIONS = {
+    "text_agreement": "Of a label's fields, the share whose text the first and the second "
+    "reviewer wrote exactly alike (per page, over the larger of their two counts).",
+    "box_agreement": "Of a label's fields, the share the two reviewers boxed alike: paired one "
+    "to one at IoU >= 0.5, over the larger of their two counts.",
+    "kappa": "Cohen's kappa of the two reviewers' correct/wrong marks of the model's fields "
+    "(a field is marked correct when the reviewer kept its label and text at IoU >= 0.5): "
+    "(observed - chance agreement) / (1 - chance agreement); 1 is perfect, 0 chance.",
+    "files_per_hour": "Files the reviewer approved per hour of review time measured in the editor.",
+    "fields_per_hour": "Fields of the files the reviewer approved per hour of review time.",
+    "correction_rate": "Share of the reviewer's approved files they corrected before approving.",
+    "disagreement_rate": "Share of the reviewer's second-reviewed files where the second reviewer "
+    "wrote a different text or box for any field.",
+}
 
 
 def _box(f: Field) -> Box:
@@ -241,6 +256,7 @@ def compute(
             ],
         },
         "annotators": annotators(approved, fields, corrected, decided, disagreed),
+        "definitions": DEFINITIONS,
     }
 
 
