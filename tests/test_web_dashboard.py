@@ -179,7 +179,9 @@ def test_quality_section_matches_the_api(site, page) -> None:  # type: ignore[no
     second_review.submit(ctx, lead, open_review["id"], {"fields": read})
 
     page.goto(f"{url}/dashboard?model_id={model_id}")
-    api = page.request.get(f"{url}/api/v1/quality?model_id={model_id}").json()
+    span = page.request.get(f"{url}/api/v1/kpis?model_id={model_id}").json()
+    query = f"model_id={model_id}&start={span['start']}&end={span['end']}"
+    api = page.request.get(f"{url}/api/v1/quality?{query}").json()
     assert api["agreement"]["labels"]["total"]["text_agreement"] == 0.0
     assert api["agreement"]["labels"]["date"]["text_agreement"] == 1.0
     for label, figures in api["agreement"]["labels"].items():

@@ -59,10 +59,15 @@ async def dashboard(
                 ctx, signed.principal, model_id=model_id or None, start=start, end=end
             )
         )
+        # Over the same weeks as the KPI charts (kpis widens the range to whole weeks).
         agreement = await run_in_threadpool(
             lambda: quality.compute(
-                ctx, signed.principal, model_id=model_id or None, start=start, end=end
-            )
+                ctx,
+                signed.principal,
+                model_id=model_id or None,
+                start=date.fromisoformat(figures["start"]),
+                end=date.fromisoformat(figures["end"]),
+            )  # fmt: skip
         )
     except DocloopError as exc:
         error = exc.message
