@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from docloop.api.app import create_app
 from docloop.api.deps import CSRF_HEADER, SESSION_COOKIE
 from docloop.db.tables import PredictionChange, TrainingFile, utcnow
 from docloop.domain import Annotation, Box, OcrToken
@@ -20,6 +21,7 @@ from docloop.services import auth, models, predictions, quality, review_time, us
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from tests import kpi_history as h
+from tests.conftest import basic
 
 PASSWORD = "a long enough password"
 TOTAL_BOX = {"xmin": 500.0, "ymin": 500.0, "xmax": 600.0, "ymax": 530.0}
@@ -59,18 +61,19 @@ def _fields(total: str, date_box: dict[str, float] = DATE_BOX) -> list[dict[str,
 
 
 @pytest.fixture
-def team(client: TestClient, ctx: AppContext) -> Iterator[dict[str, Any]]:
-    admin = auth.authenticate(ctx, "test-admin-key")
-    model = models.create_model(ctx, admin, categories=h.LABELS, name="invoices")
-    people = {
-        name: _person(ctx, client.app, f"{name}@example.com") for name in ("alice", "bob", "carol")
-    }
-    yield {"model_id": model.id, "admin": client, **people}
-    for _, c in people.values():
-        c.close()
+def team(db_ctx: AppContext) -> Iterator[dict[str, Any]]:
+    """A model and three signed-in reviewers, on SQLite and (when configured) PostgreSQL."""
+    with TestClient(create_app(db_ctx.settings, ctx=db_ctx), headers=basic("test-admin-key")) as c:
+        admin = auth.authenticate(db_ctx, "test-admin-key")
+        model = models.create_model(db_ctx, admin, categories=h.LABELS, name="invoices")
+        people = {n: _person(db_ctx, c.app, f"{n}@example.com") for n in ("alice", "bob", "carol")}
+        yield {"ctx": db_ctx, "model_id": model.id, "admin": c, **people}
+        for _, person in people.values():
+            person.close()
 
 
-def test_a_share_of_approvals_goes_blind_to_a_second_reviewer(ctx, team) -> None:  # type: ignore[no-untyped-def]
+def test_a_share_of_approvals_goes_blind_to_a_second_reviewer(team) -> None:  # type: ignore[no-untyped-def]
+    ctx = team["ctx"]
     model_id = team["model_id"]
     alice, _ = team["alice"]
     _, bob = team["bob"]
@@ -123,7 +126,7 @@ def test_a_share_of_approvals_goes_blind_to_a_second_reviewer(ctx, team) -> None
     assert {p["label"]: p["ocr_text"] for p in page["prediction"]}["total"] == "125.00"
 
 
-def test_agreement_per_label_with_hand_computed_kappa(ctx, team) -> None:  # type: ignore[no-untyped-def]
+def test_agreement_per_label_with_hand_computed_kappa(team) -> None:  # type: ignore[no-untyped-def]
     """Five files approved by alice (60 s each), every one second-reviewed by bob or carol.
 
     total: alice kept 12.50 on files 1, 3, 5 and corrected it to 125.00 on 2 and 4; the second
@@ -132,6 +135,7 @@ def test_agreement_per_label_with_hand_computed_kappa(ctx, team) -> None:  # typ
     kappa = (.6 - .52) / (1 - .52) = 1/6. Boxes all agree.
     date: same text everywhere; the second reviewer moved file 5's box off (IoU < 0.5): box
     agreement 4/5, marks CC x4 and CW: p_o = .8, p_e = 1 x .8 = .8, kappa 0."""
+    ctx = team["ctx"]
     model_id = team["model_id"]
     alice, _ = team["alice"]
     team["admin"].put(f"/api/v1/models/{model_id}/second-review", json={"share": 1})
