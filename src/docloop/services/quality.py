@@ -202,36 +202,36 @@ def compute(
             )
             if within(r.decided_at)
         ]
+        # Files as a subquery, not a list of ids: a list can exceed SQLite's bound parameters.
+        by_people = select(InferenceFile.id).where(
+            InferenceFile.model_id.in_(model_ids),
+            InferenceFile.status == DONE,
+            InferenceFile.moderated.is_(True),
+            InferenceFile.moderated_by != STRAIGHT_THROUGH,
+        )
         approved = [
             f
-            for f in s.scalars(
-                select(InferenceFile).where(
-                    InferenceFile.model_id.in_(model_ids),
-                    InferenceFile.status == DONE,
-                    InferenceFile.moderated.is_(True),
-                    InferenceFile.moderated_by != STRAIGHT_THROUGH,
-                )
-            )
+            for f in s.scalars(select(InferenceFile).where(InferenceFile.id.in_(by_people)))
             if within(f.moderated_at)
         ]
-        ids = [f.id for f in approved]
+        by_file = {f.id: f for f in approved}
+        thresholds = dict(
+            s.execute(select(Model.id, Model.review_threshold).where(Model.id.in_(model_ids))).all()
+        )
         fields = Counter[str]()
-        thresholds = dict(s.execute(select(Model.id, Model.review_threshold)).all())
-        corrected: set[tuple[str, str]] = set()
-        if ids:
-            by_file = {f.id: f for f in approved}
-            for page in s.scalars(select(InferencePage).where(InferencePage.file_id.in_(ids))):
+        for page in s.scalars(select(InferencePage).where(InferencePage.file_id.in_(by_people))):
+            if page.file_id in by_file:
                 model = by_file[page.file_id].model_id
                 fields[page.file_id] += len(read_fields(page.predictions, thresholds.get(model)))
-            corrected = {
-                (file_id, by)
-                for file_id, by in s.execute(
-                    select(PredictionChange.file_id, PredictionChange.by).where(
-                        PredictionChange.file_id.in_(ids),
-                        PredictionChange.action.in_(CORRECTIONS),
-                    )
+        corrected = {
+            (file_id, by)
+            for file_id, by in s.execute(
+                select(PredictionChange.file_id, PredictionChange.by).where(
+                    PredictionChange.file_id.in_(by_people),
+                    PredictionChange.action.in_(CORRECTIONS),
                 )
-            }
+            )
+        }
     totals: dict[str, _Tally] = {}
     weekly: dict[str, dict[str, _Tally]] = defaultdict(dict)
     disagreed: Counter[str] = Counter()
