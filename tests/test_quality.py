@@ -110,6 +110,9 @@ def test_a_share_of_approvals_goes_blind_to_a_second_reviewer(team) -> None:  # 
     url = f"/api/v1/second-reviews/{shown['id']}"
     bad = bob.put(url, json={"fields": [{"label": "colour", "ocr_text": "x", **TOTAL_BOX}]})
     assert bad.status_code == 400 and "colour" in bad.json()["message"]
+    assert bob.put(url, json={"fields": "12.50"}).status_code == 400
+    assert bob.put(url, json={"fields": [{**_fields("1")[0], "xmax": 400}]}).status_code == 400
+    assert bob.put("/api/v1/second-reviews/nope", json={"fields": []}).status_code == 404
     assert carol.put(url, json={"fields": _fields("125.00")}).status_code == 403
     done = bob.put(url, json={"fields": _fields("12.80")})
     assert done.status_code == 200 and done.json()["decided_at"]
@@ -172,6 +175,7 @@ def test_agreement_per_label_with_hand_computed_kappa(team) -> None:  # type: ig
     assert row["disagreement_rate"] == 0.6  # files 3, 4 and 5
     bad = team["admin"].get("/api/v1/quality", params={"start": "2026-12-02", "end": "2026-12-01"})
     assert bad.status_code == 400
+    assert team["admin"].get("/api/v1/quality", params={"model_id": "nope"}).status_code == 404
 
 
 def test_kappa_and_outliers() -> None:
