@@ -1,5 +1,6 @@
 """The KPI dashboard in a real browser (Debian's Chromium, headless): every chart draws, and
-every point, total and CSV download matches ``GET /api/v1/kpis`` for the same scope."""
+every point, total and CSV download matches ``GET /api/v1/kpis`` for the same scope; the
+annotation-quality section matches ``GET /api/v1/quality``."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from sqlalchemy import select
 
 from docloop.api.app import create_app
-from docloop.services import auth, users
+from docloop.db.tables import InferenceFile
+from docloop.services import auth, predictions, second_review, users
 from docloop.services.context import AppContext, build_context
+from docloop.web import quality_section
 from tests import kpi_history
 from tests.conftest import _ENGINE, make_settings
 
@@ -105,7 +109,10 @@ def test_every_chart_matches_the_api(site, page) -> None:  # type: ignore[no-unt
     url, _, model_id = site
     page.goto(f"{url}/dashboard?model_id={model_id}")
     api = page.request.get(f"{url}/api/v1/kpis?model_id={model_id}").json()
-    figures = page.eval_on_selector_all("svg.chart", "els => els.map(e => e.dataset.figure)")
+    drawn_figures = page.eval_on_selector_all("svg.chart", "els => els.map(e => e.dataset.figure)")
+    agreement = {name for name, _ in quality_section.AGREEMENT}
+    figures = [f for f in drawn_figures if f not in agreement]
+    assert set(drawn_figures) - set(figures) == {"text_agreement", "box_agreement", "kappa"}
     assert set(figures) == {
         "processed", "automation_rate", "straight_through_rate", "fields_corrected_per_100",
         "label_accuracy", "review_seconds_per_file", "time_saved_hours", "cost_per_document",
@@ -150,3 +157,43 @@ def test_csv_downloads_and_workspace_scope(site, page) -> None:  # type: ignore[
     assert sum(drawn.values()) == api["totals"]["processed"]
     page.goto(f"{url}/dashboard?start=2026-05-01&end=2026-04-01")
     assert "start date is after the end date" in page.inner_text("[role=alert]")
+
+
+def test_quality_section_matches_the_api(site, page) -> None:  # type: ignore[no-untyped-def]
+    """A waiting file approved (share 1) goes to the signed-in user for a second review; they
+    read the total differently: the section's table and charts show what the API says."""
+    url, ctx, model_id = site
+    admin = auth.authenticate(ctx, "test-admin-key")
+    second_review.set_share(ctx, admin, model_id, 1.0)
+    with ctx.session() as s:
+        waiting = s.scalars(
+            select(InferenceFile.id).where(
+                InferenceFile.model_id == model_id, InferenceFile.moderated.is_(False)
+            )
+        ).first()
+    predictions.set_moderated(ctx, admin, model_id, waiting, True)
+    lead = users.sign_in(ctx, EMAIL, PASSWORD)[1].principal
+    [open_review] = second_review.queue(ctx, lead)
+    read = [{**f, "ocr_text": "99.99" if f["label"] == "total" else f["text"]}
+            for f in open_review["predicted"]]  # fmt: skip
+    second_review.submit(ctx, lead, open_review["id"], {"fields": read})
+
+    page.goto(f"{url}/dashboard?model_id={model_id}")
+    span = page.request.get(f"{url}/api/v1/kpis?model_id={model_id}").json()
+    query = f"model_id={model_id}&start={span['start']}&end={span['end']}"
+    api = page.request.get(f"{url}/api/v1/quality?{query}").json()
+    assert api["agreement"]["labels"]["total"]["text_agreement"] == 0.0
+    assert api["agreement"]["labels"]["date"]["text_agreement"] == 1.0
+    for label, figures in api["agreement"]["labels"].items():
+        for name in ("text_agreement", "box_agreement", "kappa"):
+            cell = page.locator(f'#agreement tr[data-label="{label}"] td[data-figure="{name}"]')
+            value = cell.get_attribute("data-value")
+            assert (float(value) if value else None) == figures[name], (label, name)
+    for name, _ in quality_section.AGREEMENT:
+        expected = {(label, w["week"]): f[name] for w in api["agreement"]["weeks"]
+                    for label, f in w["labels"].items() if f[name] is not None}  # fmt: skip
+        assert _drawn(page, name) == pytest.approx(expected), name
+        assert page.get_attribute(f"#chart-{name}", "title") == api["definitions"][name]
+    rows = page.locator("#annotators tr[data-reviewer]")
+    assert rows.count() == len(api["annotators"])
+    page.screenshot(path=str(SCREENS / "dashboard-quality.png"), full_page=True)

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     reviewer_hour_cost: float = Field(
         default=25.0, ge=0, description="Cost of one hour of a reviewer's time."
     )
+    second_review_share: float = Field(
+        default=0.1, ge=0, le=1,
+        description="Share of each reviewer's approved files (per model) sent to a second, "
+        "blind reviewer; a model's own share overrides it (docs/quality.md).",
+    )  # fmt: skip
     manual_document_cost: float = Field(
         default=1.50, ge=0, description="Cost of processing one document entirely by hand."
     )

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from docloop import __version__
 from docloop.api import docs, errors, metrics
 from docloop.api.compat.routes import router as compat_router
+from docloop.api.native.quality import router as quality_router
 from docloop.api.native.routes import router as native_router
 from docloop.api.permissions import PUBLIC
 from docloop.config import Settings
@@ -58,5 +59,6 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
 
     app.include_router(compat_router)
     app.include_router(native_router)
+    app.include_router(quality_router)
     web.install(app)
     return app

@@ -66,6 +66,8 @@ class Model(Base):
     review_threshold: Mapped[float | None] = mapped_column(Float)
     rules: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    # Share of each reviewer's approved files sent to a second reviewer (None: the setting).
+    second_review_share: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -340,3 +342,25 @@ class AlertState(Base):
     value: Mapped[float | None] = mapped_column(Float)
     threshold: Mapped[float] = mapped_column(Float)
     changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SecondReview(Base):
+    """An approved file sampled for a second, blind review (services/second_review.py).
+
+    ``shown`` is what the model predicted (what the second reviewer sees), ``first`` the first
+    reviewer's approved fields when the file was sampled and ``second`` the second reviewer's
+    fields: kept apart, so the second decision never changes the approved data."""
+
+    __tablename__ = "second_reviews"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("inference_files.id", ondelete="CASCADE"), index=True
+    )
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"), index=True)
+    first_reviewer: Mapped[str] = mapped_column(String(200))
+    reviewer: Mapped[str] = mapped_column(String(200), index=True)
+    shown: Mapped[list[Any]] = mapped_column(JSON)
+    first: Mapped[list[Any]] = mapped_column(JSON)
+    second: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -17,7 +17,7 @@ from docloop.errors import Conflict, InvalidInput, NotFound
 from docloop.ml.bundle import UnknownFormat
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.io import Page, decode
-from docloop.services import corrections, file_summary, jobs, routing, webhooks
+from docloop.services import corrections, file_summary, jobs, routing, second_review, webhooks
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.datasets import IncomingFile, check_size, download_all, validate_objects
@@ -376,6 +376,8 @@ def set_moderated(
                 s, row.id, 0, "approve" if value else "unapprove", {}, who.actor
             )
             corrections.sync_training_file(s, row)
+            if value:
+                second_review.maybe_sample(ctx, s, row, who.actor)
             model = s.get(Model, row.model_id)
             if value and model is not None:
                 webhooks.enqueue_delivery(ctx, s, model, row.id)

@@ -236,6 +236,21 @@ class _TrainingJob:
                 report["cost"] = {k: _summed(k, before.get(k, 0.0), v) for k, v in figures.items()}
                 run.report = report
 
+    def _annotation_checks(
+        self, report: dict[str, Any], pages: list[Any], clean: list[dict[str, Any]]
+    ) -> None:
+        """Add the annotation checks (they need the OCR under each box) to the validation
+        report, stored again with the run."""
+        from docloop.ml import annotation_checks
+
+        checks = annotation_checks.run(pages, {f["blob_hash"]: f["filename"] for f in clean})
+        report["annotation_checks"] = checks
+        report["warnings"] = [*report["warnings"], *annotation_checks.warnings(checks)]
+        self._update_run(report=report)
+        self.tracker.artifact_json(report, "validation_report.json")
+        for line in annotation_checks.warnings(checks):
+            self.tracker.log(f"validate: {line}")
+
     def _measure(self, outcome: str) -> None:
         metrics = self.ctx.metrics
         metrics.training_finished.labels(outcome).inc()
@@ -286,6 +301,7 @@ class _TrainingJob:
                 self.ctx, clean, lambda i, n: self.report(OCR_SHARE * i / max(n, 1))
             ),
         )
+        self._annotation_checks(report, pages, clean)
         examples, examples_key = self.pipe.step(
             "examples",
             [ocr_key, self.labels],

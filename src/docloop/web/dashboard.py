@@ -15,7 +15,8 @@ from starlette.concurrency import run_in_threadpool
 
 from docloop.api.deps import CtxDep
 from docloop.errors import DocloopError
-from docloop.services import kpis, models
+from docloop.services import kpis, models, quality
+from docloop.web import quality_section
 from docloop.web.charts import Series, chart
 from docloop.web.routes import Reviewing, _page
 
@@ -51,19 +52,30 @@ async def dashboard(
     end: date | None = None,
 ) -> HTMLResponse:
     found = await run_in_threadpool(models.list_models, ctx, signed.principal)
-    error, figures = "", None
+    error, figures, agreement = "", None, None
     try:
         figures = await run_in_threadpool(
             lambda: kpis.compute(
                 ctx, signed.principal, model_id=model_id or None, start=start, end=end
             )
         )
+        # Over the same weeks as the KPI charts (kpis widens the range to whole weeks).
+        agreement = await run_in_threadpool(
+            lambda: quality.compute(
+                ctx,
+                signed.principal,
+                model_id=model_id or None,
+                start=date.fromisoformat(figures["start"]),
+                end=date.fromisoformat(figures["end"]),
+            )  # fmt: skip
+        )
     except DocloopError as exc:
         error = exc.message
     query = {k: v for k, v in {"model_id": model_id, "start": start, "end": end}.items() if v}
     return _page(
         request, "dashboard.html", signed, models=found, model_id=model_id, figures=figures,
-        charts=charts(figures) if figures else {}, error=error,
+        charts=charts(figures) if figures else {}, error=error, quality=agreement,
+        quality_charts=quality_section.charts(agreement) if agreement else {},
         csv={t: "/api/v1/kpis?" + urlencode({**query, "format": "csv", "table": t})
              for t in kpis.TABLES},
     )  # fmt: skip

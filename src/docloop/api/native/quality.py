@@ -1,0 +1,63 @@
+"""Native routes of annotation quality control: second reviews (the assignee's queue and their
+decision), each model's sampled share, and the agreement and annotator figures."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from docloop.api.deps import CtxDep
+from docloop.api.forms import parse_body
+from docloop.api.permissions import ModelAdmin, Reviewer
+from docloop.services import quality, second_review
+
+router = APIRouter(prefix="/api/v1", tags=["quality"])
+
+
+class Share(BaseModel):
+    share: float | None = Field(
+        default=None, ge=0, le=1,
+        description="Share of each reviewer's approved files sent to a second reviewer "
+        "(None: the configured default).",
+    )  # fmt: skip
+
+
+@router.put("/models/{model_id}/second-review")
+async def set_share(model_id: str, body: Share, ctx: CtxDep, who: ModelAdmin) -> dict[str, Any]:
+    return await run_in_threadpool(second_review.set_share, ctx, who, model_id, body.share)
+
+
+@router.get("/second-reviews")
+async def second_reviews(ctx: CtxDep, who: Reviewer, decided: bool = False) -> list[Any]:
+    """The caller's open second reviews (``decided=true``: those they submitted), each with
+    the fields the model predicted and never the first reviewer's decision."""
+    return await run_in_threadpool(second_review.queue, ctx, who, decided)
+
+
+@router.put("/second-reviews/{review_id}")
+async def submit_second_review(
+    review_id: str, request: Request, ctx: CtxDep, who: Reviewer
+) -> dict[str, Any]:
+    """The second reviewer's fields: ``{"fields": [{"page", "label", "ocr_text", "xmin", ...}]}``
+    (the box as ``xmin``...``ymax`` or a ``bndbox``)."""
+    body = await parse_body(request, ctx.settings.max_upload_bytes)
+    return await run_in_threadpool(second_review.submit, ctx, who, review_id, body.fields)
+
+
+@router.get("/quality")
+async def quality_figures(
+    ctx: CtxDep,
+    who: Reviewer,
+    model_id: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> dict[str, Any]:
+    """Agreement per label between first and second reviewers (total and per week) and each
+    reviewer's figures with outliers flagged, for the workspace or ``model_id``."""
+    return await run_in_threadpool(
+        lambda: quality.compute(ctx, who, model_id=model_id or None, start=start, end=end)
+    )

@@ -1,0 +1,230 @@
+"""Second reviews: a share of each reviewer's approved files, per model, reviewed again by
+another reviewer who does not see the first decision.
+
+When a person approves a file, the file is sampled if that reviewer's second reviews in that
+model are fewer than the share of their approvals there (so each reviewer's share is exact,
+whatever their volume). The sample is assigned to the reviewer with the fewest open second
+reviews. The second reviewer sees what the model predicted (the pages before any correction),
+never the approved fields, and submits the fields as they read them; that decision is stored on
+the second review only, so the approved data (the training file, the change log) never changes.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from docloop.db.tables import (
+    InferenceFile,
+    InferencePage,
+    Model,
+    PredictionChange,
+    SecondReview,
+    User,
+    utcnow,
+)
+from docloop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from docloop.services.auth import Principal
+from docloop.services.context import AppContext
+from docloop.services.models import load_model
+from docloop.services.routing import read_fields
+from docloop.services.users import PERMISSIONS, require
+
+BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
+REVIEWER_ROLES = tuple(r for r, p in PERMISSIONS.items() if "review" in p)
+
+
+def field(page: int, p: dict[str, Any]) -> dict[str, Any]:
+    """A field as second reviews keep it: page, label, text and box, nothing that tells what a
+    reviewer decided (status, flags)."""
+    return {
+        "page": page,
+        "label": p["label"],
+        "text": (p.get("ocr_text") or p.get("text") or "").strip(),
+        **{k: float(p[k]) for k in BOX_KEYS},
+    }
+
+
+def share_of(ctx: AppContext, model: Model) -> float:
+    """The model's share of approved files sent to a second reviewer."""
+    if model.second_review_share is not None:
+        return model.second_review_share
+    return ctx.settings.second_review_share
+
+
+def set_share(ctx: AppContext, who: Principal, model_id: str, share: float | None) -> dict:  # type: ignore[type-arg]
+    """Set the model's share (0 to 1; None: the configured default)."""
+    require(who, "models")
+    if share is not None and not 0 <= share <= 1:
+        raise InvalidInput("the second-review share must be between 0 and 1")
+    with ctx.session() as s:
+        model = load_model(s, who, model_id)
+        model.second_review_share = share
+        return {"model_id": model.id, "second_review_share": share_of(ctx, model)}
+
+
+def maybe_sample(ctx: AppContext, session: Session, row: InferenceFile, actor: str) -> None:
+    """Called as ``actor`` approves ``row``: open a second review if the file falls in the
+    share and another reviewer exists."""
+    model = session.get(Model, row.model_id)
+    if model is None or session.scalar(
+        select(SecondReview.id).where(SecondReview.file_id == row.id)
+    ):
+        return
+    approved = session.scalar(
+        select(func.count(InferenceFile.id)).where(
+            InferenceFile.model_id == row.model_id,
+            InferenceFile.moderated.is_(True),
+            InferenceFile.moderated_by == actor,
+        )
+    )
+    sampled = session.scalar(
+        select(func.count(SecondReview.id)).where(
+            SecondReview.model_id == row.model_id, SecondReview.first_reviewer == actor
+        )
+    )
+    if sampled >= math.floor(share_of(ctx, model) * (approved or 0) + 1e-9):
+        return
+    reviewer = _least_busy(session, model.workspace_id, actor)
+    if reviewer is None:
+        return
+    pages = session.scalars(
+        select(InferencePage).where(InferencePage.file_id == row.id).order_by(InferencePage.page)
+    ).all()
+    threshold = model.review_threshold
+    session.add(
+        SecondReview(
+            id=str(uuid.uuid4()), file_id=row.id, model_id=row.model_id, first_reviewer=actor,
+            reviewer=reviewer, shown=_as_predicted(session, row.id, pages),
+            first=[field(p.page, f) for p in pages for f in read_fields(p.predictions, threshold)],
+        )
+    )  # fmt: skip
+
+
+def _least_busy(session: Session, workspace_id: str, actor: str) -> str | None:
+    """The reviewer of the workspace, other than ``actor``, with the fewest open second
+    reviews (then by email)."""
+    people = session.scalars(
+        select(User.email).where(
+            User.workspace_id == workspace_id,
+            User.role.in_(REVIEWER_ROLES),
+            User.disabled_at.is_(None),
+            User.email != actor,
+        )
+    ).all()
+    if not people:
+        return None
+    open_ = dict(
+        session.execute(
+            select(SecondReview.reviewer, func.count(SecondReview.id))
+            .where(SecondReview.reviewer.in_(people), SecondReview.decided_at.is_(None))
+            .group_by(SecondReview.reviewer)
+        ).all()
+    )
+    return min(people, key=lambda e: (open_.get(e, 0), e))
+
+
+def _as_predicted(
+    session: Session, file_id: str, pages: list[InferencePage]
+) -> list[dict[str, Any]]:
+    """The fields the model predicted: each page as the change log's first "before" of it,
+    or as it is when nobody changed it."""
+    first_seen: dict[int, list[dict[str, Any]]] = {}
+    for change in session.scalars(
+        select(PredictionChange)
+        .where(PredictionChange.file_id == file_id)
+        .order_by(PredictionChange.id)
+    ):
+        before = change.detail.get("before")
+        if isinstance(before, list):
+            first_seen.setdefault(change.page, before)
+    return [
+        {**field(p.page, f), "score": f.get("score")}
+        for p in pages
+        for f in first_seen.get(p.page, p.predictions)
+        if f.get("type", "field") == "field"
+    ]
+
+
+def _public(r: SecondReview, filename: str) -> dict[str, Any]:
+    """What the second reviewer may see: never the first reviewer's fields or name."""
+    return {
+        "id": r.id, "model_id": r.model_id, "request_file_id": r.file_id, "filename": filename,
+        "created_at": r.created_at.isoformat(), "predicted": r.shown, "fields": r.second,
+        "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+    }  # fmt: skip
+
+
+def queue(ctx: AppContext, who: Principal, decided: bool = False) -> list[dict[str, Any]]:
+    """The caller's second reviews still open (or, with ``decided``, those they submitted)."""
+    require(who, "review")
+    with ctx.session() as s:
+        rows = s.execute(
+            select(SecondReview, InferenceFile.filename)
+            .join(InferenceFile, InferenceFile.id == SecondReview.file_id)
+            .join(Model, Model.id == SecondReview.model_id)
+            .where(
+                Model.workspace_id == who.workspace_id,
+                SecondReview.reviewer == who.actor,
+                SecondReview.decided_at.is_not(None)
+                if decided
+                else SecondReview.decided_at.is_(None),
+            )
+            .order_by(SecondReview.created_at)
+        ).all()
+        return [_public(r, name) for r, name in rows]
+
+
+def submit(ctx: AppContext, who: Principal, review_id: str, body: object) -> dict[str, Any]:
+    """Record the second reviewer's fields: ``{"fields": [{"page", "label", "ocr_text",
+    "xmin", "ymin", "xmax", "ymax"}]}``; only the assignee may, and only once."""
+    require(who, "review")
+    if not isinstance(body, dict) or not isinstance(body.get("fields"), list):
+        raise InvalidInput("body needs 'fields': the list of fields as you read them")
+    with ctx.session() as s:
+        row = s.get(SecondReview, review_id)
+        model = s.get(Model, row.model_id) if row else None
+        if row is None or model is None or model.workspace_id != who.workspace_id:
+            raise NotFound(f"no second review {review_id}")
+        if row.reviewer != who.actor:
+            raise Forbidden("this second review is assigned to another reviewer")
+        if row.decided_at is not None:
+            raise Conflict("this second review was submitted already")
+        pages = s.scalars(
+            select(InferencePage.page).where(InferencePage.file_id == row.file_id)
+        ).all()
+        row.second = [
+            _checked(item, n, list(model.categories), set(pages))
+            for n, item in enumerate(body["fields"])
+        ]
+        row.decided_at = utcnow()
+        s.flush()
+        filename = s.get(InferenceFile, row.file_id).filename  # type: ignore[union-attr]
+        return _public(row, filename)
+
+
+def _checked(item: object, n: int, labels: list[str], pages: set[int]) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidInput(f"field {n} must be a JSON object")
+    if item.get("label") not in labels:
+        raise InvalidInput(f"field {n}: label {item.get('label')!r} is not one of {labels}")
+    page = item.get("page", 0)
+    if not isinstance(page, int) or page not in pages:
+        raise InvalidInput(f"field {n}: the file has no page {page!r}")
+    box = item.get("bndbox") if isinstance(item.get("bndbox"), dict) else item
+    try:
+        coords = {k: float(box[k]) for k in BOX_KEYS}
+    except (KeyError, TypeError, ValueError):
+        raise InvalidInput(f"field {n} needs numeric xmin, ymin, xmax, ymax") from None
+    if not all(math.isfinite(v) for v in coords.values()) or (
+        coords["xmax"] <= coords["xmin"] or coords["ymax"] <= coords["ymin"]
+    ):
+        raise InvalidInput(f"field {n}: the box is empty or inverted")
+    text = item.get("ocr_text", item.get("text", ""))
+    if not isinstance(text, str):
+        raise InvalidInput(f"field {n}: the text must be a string")
+    return field(page, {"label": item["label"], "ocr_text": text, **coords})

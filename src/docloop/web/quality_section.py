@@ -1,0 +1,30 @@
+"""The annotation-quality section of the dashboard: agreement per label week by week as
+server-side SVG charts (``web/charts.py``), from the figures of ``GET /api/v1/quality``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from docloop.web.charts import Series, chart
+
+# (figure, percent) of the agreement charts, in the order shown
+AGREEMENT = (("text_agreement", True), ("box_agreement", True), ("kappa", False))
+
+
+def charts(figures: dict[str, Any]) -> dict[str, Markup]:
+    """One chart per agreement figure, one series per label."""
+    weeks = figures["agreement"]["weeks"]
+    periods = [w["week"] for w in weeks]
+    labels = sorted({k for w in weeks for k in w["labels"]})
+    return {
+        name: chart(
+            name,
+            figures["definitions"][name],
+            periods,
+            [Series(k, [w["labels"].get(k, {}).get(name) for w in weeks]) for k in labels],
+            percent=percent,
+        )  # fmt: skip
+        for name, percent in AGREEMENT
+    }
