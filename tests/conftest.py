@@ -61,7 +61,9 @@ def make_settings(home: Path, database_url: str | None = None, **kw: object) -> 
         allow_private_urls=True,
         train_epochs=20,
         system_metrics_s=0.5,
-        **kw,  # type: ignore[arg-type]
+        # Throwaway databases are migrated by the process that makes them (not on PostgreSQL
+        # by default, where `docloop migrate` does it once per deployment).
+        **{"auto_migrate": True, **kw},  # type: ignore[arg-type]
     )
 
 

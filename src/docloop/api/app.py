@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from docloop import __version__
 from docloop.api import errors
 from docloop.api.compat.routes import router as compat_router
 from docloop.api.native.routes import router as native_router
 from docloop.config import Settings
+from docloop.services import readiness
 from docloop.services.context import AppContext, build_context
 from docloop.web import routes as web
 
@@ -23,17 +25,17 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or build_context(settings)
         app.state.ctx = context
-        worker = None
+        app.state.workers = None
         if settings.inprocess_worker:
             from docloop.worker.loop import start_background
 
-            worker, thread = start_background(context)
+            app.state.workers, thread = start_background(context)
         try:
             yield
         finally:
-            if worker is not None:
-                worker.stop()
-                thread.join(timeout=30)
+            if app.state.workers is not None:
+                app.state.workers.stop()  # short jobs finish, a training hands its job back
+                thread.join(timeout=settings.shutdown_grace_s)
             if ctx is None:
                 context.close()
 
@@ -42,7 +44,20 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
+        """Alive: answers without touching any dependency (a liveness probe)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        """Ready: 200 when the database, blob store and OCR engine all answer, else 503 with
+        the failing checks' reasons (a readiness probe)."""
+        results = readiness.run_checks(app.state.ctx)
+        ready = all(r.ok for r in results.values())
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": {name: {"ok": r.ok, "detail": r.detail} for name, r in results.items()},
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     app.include_router(compat_router)
     app.include_router(native_router)
