@@ -80,7 +80,7 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except DocloopError as exc:
-        err.print(f"[red]error:[/red] {exc.message}")
+        err.print(f"[red]error:[/red] {exc.message}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -124,7 +124,7 @@ def _job_kinds(queues: str | None) -> list[JobKind] | None:
     if unknown or not names:
         known = ", ".join(k.value for k in JobKind)
         raise InvalidInput(
-            f"unknown job kind {', '.join(unknown) or '(none)'} in --queues; known: {known}"
+            f"unknown job kind {', '.join(unknown) or '(none)'} in --queues (known: {known})"
         )
     return [JobKind(n) for n in names]
 
