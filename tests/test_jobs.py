@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -11,9 +12,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import update
-from typer.testing import CliRunner
 
-from docloop.cli import app
 from docloop.db.tables import Job, Model, utcnow
 from docloop.domain import JobKind, JobStatus
 from docloop.services import jobs, models
@@ -156,18 +155,19 @@ def test_worker_queues_pick_job_kinds(tmp_path: Path) -> None:
     home = tmp_path / "home"
     ctx = build_context(make_settings(home), ocr=_ENGINE)
     ocr_job, train_job = _enqueue(ctx), _enqueue(ctx, JobKind.TRAIN, model_id="m")
-    runner = CliRunner()
-    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    try:
-        bad = runner.invoke(app, ["worker", "--queues", "ocr,trian", "--home", str(home)])
-        assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
-        assert "unknown job kind trian" in bad.output
-        ran = runner.invoke(app, ["worker", "--queues", "ocr", "--burst", "--home", str(home)])
-        assert ran.exit_code == 0, ran.output
-        assert "queues: ocr" in ran.output and "worker ran 1 job(s)" in ran.output
-    finally:
-        signal.signal(signal.SIGTERM, handlers[0])
-        signal.signal(signal.SIGINT, handlers[1])
+
+    def worker(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "docloop.cli", "worker", "--home", str(home), *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    bad = worker("--queues", "ocr,trian")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+    assert "unknown job kind trian" in bad.stderr
+    ran = worker("--queues", "ocr", "--burst")
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "queues: ocr" in ran.stdout and "worker ran 1 job(s)" in ran.stdout
     with ctx.session() as s:
         assert s.get(Job, ocr_job).status == JobStatus.FAILED.value  # no such blob: it ran
         assert s.get(Job, train_job).status == JobStatus.QUEUED.value

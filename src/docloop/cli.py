@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -165,7 +166,7 @@ def worker_cmd(
     def on_signal(signum: int, _frame: object) -> None:
         if stopping.is_set():
             err.print("second signal: stopping now")
-            os._exit(128 + signum)
+            _exit_now(128 + signum)
         stopping.set()
         err.print("stopping: finishing short jobs, handing a training back")
         runner.stop()
@@ -180,6 +181,16 @@ def worker_cmd(
         n = runner.run(max_jobs=max_jobs, burst=burst) if wait_for_schema(ctx, stopping) else 0
     ctx.close()
     console.print(f"worker ran {n} job(s)")
+    _exit_now(0)
+
+
+def _exit_now(status: int) -> None:
+    """End the process without the interpreter's teardown: unloading PyTorch and ONNX Runtime
+    took 9 to 14 s on a busy 2-core machine after a training was handed back (1 s without),
+    and an orchestrator waits for that exit before it starts the replacement."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 @app.command()
