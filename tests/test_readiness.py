@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +14,12 @@ from typer.testing import CliRunner
 
 from docloop.api.app import create_app
 from docloop.cli import app as cli
+from docloop.config import Settings
 from docloop.db.engine import make_engine
-from docloop.db.migrate import head_revision
+from docloop.db.migrate import head_revision, upgrade
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine
 from docloop.services.context import AppContext, build_context
+from docloop.worker.loop import wait_for_schema
 from tests.conftest import _ENGINE, make_settings
 
 
@@ -84,3 +88,28 @@ def test_ocr_engine_that_cannot_load_is_not_ready(fresh: AppContext, tmp_path: P
     status, body = _readyz(fresh)
     assert status == 503 and list(_failed(body)) == ["ocr"], body
     assert str(cache) in _failed(body)["ocr"]
+
+
+def test_only_the_embedded_database_migrates_at_start_by_default(tmp_path: Path) -> None:
+    assert Settings(home=tmp_path).migrates_at_start
+    assert not Settings(home=tmp_path, database_url="postgresql://db/docloop").migrates_at_start
+    assert Settings(
+        home=tmp_path, database_url="postgresql://db/docloop", auto_migrate=True
+    ).migrates_at_start
+
+
+def test_a_worker_waits_for_the_schema_before_it_claims(tmp_path: Path) -> None:
+    ctx = build_context(make_settings(tmp_path / "home", auto_migrate=False), ocr=_ENGINE)
+    stop, outcome = threading.Event(), []
+    waiting = threading.Thread(target=lambda: outcome.append(wait_for_schema(ctx, stop, 0.05)))
+    waiting.start()
+    time.sleep(0.5)
+    assert waiting.is_alive() and not outcome
+    upgrade(ctx.settings.sqlalchemy_url)
+    waiting.join(10)
+    assert outcome == [True]
+    ctx.close()
+    empty = build_context(make_settings(tmp_path / "other", auto_migrate=False), ocr=_ENGINE)
+    stop.set()  # a worker asked to stop while it waits returns without claiming
+    assert wait_for_schema(empty, stop) is False
+    empty.close()
