@@ -135,3 +135,92 @@ def test_sigterm_ends_a_worker_process_at_once_and_its_training_is_claimable(
     with ctx.session() as s:
         assert s.get(Model, claimed.payload["model_id"]).train_state == "queued"
     ctx.close()
+
+
+def test_sigterm_drains_the_server_and_its_worker_hands_the_training_back(
+    tmp_path: Path,
+) -> None:
+    """`docloop serve`: a request in flight at SIGTERM gets its answer, the in-process worker
+    hands its training back, and the process ends promptly."""
+    import json
+    import socket
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import httpx
+
+    from docloop.samples import PLATES
+    from tests.conftest import basic
+
+    fetching = threading.Event()
+    image = sorted((PLATES / "images").iterdir())[-1]
+
+    class SlowImage(BaseHTTPRequestHandler):
+        """Serves a photo two seconds after the request: the upload that fetches it is in
+        flight meanwhile."""
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            fetching.set()
+            time.sleep(2)
+            data = image.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    images = ThreadingHTTPServer(("127.0.0.1", 0), SlowImage)
+    threading.Thread(target=images.serve_forever, daemon=True).start()
+    home = tmp_path / "home"
+    ctx = build_context(make_settings(home), ocr=_ENGINE)
+    _, model_id = _queued_training(ctx, 4)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DOCLOOP_HOME": str(home),
+        "DOCLOOP_ALLOW_PRIVATE_URLS": "true",
+        "DOCLOOP_TRAIN_EPOCHS": "1000",
+        "DOCLOOP_TRAIN_MEMBERS": "1",
+        "DOCLOOP_JOB_LEASE_S": "600",
+        "DOCLOOP_CHECKPOINT_EVERY_S": str(ONCE_AN_HOUR),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "docloop.cli", "serve", "--port", str(port)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    answers: list[int] = []
+
+    def upload() -> None:
+        answers.append(
+            httpx.post(
+                f"http://127.0.0.1:{port}/api/v2/OCR/Model/{model_id}/UploadUrls/",
+                data={
+                    "urls": f"http://127.0.0.1:{images.server_address[1]}/{image.name}",
+                    "data": json.dumps([{"filename": image.name, "object": []}]),
+                },
+                headers=basic("test-admin-key"), timeout=60,
+            ).status_code
+        )  # fmt: skip
+
+    try:
+        _wait(lambda: _trained_epoch(home) >= 2, 300, "the in-process worker to train 2 epochs")
+        uploading = threading.Thread(target=upload)
+        uploading.start()
+        _wait(fetching.is_set, 60, "the upload to fetch its URL")
+        sent = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=60)
+        took = time.monotonic() - sent
+        uploading.join(60)
+    finally:
+        server.kill()
+        images.shutdown()
+    assert answers == [200], output
+    assert server.returncode == -signal.SIGTERM, output  # uvicorn ends by the signal it got
+    assert took < 15, f"{took:.1f} s to stop\n{output}"
+    claimed = jobs.claim(ctx, "next-worker", [JobKind.TRAIN])
+    assert claimed is not None and claimed.attempts == 1
+    ctx.close()

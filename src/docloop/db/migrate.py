@@ -7,6 +7,7 @@ reports ready or claims a job.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -30,8 +31,9 @@ def upgrade(url: str) -> None:
     command.upgrade(alembic_config(url), "head")
 
 
+@cache
 def head_revision() -> str:
-    """The newest revision this docloop ships."""
+    """The newest revision this docloop ships (read once: it cannot change while running)."""
     head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
     assert head is not None, "the migrations folder ships with the package"
     return head
