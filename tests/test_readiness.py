@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -20,7 +21,7 @@ from docloop.db.migrate import head_revision, upgrade
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine
 from docloop.services.context import AppContext, build_context
 from docloop.worker.loop import wait_for_schema
-from tests.conftest import _ENGINE, make_settings
+from tests.conftest import _ENGINE, PG_ENV, _pg_database, make_settings
 
 
 def _readyz(ctx: AppContext) -> tuple[int, dict]:  # type: ignore[type-arg]
@@ -113,3 +114,19 @@ def test_a_worker_waits_for_the_schema_before_it_claims(tmp_path: Path) -> None:
     stop.set()  # a worker asked to stop while it waits returns without claiming
     assert wait_for_schema(empty, stop) is False
     empty.close()
+
+
+def test_postgresql_replicas_wait_for_docloop_migrate(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    if not os.environ.get(PG_ENV):
+        pytest.skip(f"PostgreSQL tests need {PG_ENV} (a server URL; .ci/run sets it)")
+    for url in _pg_database():
+        ctx = build_context(make_settings(tmp_path / "home", url, auto_migrate=None), ocr=_ENGINE)
+        try:
+            status, body = _readyz(ctx)  # an empty database: the replica did not migrate it
+            assert status == 503 and "run `docloop migrate`" in _failed(body)["database"]
+            monkeypatch.setenv("DATABASE_URL", url)
+            migrated = CliRunner().invoke(cli, ["migrate", "--home", str(tmp_path / "job")])
+            assert migrated.exit_code == 0, migrated.output
+            assert _readyz(ctx)[0] == 200
+        finally:
+            ctx.close()
