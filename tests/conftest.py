@@ -59,9 +59,10 @@ def make_settings(home: Path, database_url: str | None = None, **kw: object) -> 
         bootstrap_api_key="test-admin-key",
         inprocess_worker=False,
         allow_private_urls=True,
-        train_epochs=20,
         system_metrics_s=0.5,
-        **kw,  # type: ignore[arg-type]
+        # Throwaway databases are migrated by the process that makes them (not on PostgreSQL
+        # by default, where `docloop migrate` does it once per deployment).
+        **{"auto_migrate": True, "train_epochs": 20, **kw},  # type: ignore[arg-type]
     )
 
 

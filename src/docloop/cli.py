@@ -21,8 +21,8 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer.core import TyperGroup
 
 from docloop.config import Settings
-from docloop.domain import ModelState
-from docloop.errors import DocloopError
+from docloop.domain import JobKind, ModelState
+from docloop.errors import DocloopError, InvalidInput
 from docloop.services import (
     auth,
     dataset_versions,
@@ -170,24 +170,56 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     home: HomeOpt = None,
-    worker: Annotated[bool, typer.Option(help="Run a worker inside the server process.")] = True,
+    worker: Annotated[
+        bool,
+        typer.Option(help="Run a worker inside the server (--no-worker: a stateless API replica)."),
+    ] = True,
 ) -> None:
-    """Run the API and an in-process worker."""
+    """Run the API and, unless --no-worker, an in-process worker.
+
+    SIGTERM drains in-flight requests (and stops the in-process worker the way `docloop worker`
+    stops); a second signal stops at once."""
     import uvicorn
     from threadpoolctl import threadpool_limits
 
     from docloop.api.app import create_app
+    from docloop.api.server import GracefulServer
 
     settings = _settings(home, inprocess_worker=worker)
     # One core per request: numpy's BLAS threads would spin against the other requests' OCR
     # engines (8 concurrent clients got 1.54x one client's rate with them, 1.7-1.9x without).
     threadpool_limits(limits=settings.ocr_threads, user_api="blas")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    config = uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level="info",
+        timeout_graceful_shutdown=round(settings.shutdown_grace_s),
+    )  # fmt: skip
+    GracefulServer(config).run()
+
+
+def _job_kinds(queues: str | None) -> list[JobKind] | None:
+    """``--queues ocr,predict`` as job kinds; None (every kind) when not given."""
+    if queues is None:
+        return None
+    names = [n.strip() for n in queues.split(",") if n.strip()]
+    unknown = [n for n in names if n not in {k.value for k in JobKind}]
+    if unknown or not names:
+        known = ", ".join(k.value for k in JobKind)
+        raise InvalidInput(
+            f"unknown job kind {', '.join(unknown) or '(none)'} in --queues (known: {known})"
+        )
+    return [JobKind(n) for n in names]
 
 
 @app.command("worker")
 def worker_cmd(
     home: HomeOpt = None,
+    queues: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated job kinds to run, e.g. train, or ocr,predict,export,webhook "
+            "(default: every kind)."
+        ),
+    ] = None,
     burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
     max_jobs: Annotated[int | None, typer.Option(help="Exit after this many jobs.")] = None,
     metrics_port: Annotated[
@@ -201,31 +233,74 @@ def worker_cmd(
         str, typer.Option(envvar="DOCLOOP_WORKER_METRICS_HOST", help="Address for --metrics-port.")
     ] = "0.0.0.0",
 ) -> None:
-    """Run a worker against the same database and file store as the server."""
+    """Run a worker against the same database and file store as the server.
+
+    SIGTERM or SIGINT: a short job is finished, a training saves its state and hands its job
+    back to the queue at once, then the worker exits 0; a second signal exits now."""
     import signal
 
-    from docloop.worker.loop import Worker, WorkerPool
+    from docloop.worker.loop import Worker, WorkerPool, wait_for_schema
 
+    with _user_errors():
+        kinds = _job_kinds(queues)
     ctx = _ctx(home)
+    stopping = threading.Event()
+    runner: Worker | WorkerPool
+    with _user_errors():  # a worker that can run none of its kinds (no PyTorch) says why
+        if max_jobs is not None:  # exactly that many jobs: one loop
+            runner = Worker(ctx, kinds=kinds)
+            owner, threads = runner.owner, 1
+        else:
+            runner = WorkerPool(ctx, kinds)
+            owner, threads = runner.workers[0].owner, len(runner.workers)
     metrics = None if metrics_port is None else ctx.metrics.serve(metrics_host, metrics_port)
     if metrics is not None:
         console.print(f"metrics on http://{metrics_host}:{metrics_port}/metrics")
-    if max_jobs is not None:  # exactly that many jobs: one loop
-        with _user_errors():
-            w = Worker(ctx)
-        signal.signal(signal.SIGTERM, lambda *_: w.stop())
-        console.print(f"worker {w.owner} started")
-        n = w.run(max_jobs=max_jobs, burst=burst)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if stopping.is_set():
+            err.print("second signal: stopping now")
+            _exit_now(128 + signum)
+        stopping.set()
+        err.print("stopping: finishing short jobs, handing a training back")
+        runner.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    names = ",".join(k.value for k in kinds) if kinds else "all"
+    console.print(f"worker {owner} started, {threads} job thread(s), queues: {names}")
+    if isinstance(runner, WorkerPool):
+        n = runner.run(burst=burst)
     else:
-        with _user_errors():
-            pool = WorkerPool(ctx)
-        signal.signal(signal.SIGTERM, lambda *_: pool.stop())
-        console.print(f"worker {pool.workers[0].owner} started, {len(pool.workers)} job threads")
-        n = pool.run(burst=burst)
-    console.print(f"worker ran {n} job(s)")
+        n = runner.run(max_jobs=max_jobs, burst=burst) if wait_for_schema(ctx, stopping) else 0
     if metrics is not None:
         metrics.shutdown()
         metrics.server_close()
+    ctx.close()
+    console.print(f"worker ran {n} job(s)")
+    _exit_now(0)
+
+
+def _exit_now(status: int) -> None:
+    """End the process without the interpreter's teardown: unloading PyTorch and ONNX Runtime
+    took 9 to 14 s on a busy 2-core machine after a training was handed back (1 s without),
+    and an orchestrator waits for that exit before it starts the replacement."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
+@app.command()
+def migrate(home: HomeOpt = None) -> None:
+    """Bring the database to this docloop's schema and create the bootstrap key if one is set.
+
+    Run it once per deployment or upgrade, before the replicas (on PostgreSQL they do not
+    migrate by themselves, so that they never race to); prints the revision."""
+    from docloop.db.migrate import current_revision
+
+    ctx = build_context(_settings(home, auto_migrate=True))
+    console.print(f"database at revision {current_revision(ctx.engine)}")
+    ctx.close()
 
 
 @keys_app.command("create")

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="SQLAlchemy URL; SQLite under `home` when unset.",
     )
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="Migrate the database when a process starts. Unset: yes on the embedded "
+        "SQLite, no on PostgreSQL, where replicas would race (run `docloop migrate` once).",
+    )
     bootstrap_api_key: str | None = Field(
         default=None,
         description="An API key created with admin rights at start-up if it does not exist "
@@ -57,6 +62,12 @@ class Settings(BaseSettings):
     )
     inprocess_worker: bool = Field(
         default=True, description="Run a worker inside `docloop serve` (off: separate workers)."
+    )
+    shutdown_grace_s: float = Field(
+        default=25.0,
+        gt=0,
+        description="Seconds `serve` waits for in-flight requests and in-process jobs on SIGTERM "
+        "(below Kubernetes' default 30 s grace period).",
     )
     worker_threads: int = Field(
         default=0, ge=0, description="Jobs a worker process runs at once (0: one per core)."
@@ -174,6 +185,13 @@ class Settings(BaseSettings):
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
         return url
+
+    @property
+    def migrates_at_start(self) -> bool:
+        """``auto_migrate`` when set, else whether the database is the embedded SQLite one."""
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.sqlalchemy_url.startswith("sqlite")
 
     @property
     def blob_dir(self) -> Path:

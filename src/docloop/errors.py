@@ -9,6 +9,7 @@ DocloopError
 ├── Conflict            (409)  the resource is not in a state that allows this
 ├── PayloadTooLarge     (413)
 └── TransientError      (503)  worth retrying (network, lease lost)
+    └── Interrupted     (503)  the worker is stopping: the job goes back to the queue
 """
 
 from __future__ import annotations
@@ -56,3 +57,8 @@ class PayloadTooLarge(DocloopError):
 class TransientError(DocloopError):
     status_code = 503
     retryable = True
+
+
+class Interrupted(TransientError):
+    """Raised inside a long job when its worker is stopping; the worker hands the job back
+    (queued at once, this attempt not counted) instead of recording a failure."""

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
 from docloop import __version__
 from docloop.api import docs, errors, metrics
@@ -14,6 +15,7 @@ from docloop.api.native.quality import router as quality_router
 from docloop.api.native.routes import router as native_router
 from docloop.api.permissions import PUBLIC
 from docloop.config import Settings
+from docloop.services import readiness
 from docloop.services.context import AppContext, build_context
 from docloop.web import routes as web
 
@@ -25,11 +27,11 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         context = ctx or build_context(settings)
         app.state.ctx = context
-        worker = None
+        app.state.workers = None
         if settings.inprocess_worker:
             from docloop.worker.loop import start_background
 
-            worker, thread = start_background(context)
+            app.state.workers, thread = start_background(context)
         monitor = None
         if settings.monitor_interval_s > 0:
             from docloop.services import monitoring
@@ -40,9 +42,9 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
         finally:
             if monitor is not None:
                 monitor.set()
-            if worker is not None:
-                worker.stop()
-                thread.join(timeout=30)
+            if app.state.workers is not None:
+                app.state.workers.stop()  # short jobs finish, a training hands its job back
+                thread.join(timeout=settings.shutdown_grace_s)
             if ctx is None:
                 context.close()
 
@@ -55,7 +57,20 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"], dependencies=[PUBLIC])
     async def healthz() -> dict[str, str]:
+        """Alive: answers without touching any dependency (a liveness probe)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"], dependencies=[PUBLIC])
+    def readyz() -> JSONResponse:
+        """Ready: 200 when the database, blob store and OCR engine all answer, else 503 with
+        the failing checks' reasons (a readiness probe)."""
+        results = readiness.run_checks(app.state.ctx)
+        ready = all(r.ok for r in results.values())
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": {name: {"ok": r.ok, "detail": r.detail} for name, r in results.items()},
+        }
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     app.include_router(compat_router)
     app.include_router(native_router)

@@ -32,9 +32,11 @@ class FileCheckpoints:
             return None
         return torch.load(path, map_location="cpu", weights_only=True)
 
-    def save(self, member: int, state: dict[str, Any]) -> None:
+    def save(self, member: int, state: dict[str, Any], *, force: bool = False) -> None:
+        """Write ``state`` unless this member was saved less than ``every_s`` ago and not
+        ``force`` (a stopping worker forces its last epoch out)."""
         now = time.monotonic()
-        if now - self._last.get(member, -self.every_s) < self.every_s:
+        if not force and now - self._last.get(member, -self.every_s) < self.every_s:
             return
         self._last[member] = now
         self.root.mkdir(parents=True, exist_ok=True)

@@ -76,11 +76,16 @@ def _run(
     )
     assert proc.stdout is not None
     tail: deque[str] = deque(maxlen=80)
-    for line in proc.stdout:
-        if line.startswith(PROGRESS_PREFIX):
-            if progress is not None:
-                report = json.loads(line[len(PROGRESS_PREFIX) :])
-                progress(report["fraction"], report["info"])
-        else:
-            tail.append(line.rstrip())
+    try:
+        for line in proc.stdout:
+            if line.startswith(PROGRESS_PREFIX):
+                if progress is not None:
+                    report = json.loads(line[len(PROGRESS_PREFIX) :])
+                    progress(report["fraction"], report["info"])
+            else:
+                tail.append(line.rstrip())
+    except BaseException:  # the worker is stopping (or the progress failed): end the ranks
+        proc.terminate()  # torchrun passes SIGTERM on to its ranks
+        proc.wait()
+        raise
     return proc.wait(), list(tail)

@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from docloop.errors import Interrupted
 from docloop.ml import confidence
 from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.augment import recut_words
@@ -124,7 +125,9 @@ class Checkpoints(Protocol):
 
     def load(self, member: int) -> dict[str, Any] | None: ...
 
-    def save(self, member: int, state: dict[str, Any]) -> None: ...
+    def save(self, member: int, state: dict[str, Any], *, force: bool = False) -> None:
+        """Keep ``state``; an implementation may skip some epochs unless ``force``."""
+        ...
 
 
 def fit(
@@ -159,8 +162,10 @@ def train_members(
     config: TrainConfig,
     progress: ProgressFn | None = None,
     checkpoints: Checkpoints | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> list[FieldTagger]:
-    """``members_for`` networks, each holding out a different fold.
+    """``members_for`` networks, each holding out a different fold. When ``stop()`` turns
+    true, the current epoch ends, its state is saved and ``Interrupted`` is raised.
 
     One network's validation figures cost a tenth of the data, an ensemble's cost none, and the
     average of a few small networks is much steadier than any one of them."""
@@ -185,6 +190,7 @@ def train_members(
                 checkpoints,
                 m,
                 val=[e for _, e in val_set],
+                stop=stop,
             )  # fmt: skip
         )
     return networks
@@ -272,13 +278,16 @@ def _train_network(
     checkpoints: Checkpoints | None = None,
     member: int = 0,
     val: Sequence[Example] = (),
+    stop: Callable[[], bool] | None = None,
 ) -> FieldTagger:
     """One network, DDP-aware: each rank trains on its shard and gradients are averaged.
 
     Rank 0 reports each epoch's mean loss, and the loss on ``val`` (the held-out fold).
 
     With ``checkpoints``, the state after each epoch is saved (by rank 0) and a later call with
-    the same inputs resumes from the last saved epoch, with the same random streams."""
+    the same inputs resumes from the last saved epoch, with the same random streams; when
+    ``stop()`` turns true, the epoch's state is saved whatever the saving schedule and
+    ``Interrupted`` is raised (single-process training: ranks have no ``stop``)."""
     rank, world = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     device = training_device()
     random.seed(config.seed)
@@ -341,13 +350,16 @@ def _train_network(
             sched.step()
             losses.append(loss.item())
         model.loss_history.append(float(np.mean(losses)) if losses else float("nan"))
+        stopping = stop is not None and stop()
         if checkpoints is not None:
-            _save_checkpoint(checkpoints, member, epoch + 1, model, optim, sched, rng)
+            _save_checkpoint(checkpoints, member, epoch + 1, model, optim, sched, rng, stopping)
         if rank == 0:
             info = {"epoch": epoch + 1, "loss": model.loss_history[-1]}
             if val:
                 info["val_loss"] = _mean_loss(model, val, loss_fn, config.batch_pages, device)
             progress((epoch + 1) / config.epochs, info)
+        if stopping:
+            raise Interrupted(f"stopped after epoch {epoch + 1} of member {member + 1}, saved")
     model.eval()
     return model.cpu()
 
@@ -381,8 +393,10 @@ def _save_checkpoint(
     optim: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler,
     rng: np.random.Generator,
+    force: bool = False,
 ) -> None:
-    """Rank 0 saves every rank's sampling stream with the weights (all ranks share them)."""
+    """Rank 0 saves every rank's sampling stream with the weights (all ranks share them);
+    ``force`` saves even an epoch the checkpoints' schedule would skip."""
     states = [rng.bit_generator.state]
     if dist.is_initialized():
         gathered: list[Any] = [None] * dist.get_world_size()
@@ -401,6 +415,7 @@ def _save_checkpoint(
             "torch_rng": torch.get_rng_state(),
             "loss_history": list(model.loss_history),
         },
+        force=force,
     )
 
 

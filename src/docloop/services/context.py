@@ -8,11 +8,12 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from docloop.config import Settings
 from docloop.db.engine import make_engine, make_session_factory
-from docloop.db.migrate import upgrade
+from docloop.db.migrate import behind, upgrade
 from docloop.metrics import Metrics
 from docloop.ml.engines.base import OcrEngine
 from docloop.ml.engines.processes import ProcessPoolEngine
@@ -67,12 +68,14 @@ def build_ocr(settings: Settings) -> RapidOcrEngine | ProcessPoolEngine:
 
 
 def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppContext:
-    """Create folders, migrate the database, and create the bootstrap key if configured."""
+    """Create folders, migrate the database (when ``settings.migrates_at_start``), and create
+    the bootstrap key if configured and the schema allows it (else `docloop migrate` does)."""
     from docloop.services import auth
 
     settings.home.mkdir(parents=True, exist_ok=True)
     url = settings.sqlalchemy_url
-    upgrade(url)
+    if settings.migrates_at_start:
+        upgrade(url)
     engine = make_engine(url)
     reader = ocr if ocr is not None else build_ocr(settings)
     ctx = AppContext(
@@ -84,6 +87,14 @@ def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppCon
     )
     if ocr is None and isinstance(reader, ProcessPoolEngine):
         ctx.on_close.append(reader.close)  # the caller closes an engine it passes in
-    if settings.bootstrap_api_key:
+    if settings.bootstrap_api_key and (settings.migrates_at_start or _schema_current(engine)):
         auth.ensure_key(ctx, settings.bootstrap_api_key, name="bootstrap", admin=True)
     return ctx
+
+
+def _schema_current(engine: Engine) -> bool:
+    """Whether the schema is at head; an unreachable database is not (``/readyz`` says why)."""
+    try:
+        return behind(engine) is None
+    except SQLAlchemyError:
+        return False

@@ -1,17 +1,24 @@
 """A durable job queue in the database: no broker, works the same on SQLite and PostgreSQL.
 
-A worker claims a job with a conditional UPDATE (only one claimer can win), keeps a lease alive
-with heartbeats, and records success or failure. A job whose lease expired (its worker died) is
-claimed again; after ``max_attempts`` claims it fails with the last reason.
+A worker claims a job, keeps a lease alive with heartbeats, and records success or failure. A
+job whose lease expired (its worker died) is claimed again; after ``max_attempts`` claims it
+fails with the last reason. A worker that is stopping hands a long job back (``release``), and
+another worker claims it at once.
+
+Claiming: on PostgreSQL, ``SELECT ... FOR UPDATE SKIP LOCKED`` in one transaction, so concurrent
+workers each lock a different row and none loses a race; on SQLite, whose writers take turns
+anyway, a conditional UPDATE (only one claimer can win). ``benchmarks/job_claims.py`` compares
+the two on PostgreSQL.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from docloop.db.tables import Job, utcnow
@@ -25,6 +32,24 @@ class ClaimedJob:
     kind: JobKind
     payload: dict[str, Any]
     attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class JobControl:
+    """What a running job sees of its worker: ``beat`` reports progress (kept with the lease),
+    ``stopping`` says the worker was asked to stop, so a long job should hand itself back."""
+
+    beat: Callable[[float], None]
+    stopping: Callable[[], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A claim attempt's outcome: the job (None when there was none to take), and how many
+    candidates another worker took first (always 0 with SKIP LOCKED)."""
+
+    job: ClaimedJob | None
+    lost_races: int = 0
 
 
 def enqueue(
@@ -65,47 +90,119 @@ def _claimable(now: datetime):  # type: ignore[no-untyped-def]
 
 def claim(ctx: AppContext, owner: str, kinds: list[JobKind] | None = None) -> ClaimedJob | None:
     """Lease the most urgent claimable job to ``owner``, or return None when there is none."""
-    lease = timedelta(seconds=ctx.settings.job_lease_s)
-    for _ in range(5):  # lost races are retried on the next candidate
+    strategy = claim_skip_locked if ctx.engine.dialect.name == "postgresql" else claim_with_update
+    return strategy(ctx, owner, kinds).job
+
+
+def claim_with_update(
+    ctx: AppContext, owner: str, kinds: list[JobKind] | None = None, *, tries: int = 5
+) -> Claim:
+    """Read the most urgent candidate, then take it with an UPDATE that matches only while it is
+    still claimable; a lost race moves on to the next candidate, ``tries`` times at most."""
+    lost = 0
+    for _ in range(tries):
         now = utcnow()
         with ctx.session() as s:
-            query = select(Job.id, Job.attempts, Job.max_attempts).where(_claimable(now))
-            if kinds:
-                query = query.where(Job.kind.in_([k.value for k in kinds]))
-            row = s.execute(query.order_by(Job.priority.desc(), Job.id).limit(1)).first()
+            row = s.execute(_candidates(now, kinds).limit(1)).first()
             if row is None:
-                return None
+                return Claim(None, lost)
             job_id, attempts, max_attempts = row
             if attempts >= max_attempts:
-                s.execute(
-                    update(Job)
-                    .where(Job.id == job_id, _claimable(now))
-                    .values(
-                        status=JobStatus.FAILED.value,
-                        error=f"gave up after {attempts} attempts (worker lost)",
-                        finished_at=now,
-                        updated_at=now,
-                    )
-                )
-                _on_final_failure(s, job_id)
+                _give_up(s, job_id, attempts, now)
                 continue
-            won = s.execute(
-                update(Job)
-                .where(Job.id == job_id, _claimable(now))
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    lease_owner=owner,
-                    lease_expires_at=now + lease,
-                    attempts=Job.attempts + 1,
-                    updated_at=now,
-                )
-            ).rowcount
-            if won != 1:
+            if _take(ctx, s, job_id, owner, now) != 1:
+                lost += 1
                 continue
-            job = s.get(Job, job_id)
-            assert job is not None
-            return ClaimedJob(job.id, JobKind(job.kind), dict(job.payload), job.attempts)
-    return None
+            return Claim(_claimed(s, job_id), lost)
+    return Claim(None, lost)
+
+
+def claim_skip_locked(ctx: AppContext, owner: str, kinds: list[JobKind] | None = None) -> Claim:
+    """PostgreSQL: lock the most urgent candidate that no other transaction holds (``FOR UPDATE
+    SKIP LOCKED``) and take it in the same transaction; a candidate out of attempts is failed
+    on the way, and the next one is taken."""
+    now = utcnow()
+    with ctx.session() as s:
+        while True:
+            locked = _candidates(now, kinds).limit(1).with_for_update(skip_locked=True)
+            row = s.execute(locked).first()
+            if row is None:
+                return Claim(None)
+            job_id, attempts, max_attempts = row
+            if attempts >= max_attempts:
+                _give_up(s, job_id, attempts, now)
+                continue
+            _take(ctx, s, job_id, owner, now)
+            return Claim(_claimed(s, job_id))
+
+
+def _candidates(now: datetime, kinds: list[JobKind] | None) -> Select:  # type: ignore[type-arg]
+    """Claimable jobs of ``kinds`` (all when None), most urgent first."""
+    query = select(Job.id, Job.attempts, Job.max_attempts).where(_claimable(now))
+    if kinds:
+        query = query.where(Job.kind.in_([k.value for k in kinds]))
+    return query.order_by(Job.priority.desc(), Job.id)
+
+
+def _give_up(s: Session, job_id: int, attempts: int, now: datetime) -> None:
+    """A job claimed ``max_attempts`` times whose last worker vanished fails for good."""
+    s.execute(
+        update(Job)
+        .where(Job.id == job_id, _claimable(now))
+        .values(
+            status=JobStatus.FAILED.value,
+            error=f"gave up after {attempts} attempts (worker lost)",
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    _on_final_failure(s, job_id)
+
+
+def _take(ctx: AppContext, s: Session, job_id: int, owner: str, now: datetime) -> int:
+    """Lease ``job_id`` to ``owner`` if it is still claimable; returns the rows changed (0 or 1)."""
+    lease = timedelta(seconds=ctx.settings.job_lease_s)
+    result = s.execute(
+        update(Job)
+        .where(Job.id == job_id, _claimable(now))
+        .values(
+            status=JobStatus.RUNNING.value,
+            lease_owner=owner,
+            lease_expires_at=now + lease,
+            attempts=Job.attempts + 1,
+            updated_at=now,
+        )
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _claimed(s: Session, job_id: int) -> ClaimedJob:
+    job = s.get(Job, job_id)
+    assert job is not None, "the job was just leased in this transaction"
+    return ClaimedJob(job.id, JobKind(job.kind), dict(job.payload), job.attempts)
+
+
+def release(ctx: AppContext, job_id: int, owner: str) -> bool:
+    """Hand a running job back to the queue at once: lease cleared, claimable now, and this
+    attempt not counted (its worker is stopping; the job did not fail). False when the job is
+    no longer ``owner``'s."""
+    now = utcnow()
+    with ctx.session() as s:
+        result = s.execute(
+            update(Job)
+            .where(
+                Job.id == job_id, Job.lease_owner == owner, Job.status == JobStatus.RUNNING.value
+            )
+            .values(
+                status=JobStatus.QUEUED.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                run_after=None,
+                attempts=Job.attempts - 1,
+                updated_at=now,
+            )
+        )
+        return int(result.rowcount) == 1  # type: ignore[attr-defined]
 
 
 def heartbeat(ctx: AppContext, job_id: int, owner: str, progress: float | None = None) -> bool:
@@ -187,17 +284,13 @@ def backoff(attempts: int) -> float:
     return min(BACKOFF_MAX_S, BACKOFF_S * 2 ** max(attempts - 1, 0))
 
 
-def _on_final_failure(session, job_id: int) -> None:  # type: ignore[no-untyped-def]
+def _on_final_failure(session: Session, job_id: int) -> None:
     """Let the owning use case record the failure where users look (the model, the file)."""
-    from docloop.services import exports, predictions, training
+    from docloop.services.job_kinds import HANDLERS  # the handlers enqueue jobs themselves
 
     job = session.get(Job, job_id)
     if job is None:
         return
-    reason = job.error or "failed"
-    if job.kind == JobKind.TRAIN.value:
-        training.mark_failed(session, job.payload, reason)
-    elif job.kind == JobKind.PREDICT.value:
-        predictions.mark_failed(session, job.payload["request_file_id"], reason)
-    elif job.kind == JobKind.EXPORT.value:
-        exports.mark_failed(session, job.payload["export_id"], reason)
+    handler = HANDLERS[JobKind(job.kind)]
+    if handler.on_final_failure is not None:
+        handler.on_final_failure(session, job.payload, job.error or "failed")

@@ -92,8 +92,12 @@ def read_blobs(
     out: list[list[PageLines]] = [[] for _ in blobs]
     with ThreadPoolExecutor(threads, thread_name_prefix="ocr") as pool:
         futures = {pool.submit(read_blob, ctx, h, name): i for i, (h, name) in enumerate(blobs)}
-        for n, future in enumerate(as_completed(futures), 1):
-            out[futures[future]] = future.result()
-            if on_done:
-                on_done(n, len(blobs))
+        try:
+            for n, future in enumerate(as_completed(futures), 1):
+                out[futures[future]] = future.result()
+                if on_done:
+                    on_done(n, len(blobs))
+        except BaseException:  # a stopping training (``on_done`` raised): read no more pages
+            pool.shutdown(cancel_futures=True)
+            raise
     return out

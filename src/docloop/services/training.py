@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from docloop import __version__
 from docloop.db.tables import Model, ModelVersion, TrainingFile, TrainingRun, utcnow
 from docloop.domain import Annotation, Box, JobKind, OcrToken
-from docloop.errors import Conflict, InvalidInput
+from docloop.errors import Conflict, Interrupted, InvalidInput
 from docloop.ml.data import LabelledPage
 from docloop.ml.tokens import split_words
 from docloop.services import (
@@ -156,12 +156,13 @@ def _annotation(a: dict[str, Any]) -> Annotation:
     return Annotation(a["label"], box, a.get("text"), a.get("page", 0))
 
 
-def run_training_job(
-    ctx: AppContext, payload: dict[str, Any], heartbeat: Callable[[float], None]
-) -> None:
+def run_training_job(ctx: AppContext, payload: dict[str, Any], control: jobs.JobControl) -> None:
     """Validate, snapshot, OCR, build examples, train, evaluate, export, register: each step
-    cached under the digest of its inputs, so a worker taking over a dead one's job resumes."""
-    _TrainingJob(ctx, payload["model_id"], payload.get("run_id"), heartbeat).run()
+    cached under the digest of its inputs, so a worker taking over a dead one's job resumes.
+
+    When ``control.stopping()``, it raises ``Interrupted`` at the next page, epoch or step,
+    the epoch's state saved first, so the worker can hand the job back."""
+    _TrainingJob(ctx, payload["model_id"], payload.get("run_id"), control).run()
 
 
 class _TrainingJob:
@@ -172,11 +173,11 @@ class _TrainingJob:
         ctx: AppContext,
         model_id: str,
         run_id: str | None,
-        heartbeat: Callable[[float], None],
+        control: jobs.JobControl,
     ) -> None:
         self.ctx = ctx
         self.model_id = model_id
-        self.heartbeat = heartbeat
+        self.control = control
         self.started = time.time()
         with ctx.session() as s:
             model = s.get(Model, model_id)
@@ -203,7 +204,12 @@ class _TrainingJob:
 
     def report(self, fraction: float) -> None:
         _set_progress(self.ctx, self.model_id, fraction, self.started)
-        self.heartbeat(fraction)
+        self.control.beat(fraction)
+
+    def stop_point(self) -> None:
+        """Where the training may stop for its worker: every step before is cached."""
+        if self.control.stopping():
+            raise Interrupted("the worker is stopping")
 
     def _update_run(self, **values: Any) -> None:
         with self.ctx.session() as s:
@@ -216,6 +222,11 @@ class _TrainingJob:
         self.ctx.metrics.training_started.inc()
         try:
             self._steps()
+        except Interrupted as exc:
+            self.tracker.log(f"handed back: {exc.message}")
+            self.tracker.finish("KILLED", gpu=_gpu())
+            self._update_run(status="interrupted")
+            raise
         except BaseException as exc:
             self._measure("failed")
             self.tracker.log(f"failed: {type(exc).__name__}: {exc}")
@@ -297,9 +308,7 @@ class _TrainingJob:
         pages, ocr_key = self.pipe.step(
             "ocr",
             [data_digest, self.ctx.ocr.name],
-            lambda _key: load_pages(
-                self.ctx, clean, lambda i, n: self.report(OCR_SHARE * i / max(n, 1))
-            ),
+            lambda _key: load_pages(self.ctx, clean, self._ocr_progress),
         )
         self._annotation_checks(report, pages, clean)
         examples, examples_key = self.pipe.step(
@@ -327,12 +336,14 @@ class _TrainingJob:
             }
         )
         self.tracker.artifact_text(tracking.installed_packages(), "environment/requirements.txt")
+        self.stop_point()
         networks, train_key = self.pipe.step(
             "train",
             [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
             lambda key: self._train(pages, examples, config, key),
         )
         shutil.rmtree(self.pipe.scratch(train_key), ignore_errors=True)  # saved epochs, logs
+        self.stop_point()
         metrics, eval_key = self.pipe.step(
             "evaluate",
             [train_key],
@@ -353,6 +364,10 @@ class _TrainingJob:
         self._update_run(status="succeeded", finished_at=utcnow())
         self._record_cost(cost)
 
+    def _ocr_progress(self, done: int, total: int) -> None:
+        self.report(OCR_SHARE * done / max(total, 1))
+        self.stop_point()
+
     def _checkpoints(self, train_key: str) -> Any:
         """Saved epochs of the train step; imported here so serving never loads torch."""
         from docloop.ml.checkpoints import FileCheckpoints
@@ -366,6 +381,7 @@ class _TrainingJob:
         from docloop.ml.train import train_members
 
         folder = self.pipe.scratch(key)
+        processes = self.ctx.settings.train_processes
         checkpoints = self._checkpoints(key)
         saved = checkpoints.epochs()
         if saved:
@@ -379,15 +395,18 @@ class _TrainingJob:
                 figures[f"val_loss_member{m}"] = info["val_loss"]
             self.tracker.metrics(figures, step=epoch)
             self.tracker.log(f"train: member {m} epoch {epoch} " + json.dumps(figures))
+            if processes > 1:  # torchrun's ranks saved their last epoch on their own schedule
+                self.stop_point()
 
-        processes = self.ctx.settings.train_processes
         if processes > 1:
             self.tracker.log(f"train: {processes} processes with torchrun in {folder}")
             return train_in_processes(
                 pages, examples, self.labels, config, folder=folder, processes=processes,
                 extra_args=self.ctx.settings.torchrun_args, progress=progress,
             )  # fmt: skip
-        return train_members(pages, examples, self.labels, config, progress, checkpoints)
+        return train_members(
+            pages, examples, self.labels, config, progress, checkpoints, self.control.stopping
+        )
 
     def _log_figures(self, metrics: dict[str, Any]) -> None:
         figures = {"val_text_accuracy": metrics.get("val_text_accuracy")}

@@ -20,3 +20,9 @@ class BlobStore(Protocol):
         ...
 
     def exists(self, digest: str) -> bool: ...
+
+    def check(self) -> None:
+        """Return when the store can be written now; raises a ``DocloopError`` saying why not.
+
+        ``/readyz`` calls it, so it must be cheap and leave no blob behind."""
+        ...

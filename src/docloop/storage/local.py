@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from docloop.errors import NotFound
+from docloop.errors import NotFound, TransientError
 from docloop.storage.base import content_hash
 
 
@@ -47,3 +47,12 @@ class LocalBlobStore:
 
     def exists(self, digest: str) -> bool:
         return self._path(digest).exists()
+
+    def check(self) -> None:
+        """Create and remove a scratch file under the root: it fails as a blob write would."""
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".check-")
+            os.close(fd)
+            os.unlink(tmp)
+        except OSError as exc:
+            raise TransientError(f"blob folder {self.root} is not writable: {exc}") from None

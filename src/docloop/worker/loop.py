@@ -1,4 +1,9 @@
-"""claim -> run -> record, with a heartbeat thread that keeps the lease while a job runs."""
+"""claim -> run -> record, with a heartbeat thread that keeps the lease while a job runs.
+
+Stopping (``stop()``, on SIGTERM): a short job is finished; a long one (training) saves its
+state and hands its job back, so another worker resumes it at once instead of waiting for the
+lease to expire. A worker claims nothing while the database schema is behind this docloop.
+"""
 
 from __future__ import annotations
 
@@ -9,40 +14,18 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
 
+from sqlalchemy.exc import SQLAlchemyError
+
+from docloop.db.migrate import behind
 from docloop.domain import JobKind
-from docloop.errors import DocloopError, InvalidInput
-from docloop.services import (
-    datasets,
-    exports,
-    jobs,
-    predictions,
-    training,
-    webhooks,
-    worker_registry,
-)
+from docloop.errors import DocloopError, Interrupted, InvalidInput
+from docloop.services import jobs, training, worker_registry
 from docloop.services.context import AppContext
+from docloop.services.job_kinds import HANDLERS, LIGHT_KINDS
 from docloop.services.jobs import ClaimedJob
 
 log = logging.getLogger("docloop.worker")
-
-
-def _run(ctx: AppContext, job: ClaimedJob, beat: Callable[[float], None]) -> None:
-    if job.kind == JobKind.OCR:
-        datasets.run_ocr_job(ctx, job.payload)
-    elif job.kind == JobKind.PREDICT:
-        predictions.run_prediction_job(ctx, job.payload)
-    elif job.kind == JobKind.TRAIN:
-        training.run_training_job(ctx, job.payload, beat)
-    elif job.kind == JobKind.EXPORT:
-        exports.run_export_job(ctx, job.payload)
-    elif job.kind == JobKind.WEBHOOK:
-        webhooks.run_delivery_job(ctx, job.payload)
-
-
-# Jobs that use one OCR engine (one core) at most; training uses every core by itself.
-LIGHT_KINDS = [JobKind.OCR, JobKind.PREDICT, JobKind.EXPORT, JobKind.WEBHOOK]
 
 
 def runnable_kinds(kinds: list[JobKind] | None) -> list[JobKind] | None:
@@ -69,7 +52,8 @@ def runnable_kinds(kinds: list[JobKind] | None) -> list[JobKind] | None:
 
 
 class Worker:
-    """One job at a time. ``stop()`` lets the current job finish, then the loop returns."""
+    """One job at a time. ``stop()`` lets a short job finish and makes a long one hand itself
+    back, then the loop returns."""
 
     def __init__(
         self, ctx: AppContext, name: str | None = None, kinds: list[JobKind] | None = None
@@ -88,6 +72,7 @@ class Worker:
         job = jobs.claim(self.ctx, self.owner, self.kinds)
         if job is None:
             return False
+        handler = HANDLERS[job.kind]
         progress: list[float | None] = [None]
         done = threading.Event()
 
@@ -106,7 +91,11 @@ class Worker:
         keeper.start()
         started = time.perf_counter()
         try:
-            _run(self.ctx, job, beat)
+            handler.run(self.ctx, job.payload, jobs.JobControl(beat, self._stop.is_set))
+        except Interrupted as exc:
+            log.info("job %s (%s) handed back: %s", job.id, job.kind, exc.message)
+            if jobs.release(self.ctx, job.id, self.owner) and handler.on_retry is not None:
+                handler.on_retry(self.ctx, job.payload)
         except Exception as exc:
             retryable = (
                 exc.retryable if isinstance(exc, DocloopError) else not isinstance(exc, ValueError)
@@ -119,8 +108,8 @@ class Worker:
             )
             final = jobs.fail(self.ctx, job.id, self.owner, reason, retryable=retryable)
             self._measure(job, started, "failed" if final else "retried")
-            if not final and job.kind == JobKind.TRAIN:
-                training.requeued(self.ctx, job.payload["model_id"])
+            if not final and handler.on_retry is not None:
+                handler.on_retry(self.ctx, job.payload)
         else:
             jobs.succeed(self.ctx, job.id, self.owner)
             self._measure(job, started, "succeeded")
@@ -167,22 +156,29 @@ class Worker:
 class WorkerPool:
     """``threads`` workers in one process, so uploads are read by every OCR engine at once.
 
-    The first worker runs any job; the others only light ones, so two trainings never fight
-    over the cores of one process."""
+    The first worker runs any job of ``kinds`` (default: every kind); the others only light
+    ones, so two trainings never fight over the cores of one process."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: AppContext, kinds: list[JobKind] | None = None) -> None:
+        self.ctx = ctx
         threads = ctx.settings.worker_threads or os.cpu_count() or 1
-        first = Worker(ctx)
+        light = [k for k in kinds or list(HANDLERS) if k in LIGHT_KINDS]
+        first = Worker(ctx, kinds=kinds)
         self.workers = [first] + [
-            Worker(ctx, f"{first.owner}-{i}", LIGHT_KINDS) for i in range(1, threads)
+            Worker(ctx, f"{first.owner}-{i}", light) for i in range(1, threads if light else 1)
         ]
+        self._stop = threading.Event()
 
     def stop(self) -> None:
+        self._stop.set()
         for w in self.workers:
             w.stop()
 
     def run(self, *, burst: bool = False) -> int:
-        """Run every worker until stopped (or, with ``burst``, until the queue is empty)."""
+        """Run every worker until stopped (or, with ``burst``, until the queue is empty), once
+        the schema is at head. Returns the jobs run."""
+        if not wait_for_schema(self.ctx, self._stop):
+            return 0
         counts = [0] * len(self.workers)
 
         def loop(i: int) -> None:
@@ -197,6 +193,24 @@ class WorkerPool:
         for t in threads:
             t.join()
         return sum(counts)
+
+
+def wait_for_schema(ctx: AppContext, stop: threading.Event, poll_s: float = 2.0) -> bool:
+    """Return True once the database is at this docloop's schema, or False when ``stop`` is set
+    first; says why it waits (run `docloop migrate`, or the database is unreachable)."""
+    said = None
+    while not stop.is_set():
+        try:
+            pending = behind(ctx.engine)
+        except SQLAlchemyError as exc:
+            pending = f"the database is unreachable: {type(exc).__name__}"
+        if pending is None:
+            return True
+        if pending != said:
+            log.warning("worker waiting: %s", pending)
+            said = pending
+        stop.wait(poll_s)
+    return False
 
 
 def start_background(ctx: AppContext) -> tuple[WorkerPool, threading.Thread]:
