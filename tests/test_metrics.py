@@ -340,19 +340,20 @@ def test_metric_name_extraction() -> None:
     }
 
 
-def test_worker_command_serves_metrics_while_it_runs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from typer.testing import CliRunner
+def test_worker_command_serves_metrics_while_it_runs(tmp_path: Path) -> None:
+    """In a process of its own, as it runs: the worker command ends its process at once."""
+    import os
+    import subprocess
+    import sys
 
-    from docloop.cli import app
-
-    monkeypatch.setenv("DOCLOOP_OCR_PROCESSES", "false")
     port = free_port()
-    result = CliRunner().invoke(
-        app,
-        ["worker", "--home", str(tmp_path), "--max-jobs", "0",
-         "--metrics-port", str(port), "--metrics-host", "127.0.0.1"],
+    result = subprocess.run(
+        [sys.executable, "-m", "docloop.cli", "worker", "--home", str(tmp_path),
+         "--max-jobs", "0", "--metrics-port", str(port), "--metrics-host", "127.0.0.1"],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "DOCLOOP_OCR_PROCESSES": "false"},
     )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    assert f"metrics on http://127.0.0.1:{port}/metrics" in result.output
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"metrics on http://127.0.0.1:{port}/metrics" in result.stdout
     with socket.socket() as s:
         s.bind(("127.0.0.1", port))  # the server was stopped with the worker

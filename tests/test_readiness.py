@@ -67,7 +67,7 @@ def test_a_schema_behind_is_not_ready_until_docloop_migrate(tmp_path: Path) -> N
         assert "run `docloop migrate`" in _failed(body)["database"]
         migrated = CliRunner().invoke(cli, ["migrate", "--home", str(home)])
         assert migrated.exit_code == 0, migrated.output
-        assert migrated.output.strip() == f"database at revision {head_revision()}"
+        assert migrated.stdout.strip() == f"database at revision {head_revision()}"
         assert _readyz(ctx)[0] == 200
     finally:
         ctx.close()

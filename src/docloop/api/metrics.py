@@ -64,7 +64,14 @@ class RequestMetrics:
 
 
 def route_template(scope: Scope, root_path: str) -> str:
-    """The matched route's path template; for a mounted app (static files) its prefix."""
+    """The matched route's path template; for a mounted app (static files) its prefix.
+
+    A route of a router included in another keeps its own path relative to its router; FastAPI
+    records the whole template, prefixes included, as the request's effective route context."""
+    effective = scope.get("fastapi", {}).get("effective_route_context")
+    template = getattr(effective, "path_format", None)
+    if template:
+        return str(template)
     route = scope.get("route")
     if route is not None:
         return str(route.path)
