@@ -56,7 +56,7 @@ def main(host: str, api_key: str, plan_path: str) -> int:
         state = ocr._check_model_state()
         if state["state"] in (5, -1) or time.time() - started > TRAIN_TIMEOUT_S:
             break
-        time.sleep(3)
+        time.sleep(10)
     print("state check:", json.dumps(state), flush=True)
     if state["state"] != 5:
         print(f"the model was not hosted after {TRAIN_TIMEOUT_S} s", file=sys.stderr)
