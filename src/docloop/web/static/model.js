@@ -127,3 +127,11 @@ if (exportForm) {
     } catch (e) { status.textContent = e.message; }
   });
 }
+
+document.getElementById("promote")?.addEventListener("click", async (ev) => {
+  const version = Number(ev.target.dataset.version);
+  try {
+    await api("PUT", `/api/v1/models/${id}/production`, { version });
+    location.reload();
+  } catch (e) { say(e.message); }
+});
