@@ -15,8 +15,9 @@ import pytest
 
 from docloop.db.tables import TrainingFile
 from docloop.errors import InvalidInput
-from docloop.services import auth, datasets, exports, predictions, review, routing
+from docloop.services import auth, datasets, exports, predictions, review, review_queue, routing
 from docloop.services.jobs import backoff
+from docloop.services.review_queue import QueueOrder, ReviewFilter
 from tests.conftest import run_jobs, sample_items
 
 
@@ -192,7 +193,7 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
     assert [p["alternative"] for p in view["prediction"]] == [False, True, True]
     stored = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
     assert [p["alternative"] for p in stored] == [False, True, True]
-    listed = review.search(ctx, who, model_id, review.ReviewFilter())["files"]
+    listed = review_queue.search(ctx, who, model_id, ReviewFilter())["files"]
     [mine] = [f for f in listed if f["id"] == file_id]
     assert (mine["fields"], mine["min_score"]) == (2, 0.03)  # the queue lists fields only
     predictions.set_moderated(ctx, who, model_id, file_id, True)
@@ -264,27 +265,25 @@ def test_queue_filters_counts_and_assignment(trained) -> None:  # type: ignore[n
     files = [datasets.IncomingFile(p.name, p.read_bytes()) for p, _ in sample_items(26)[22:26]]
     ids = [predictions.predict_files(ctx, who, model_id, [f])[0]["request_file_id"] for f in files]
     predictions.set_moderated(ctx, who, model_id, ids[0], True)
-    mine = review.search(ctx, who, model_id, review.ReviewFilter())
+    mine = review_queue.search(ctx, who, model_id, ReviewFilter())
     assert mine["counts"]["moderated"] >= 1 and mine["counts"]["unmoderated"] >= 3
-    waiting = review.search(ctx, who, model_id, review.ReviewFilter(moderated=False))
+    waiting = review_queue.search(ctx, who, model_id, ReviewFilter(moderated=False))
     assert ids[0] not in [f["id"] for f in waiting["files"]]
     assert waiting["counts"] == mine["counts"], "counts do not depend on the moderated filter"
-    none = review.search(ctx, who, model_id, review.ReviewFilter(below=0.0))
+    none = review_queue.search(ctx, who, model_id, ReviewFilter(below=0.0))
     assert none["total"] == 0 and none["counts"] == {"moderated": 0, "unmoderated": 0}
     tomorrow = date.today() + timedelta(days=1)
-    assert review.search(ctx, who, model_id, review.ReviewFilter(start=tomorrow))["total"] == 0
+    assert review_queue.search(ctx, who, model_id, ReviewFilter(start=tomorrow))["total"] == 0
     users.create_user(ctx, email="queue@example.com", password="queue password", role="reviewer")
-    _, person = users.sign_in(ctx, "queue@example.com", "queue password")
     review.assign(ctx, who, model_id, ids[3], " Queue@Example.com")
-    assert (
-        review.search(ctx, person.principal, model_id, review.ReviewFilter(moderated=False))[
-            "files"
-        ][0]["id"]
-        == ids[3]
+    by_assignee = review_queue.search(
+        ctx, who, model_id, ReviewFilter(moderated=False), QueueOrder("assigned_to", "asc")
     )
+    assert by_assignee["files"][0]["id"] == ids[3]
+    assert by_assignee["files"][0]["assigned_to"] == "queue@example.com"
     with pytest.raises(InvalidInput, match="nobody@example.com"):
         review.assign(ctx, who, model_id, ids[3], "nobody@example.com")
     with pytest.raises(InvalidInput, match="between 0 and 1"):
-        review.search(ctx, who, model_id, review.ReviewFilter(below=2))
+        review_queue.search(ctx, who, model_id, ReviewFilter(below=2))
     for i in ids:  # leave the shared model's queue as it was
         predictions.delete_file(ctx, who, model_id, i)

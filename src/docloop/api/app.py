@@ -11,6 +11,7 @@ from docloop import __version__
 from docloop.api import errors
 from docloop.api.compat.routes import router as compat_router
 from docloop.api.native.routes import router as native_router
+from docloop.api.permissions import PUBLIC
 from docloop.config import Settings
 from docloop.services.context import AppContext, build_context
 from docloop.web import routes as web
@@ -40,7 +41,7 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     app = FastAPI(title="docloop", version=__version__, lifespan=lifespan)
     errors.install(app)
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], dependencies=[PUBLIC])
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 

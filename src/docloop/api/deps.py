@@ -46,6 +46,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 async def get_principal(request: Request, ctx: CtxDep) -> Principal:
     """An API key (Basic or Bearer), or a browser session whose writes carry its CSRF token.
+    Routes do not take this directly: they declare a permission (``api/permissions.py``).
 
     Cookies are sent by the browser on any request, including one forged by another site; the
     CSRF token is not, so a write without it is refused."""
@@ -59,6 +60,3 @@ async def get_principal(request: Request, ctx: CtxDep) -> Principal:
     ):
         raise Forbidden("missing or wrong CSRF token (send the page's token as X-CSRF-Token)")
     return signed.principal
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]

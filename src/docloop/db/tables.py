@@ -143,10 +143,28 @@ class ModelVersion(Base):
 
 
 class InferenceFile(Base):
-    """One file sent for prediction; its id is the v2 ``request_file_id``."""
+    """One file sent for prediction; its id is the v2 ``request_file_id``.
+
+    ``field_count``, ``flagged_count`` and ``min_score`` summarise the file's fields (not the
+    alternatives nobody confirmed) so the review queue filters and sorts in SQL; they are kept
+    up to date by ``services/file_summary.py`` wherever predictions are stored or corrected.
+    The indexes serve the queue's filters and sort orders with keyset pagination."""
 
     __tablename__ = "inference_files"
-    __table_args__ = (Index("ix_inference_files_model_day", "model_id", "day"),)
+    __table_args__ = (
+        Index("ix_inference_files_model_day", "model_id", "day"),
+        Index("ix_inference_files_queue_created", "model_id", "status", "created_at", "id"),
+        Index(
+            "ix_inference_files_queue_moderated",
+            "model_id",
+            "status",
+            "moderated",
+            "created_at",
+            "id",
+        ),  # fmt: skip
+        Index("ix_inference_files_queue_score", "model_id", "status", "min_score", "id"),
+        Index("ix_inference_files_queue_filename", "model_id", "status", "filename", "id"),
+    )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
     filename: Mapped[str] = mapped_column(String(500))
@@ -162,6 +180,19 @@ class InferenceFile(Base):
     assigned_to: Mapped[str | None] = mapped_column(String(200))
     day: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    field_count: Mapped[int] = mapped_column(Integer, default=0)
+    flagged_count: Mapped[int] = mapped_column(Integer, default=0)
+    min_score: Mapped[float | None] = mapped_column(Float)
+
+
+class InferenceFileLabel(Base):
+    """The labels of a file's fields, one row each: the queue's label filter."""
+
+    __tablename__ = "inference_file_labels"
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("inference_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(100), primary_key=True)
 
 
 class InferencePage(Base):

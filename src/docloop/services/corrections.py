@@ -4,6 +4,10 @@ An approved prediction is a labelled example the model has not seen: the file (a
 and OCR-ed) with the reviewed fields becomes a training file of the model, marked with where it
 came from, so the next training learns from the corrections. Un-approving takes it out again;
 the corrections themselves stay on the prediction and in the log.
+
+An approved file left with no field (every one marked wrong, or none found) adds nothing: it is
+not a negative example, because a field marked wrong is usually a right place read wrongly, and
+"nothing here" would teach the model to miss it.
 """
 
 from __future__ import annotations
@@ -31,8 +35,7 @@ def sync_training_file(session: Session, row: InferenceFile) -> None:
     source = REVIEW_SOURCE + row.id
     existing = session.scalar(select(TrainingFile).where(TrainingFile.source == source))
     if not row.moderated:
-        if existing is not None:
-            session.execute(delete(TrainingFile).where(TrainingFile.id == existing.id))
+        _remove(session, existing)
         return
     pages = session.scalars(
         select(InferencePage).where(InferencePage.file_id == row.id).order_by(InferencePage.page)
@@ -51,6 +54,9 @@ def sync_training_file(session: Session, row: InferenceFile) -> None:
         for p in page.predictions
         if id(p) in kept
     ]
+    if not annotations:  # nothing a person stands behind: not a labelled example
+        _remove(session, existing)
+        return
     if existing is None:
         existing = TrainingFile(
             id=str(uuid.uuid4()), model_id=row.model_id, filename=row.filename,
@@ -59,3 +65,14 @@ def sync_training_file(session: Session, row: InferenceFile) -> None:
         session.add(existing)
     existing.pages = [{"width": p.width, "height": p.height} for p in pages]
     existing.annotations = annotations
+
+
+def _remove(session: Session, existing: TrainingFile | None) -> None:
+    if existing is not None:
+        session.execute(delete(TrainingFile).where(TrainingFile.id == existing.id))
+
+
+def in_training(session: Session, file_id: str) -> bool:
+    """Whether the approved file is training data of its model (``sync_training_file``)."""
+    source = REVIEW_SOURCE + file_id
+    return session.scalar(select(TrainingFile.id).where(TrainingFile.source == source)) is not None

@@ -9,11 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
-from typing import Any
+from typing import IO, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, tuple_
 
 from docloop.db.tables import Export, InferenceFile, InferencePage, Model, utcnow
 from docloop.domain import JobKind
@@ -23,7 +26,7 @@ from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
 from docloop.services.predictions import DONE, epoch_day
-from docloop.services.review import _midnight
+from docloop.services.review_queue import _midnight
 from docloop.services.users import require
 
 FORMATS = {
@@ -90,6 +93,8 @@ def _view(e: Export) -> dict[str, Any]:
 
 
 def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
+    """Build the export in batches of ``BATCH`` files read by keyset, each written out to a
+    temporary file at once, so 100,000 files take the memory of one batch, not of the lot."""
     export_id = payload["export_id"]
     with ctx.session() as s:
         export = s.get(Export, export_id)
@@ -101,28 +106,37 @@ def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         labels, fmt, threshold = list(model.categories), export.format, model.review_threshold
         start = epoch_day(_midnight(date.fromisoformat(export.filters["start"])))
         end = epoch_day(_midnight(date.fromisoformat(export.filters["end"])))
-        ids = s.scalars(
-            select(InferenceFile.id)
-            .where(
-                InferenceFile.model_id == model.id,
-                InferenceFile.status == DONE,
-                InferenceFile.day >= start,
-                InferenceFile.day <= end,
-            )
-            .order_by(InferenceFile.created_at, InferenceFile.id)
-        ).all()
+        chosen = select(InferenceFile).where(
+            InferenceFile.model_id == model.id,
+            InferenceFile.status == DONE,
+            InferenceFile.day >= start,
+            InferenceFile.day <= end,
+        )
+        total = s.scalar(chosen.with_only_columns(func.count())) or 0
         export.status = "running"
-    rows: list[dict[str, Any]] = []
-    for i in range(0, len(ids), BATCH):
-        with ctx.session() as s:
-            rows += _rows(s, ids[i : i + BATCH], labels, threshold)
-            s.get(Export, export_id).progress = round(min(len(ids), i + BATCH) / len(ids), 4)  # type: ignore[union-attr]
-    data = _encode(rows, ["filename", "request_file_id", "moderated", "created_at", *labels], fmt)
-    digest = ctx.blobs.put(data)
+    columns = ["filename", "request_file_id", "moderated", "created_at", *labels]
+    done, after = 0, chosen
+    with tempfile.TemporaryFile() as out:
+        with _writer(out, columns, fmt) as write:
+            while True:
+                with ctx.session() as s:
+                    files = s.scalars(
+                        after.order_by(InferenceFile.created_at, InferenceFile.id).limit(BATCH)
+                    ).all()
+                    if not files:
+                        break
+                    for row in _rows(s, files, labels, threshold):
+                        write(row)
+                    done += len(files)
+                    last = tuple_(files[-1].created_at, files[-1].id)
+                    after = chosen.where(tuple_(InferenceFile.created_at, InferenceFile.id) > last)
+                    s.get(Export, export_id).progress = round(done / max(total, 1), 4)  # type: ignore[union-attr]
+        out.seek(0)
+        digest = ctx.blobs.put(out.read())
     with ctx.session() as s:
         export = s.get(Export, export_id)
         if export is not None:
-            export.status, export.progress, export.rows = "done", 1.0, len(rows)
+            export.status, export.progress, export.rows = "done", 1.0, done
             export.blob_hash, export.finished_at = digest, utcnow()
 
 
@@ -133,49 +147,55 @@ def mark_failed(session: Any, export_id: str, reason: str) -> None:
 
 
 def _rows(
-    session: Any, ids: list[str], labels: list[str], threshold: float | None
-) -> list[dict[str, Any]]:
-    files = {
-        f.id: f for f in session.scalars(select(InferenceFile).where(InferenceFile.id.in_(ids)))
-    }
-    found: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    session: Any, files: Sequence[InferenceFile], labels: list[str], threshold: float | None
+) -> Iterator[dict[str, Any]]:
+    found: dict[str, list[dict[str, Any]]] = {f.id: [] for f in files}
     for page in session.scalars(
-        select(InferencePage).where(InferencePage.file_id.in_(ids)).order_by(InferencePage.page)
+        select(InferencePage)
+        .where(InferencePage.file_id.in_(list(found)))
+        .order_by(InferencePage.page)
     ):
         found[page.file_id].extend(page.predictions)
-    out = []
-    for i in ids:
-        f = files[i]
-        fields = routing.read_fields(found[i], threshold)
+    for f in files:
+        fields = routing.read_fields(found[f.id], threshold)
         row: dict[str, Any] = {
             "filename": f.filename, "request_file_id": f.id,
             "moderated": "approved" if f.moderated else "not moderated",
             "created_at": f.created_at.isoformat(timespec="seconds"),
         }  # fmt: skip
         for label in labels:
-            texts = [p["ocr_text"] for p in sorted(fields, key=lambda p: -p["score"])
-                     if p["label"] == label]  # fmt: skip
+            texts = [p["ocr_text"] for p in routing.ranked(fields) if p["label"] == label]
             row[label] = " | ".join(texts)
-        out.append(row)
-    return out
+        yield row
 
 
-def _encode(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> bytes:
-    if fmt == "json":
-        return json.dumps(rows, ensure_ascii=False, indent=1).encode()
+@contextmanager
+def _writer(
+    out: IO[bytes], columns: list[str], fmt: str
+) -> Iterator[Callable[[dict[str, Any]], None]]:
+    """A function that writes one row to ``out`` in ``fmt``; the file is complete on exit."""
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=columns)
+        text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")  # the BOM: Excel reads UTF-8
+        writer = csv.DictWriter(text, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue().encode("utf-8-sig")  # the BOM makes Excel read UTF-8
-    from openpyxl import Workbook
+        yield writer.writerow
+        text.flush()
+        text.detach()
+    elif fmt == "json":
+        first = [True]
 
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet("fields")
-    sheet.append(columns)
-    for r in rows:
-        sheet.append([r[c] for c in columns])
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+        def write(row: dict[str, Any]) -> None:
+            out.write(b"[\n" if first[0] else b",\n")
+            out.write(json.dumps(row, ensure_ascii=False).encode())
+            first[0] = False
+
+        yield write
+        out.write(b"[]" if first[0] else b"\n]")
+    else:
+        from openpyxl import Workbook
+
+        book = Workbook(write_only=True)
+        sheet = book.create_sheet("fields")
+        sheet.append(columns)
+        yield lambda r: sheet.append([r[c] for c in columns])
+        book.save(out)

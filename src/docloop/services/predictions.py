@@ -16,7 +16,7 @@ from docloop.errors import Conflict, InvalidInput, NotFound
 from docloop.ml.bundle import UnknownFormat
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.io import Page, decode
-from docloop.services import corrections, jobs, routing, webhooks
+from docloop.services import corrections, file_summary, jobs, routing, webhooks
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.datasets import IncomingFile, check_size, download_all, validate_objects
@@ -180,6 +180,10 @@ def _store_pages(
         row.moderated_by = STRAIGHT_THROUGH
         webhooks.enqueue_delivery(ctx, session, model, row.id)
     session.add_all(rows)
+    file_summary.summarize(
+        session, row, [p for r in rows for p in r.predictions],
+        model.review_threshold if model is not None else None,
+    )  # fmt: skip
 
 
 def mark_failed(session: Session, file_id: str, reason: str) -> None:
@@ -328,7 +332,8 @@ def list_by_days(
 def set_moderated(
     ctx: AppContext, who: Principal, model_id: str, file_id: str, value: bool
 ) -> dict[str, Any]:
-    """Approve (or un-approve) a file: approved files become training data of the model."""
+    """Approve (or un-approve) a file: an approved file with at least one field becomes
+    training data of the model (``added_to_training`` says whether it did)."""
     require(who, "review")
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
@@ -347,7 +352,9 @@ def set_moderated(
             model = s.get(Model, row.model_id)
             if value and model is not None:
                 webhooks.enqueue_delivery(ctx, s, model, row.id)
-    return get_file(ctx, who, model_id, file_id)
+        s.flush()
+        added = corrections.in_training(s, row.id)
+    return {**get_file(ctx, who, model_id, file_id), "added_to_training": added}
 
 
 def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) -> dict[str, Any]:
@@ -364,7 +371,8 @@ def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) ->
     if not isinstance(items, list):
         raise InvalidInput("body needs 'predicted_boxes' (or 'prediction'): a list of boxes")
     with ctx.session() as s:
-        labels = list(load_model(s, who, model_id).categories)
+        model = load_model(s, who, model_id)
+        labels = list(model.categories)
         page = s.get(InferencePage, page_id) if isinstance(page_id, str) else None
         if page is None and isinstance(file_id, str):
             row = _load_file(s, who, model_id, file_id)
@@ -378,14 +386,17 @@ def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) ->
             raise NotFound("no such page: give its 'id', or 'request_file_id' and 'page'")
         row = _load_file(s, who, model_id, page.file_id)
         before = list(page.predictions)
-        page.predictions = [_corrected(item, labels, page, n) for n, item in enumerate(items)]
-        page.updated_at = utcnow()
         change = body.get("change") if isinstance(body.get("change"), dict) else {}
         action = str(change.get("action") or "replace")[:30]
+        corrected = [_corrected(item, labels, page, n) for n, item in enumerate(items)]
+        page.predictions = _keep_wrong(before, corrected, action, change.get("id"))
+        page.updated_at = utcnow()
         corrections.record_change(
             s, row.id, page.page, action,
             {"change": change, "before": before, "after": page.predictions}, who.actor,
         )  # fmt: skip
+        s.flush()
+        file_summary.refresh(s, [row], model.review_threshold)
         if row.moderated:
             corrections.sync_training_file(s, row)
         s.flush()
@@ -404,16 +415,49 @@ def _corrected(item: object, labels: list[str], page: InferencePage, n: int) -> 
         "page": page.page,
     }
     [valid] = validate_objects([obj], labels, sizes, f"box {n}")
+    status = str(item.get("status", "corrected"))
     return {
         "id": str(item.get("id") or uuid.uuid4()),
         "label": valid["label"],
         "type": "field",
         **{k: round(v) for k, v in valid["box"].items()},
-        "score": float(item.get("score", 1.0) or 1.0),
+        # A drawn box's text is the OCR under it: a suggestion with no confidence of its own.
+        "score": 0.0 if status == routing.SUGGESTED else _score(item.get("score", 1.0), n),
         "ocr_text": valid["text"] or "",
         "page_no": page.page,
-        "status": str(item.get("status", "corrected")),
+        "status": status,
     }
+
+
+def _score(value: object, n: int) -> float:
+    """The sent confidence (1 when none is sent), or InvalidInput naming the box."""
+    try:
+        score = 1.0 if value is None else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        score = -1.0
+    if not 0 <= score <= 1:
+        raise InvalidInput(f"box {n}: score must be a number between 0 and 1")
+    return score
+
+
+# Changes that set a field's mark on purpose; any other change (a move, a text edit, a relabel)
+# leaves a field marked wrong marked wrong. Undo and redo restore a page as it was.
+MARKING = frozenset({"mark_correct", "mark_wrong", "mark_unreviewed"})
+RESTORING = frozenset({"undo", "redo"})
+
+
+def _keep_wrong(
+    before: list[dict[str, Any]], after: list[dict[str, Any]], action: str, target: object
+) -> list[dict[str, Any]]:
+    """``after``, with every field that was marked wrong still wrong unless this change marks
+    that very field (or restores the page): a rejected reading never becomes a correction by
+    being moved, resized or retyped."""
+    wrong = {p["id"] for p in before if p.get("status") == routing.WRONG}
+    for p in after:
+        marked = (action in MARKING and p["id"] == target) or action in RESTORING
+        if p["id"] in wrong and not marked:
+            p["status"] = routing.WRONG
+    return after
 
 
 def delete_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> None:

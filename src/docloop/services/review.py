@@ -1,16 +1,16 @@
-"""The moderation queue as reviewers see it: filtered lists with counts, page images, the OCR
-text under a box (to prefill a field a reviewer draws), and the change log."""
+"""What reviewers see of a file beside the queue (``review_queue.py``): page images and their
+thumbnails, the OCR text under a box (to prefill a field a reviewer draws), the change log,
+the loop's figures and assignment."""
 
 from __future__ import annotations
 
+import hashlib
 import io
-from dataclasses import dataclass
-from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from docloop.db.tables import InferenceFile, InferencePage, PredictionChange
+from docloop.db.tables import InferenceFile, PredictionChange, StepOutput
 from docloop.domain import Box
 from docloop.errors import InvalidInput, NotFound
 from docloop.ml.io import decode
@@ -19,103 +19,51 @@ from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
 from docloop.services.ocr import read_blob
-from docloop.services.predictions import DONE, _load_file, epoch_day
-from docloop.services.routing import read_fields
+from docloop.services.predictions import DONE, _load_file
 from docloop.services.users import require, reviewer_email
 
-MAX_LISTED = 500
+MIN_SIDE, MAX_SIDE = 16, 2048
 
 
-@dataclass(frozen=True, slots=True)
-class ReviewFilter:
-    """Which processed files to show. ``below``: any field under this confidence."""
-
-    start: date | None = None
-    end: date | None = None
-    moderated: bool | None = None
-    label: str | None = None
-    below: float | None = None
-
-
-def search(ctx: AppContext, who: Principal, model_id: str, f: ReviewFilter) -> dict[str, Any]:
-    """Files matching the filter, the caller's assigned files first, then newest first, with
-    the counts of moderated and not moderated files for the same filter (whatever its
-    moderated setting), so both are always visible."""
-    if f.below is not None and not 0 <= f.below <= 1:
-        raise InvalidInput("the confidence threshold must be between 0 and 1")
-    if f.start and f.end and f.start > f.end:
-        raise InvalidInput("the start date is after the end date")
-    with ctx.session() as s:
-        threshold = load_model(s, who, model_id).review_threshold
-        query = select(InferenceFile).where(
-            InferenceFile.model_id == model_id, InferenceFile.status == DONE
-        )
-        if f.start:
-            query = query.where(InferenceFile.day >= epoch_day(_midnight(f.start)))
-        if f.end:
-            query = query.where(InferenceFile.day <= epoch_day(_midnight(f.end)))
-        rows = s.scalars(query.order_by(InferenceFile.created_at.desc())).all()
-        pages: dict[str, list[dict[str, Any]]] = {}
-        if rows:
-            for page in s.scalars(
-                select(InferencePage).where(InferencePage.file_id.in_([r.id for r in rows]))
-            ):
-                pages.setdefault(page.file_id, []).extend(page.predictions)
-        # A file is listed and filtered by its fields, not by alternatives nobody confirmed.
-        fields = {i: read_fields(preds, threshold) for i, preds in pages.items()}
-        matched = [r for r in rows if _fields_match(fields.get(r.id, []), f)]
-        counts = {
-            "moderated": sum(r.moderated for r in matched),
-            "unmoderated": sum(not r.moderated for r in matched),
-        }
-        shown = [r for r in matched if f.moderated is None or r.moderated == f.moderated]
-        shown.sort(key=lambda r: r.assigned_to != who.actor)  # stable: newest first within
-        return {
-            "counts": counts,
-            "total": len(shown),
-            "files": [_summary(r, fields.get(r.id, [])) for r in shown[:MAX_LISTED]],
-        }
-
-
-def _midnight(d: date) -> datetime:
-    return datetime(d.year, d.month, d.day)
-
-
-def _fields_match(preds: list[dict[str, Any]], f: ReviewFilter) -> bool:
-    if f.label and not any(p["label"] == f.label for p in preds):
-        return False
-    return f.below is None or any(float(p.get("score", 1)) < f.below for p in preds)
-
-
-def _summary(row: InferenceFile, preds: list[dict[str, Any]]) -> dict[str, Any]:
-    scores = [float(p.get("score", 1)) for p in preds]
-    return {
-        "id": row.id,
-        "filename": row.filename,
-        "created_at": row.created_at.isoformat(),
-        "moderated": row.moderated,
-        "moderated_by": row.moderated_by,
-        "assigned_to": row.assigned_to,
-        "flagged": sum(bool(p.get("flags")) for p in preds),
-        "fields": len(preds),
-        "min_score": round(min(scores), 4) if scores else None,
-        "labels": sorted({p["label"] for p in preds}),
-    }
-
-
-def next_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> str | None:
-    """The newest file still waiting for review, other than this one: where "approve, then go
-    to the next file" goes."""
-    queue = search(ctx, who, model_id, ReviewFilter(moderated=False))["files"]
-    return next((x["id"] for x in queue if x["id"] != file_id), None)
-
-
-def page_image(ctx: AppContext, who: Principal, model_id: str, file_id: str, page: int) -> bytes:
-    """The page as a JPEG, rendered the way the model saw it (PDF pages included)."""
+def page_image(
+    ctx: AppContext,
+    who: Principal,
+    model_id: str,
+    file_id: str,
+    page: int,
+    max_side: int | None = None,
+) -> bytes:
+    """The page as a JPEG, rendered the way the model saw it (PDF pages included); with
+    ``max_side``, a small copy for thumbnails, made once and kept."""
+    if max_side is not None and not MIN_SIDE <= max_side <= MAX_SIDE:
+        raise InvalidInput(f"max_side must be between {MIN_SIDE} and {MAX_SIDE}")
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
         blob, name = row.blob_hash, row.filename
-    return stored_page_image(ctx, blob, name, page)
+    if max_side is None:
+        return stored_page_image(ctx, blob, name, page)
+    return _thumbnail(ctx, blob, name, page, max_side)
+
+
+def _thumbnail(ctx: AppContext, blob: str, name: str, page: int, max_side: int) -> bytes:
+    """A page scaled to fit ``max_side``, cached in the blob store under the digest of what it
+    was made from (the same table pipeline steps use to find their stored results)."""
+    from PIL import Image
+
+    key = hashlib.sha256(f"thumbnail:{blob}:{page}:{max_side}".encode()).hexdigest()
+    with ctx.session() as s:
+        cached = s.get(StepOutput, key)
+        if cached is not None and ctx.blobs.exists(cached.blob_hash):
+            return ctx.blobs.get(cached.blob_hash)
+    image = Image.open(io.BytesIO(stored_page_image(ctx, blob, name, page)))
+    image.thumbnail((max_side, max_side))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=80)
+    data = out.getvalue()
+    digest = ctx.blobs.put(data)
+    with ctx.session() as s:
+        s.merge(StepOutput(key=key, step="thumbnail", blob_hash=digest))
+    return data
 
 
 def stored_page_image(ctx: AppContext, blob: str, name: str, page: int) -> bytes:

@@ -31,6 +31,12 @@ RULE_KEYS = {"required", "pattern", "date", "min", "max", "equals"}
 # alternative.
 ALTERNATIVE_BELOW = 0.5
 UNTOUCHED = "correctly_predicted"  # the status a prediction has until a person acts on it
+WRONG = "wrong"
+# Statuses a person gave: the field as they confirmed, corrected or annotated it. These outrank
+# any machine reading. A box a person drew ("added") holds the OCR text under it, a suggestion
+# until they confirm or correct it.
+BY_A_PERSON = frozenset({"correct", "corrected", "annotated"})
+SUGGESTED = "added"
 DATE_FORMATS = ("%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%d/%m/%y", "%d-%m-%y", "%Y-%m-%d",
                 "%d %b %Y", "%d %B %Y", "%b %d, %Y")  # fmt: skip
 
@@ -83,8 +89,13 @@ def configure(
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         model.rules = validate_rules(rules, list(model.categories)) or None
+        previous = model.review_threshold
         model.review_threshold = float(threshold) if threshold is not None else None
         model.webhook_url = str(webhook_url) if webhook_url else None
+        if model.review_threshold != previous:  # it decides which predictions are fields
+            from docloop.services.file_summary import refresh_model
+
+            refresh_model(s, model.id, model.review_threshold)
         touch(model)
         return settings_of(model)
 
@@ -143,8 +154,24 @@ def read_fields(preds: list[dict[str, Any]], threshold: float | None) -> list[di
     return [
         p
         for p, alternative in zip(preds, alternatives(preds, threshold), strict=True)
-        if p.get("status") != "wrong" and not (alternative and p.get("status") == UNTOUCHED)
+        if p.get("status") != WRONG and not (alternative and p.get("status") == UNTOUCHED)
     ]
+
+
+def ranked(fields: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fields best first: what a person confirmed or corrected, then machine readings and
+    suggestions by score. Exports and webhooks take a label's best field from this order."""
+    return sorted(
+        fields, key=lambda p: (p.get("status") not in BY_A_PERSON, -float(p.get("score", 0)))
+    )
+
+
+def best_fields(preds: list[dict[str, Any]], threshold: float | None) -> dict[str, dict[str, Any]]:
+    """Each label's best field (``ranked``) among the file's fields (``read_fields``)."""
+    best: dict[str, dict[str, Any]] = {}
+    for p in ranked(read_fields(preds, threshold)):
+        best.setdefault(p["label"], p)
+    return best
 
 
 def straight_through(model: Model, pages: list[list[dict[str, Any]]], missing: list[str]) -> bool:

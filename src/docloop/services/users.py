@@ -26,12 +26,17 @@ from docloop.services.auth import DEFAULT_WORKSPACE, Principal, _workspace_id
 from docloop.services.context import AppContext
 
 ROLES = ("admin", "data_scientist", "annotator", "reviewer")
-# What each role may do. Admins may do everything, including managing people.
+# What each role may do ("view": see the models at all). Admins may do everything, including
+# managing people. Each route's permission is declared in api/permissions.py.
 PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset({"models", "train", "data", "annotate", "review", "predict", "users"}),
-    "data_scientist": frozenset({"models", "train", "data", "annotate", "review", "predict"}),
-    "annotator": frozenset({"annotate"}),
-    "reviewer": frozenset({"review", "predict"}),
+    "admin": frozenset(
+        {"view", "models", "train", "data", "annotate", "review", "predict", "users"}
+    ),
+    "data_scientist": frozenset(
+        {"view", "models", "train", "data", "annotate", "review", "predict"}
+    ),
+    "annotator": frozenset({"view", "annotate"}),
+    "reviewer": frozenset({"view", "review", "predict"}),
 }
 SESSION_DAYS = 14
 MIN_PASSWORD = 10
@@ -65,7 +70,11 @@ def check_password(password: str, stored: str) -> bool:
 
 
 def can(who: Principal, permission: str) -> bool:
-    return permission in PERMISSIONS.get(who.role, frozenset())
+    return can_role(who.role, permission)
+
+
+def can_role(role: str, permission: str) -> bool:
+    return permission in PERMISSIONS.get(role, frozenset())
 
 
 def require(who: Principal, permission: str) -> None:

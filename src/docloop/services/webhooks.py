@@ -20,6 +20,7 @@ from docloop.errors import InvalidInput, TransientError
 from docloop.services import jobs
 from docloop.services.context import AppContext
 from docloop.services.fetch import check_host
+from docloop.services.routing import best_fields
 
 WEBHOOK_ATTEMPTS = 8
 TIMEOUT_S = 10.0
@@ -41,8 +42,16 @@ def enqueue_delivery(ctx: AppContext, session: Session, model: Model, file_id: s
 
 
 def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
+    """The approved file: ``fields`` holds each label's best field (a person's correction or
+    confirmation before any machine reading), ``result`` every page as the API shows it."""
     from docloop.services.predictions import _file_results
 
+    result = _file_results(session, row)
+    model = session.get(Model, row.model_id)
+    best = best_fields(
+        [p for page in result for p in page["prediction"]],
+        model.review_threshold if model is not None else None,
+    )
     return {
         "event": "file.approved",
         "model_id": row.model_id,
@@ -50,7 +59,11 @@ def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
         "filename": row.filename,
         "approved_by": row.moderated_by,
         "approved_at": row.moderated_at.isoformat() if row.moderated_at else None,
-        "result": _file_results(session, row),
+        "fields": {
+            label: {k: p.get(k) for k in ("ocr_text", "score", "status", "page_no", "id")}
+            for label, p in best.items()
+        },
+        "result": result,
     }
 
 

@@ -10,15 +10,16 @@ from __future__ import annotations
 import hmac
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from docloop.api.deps import SESSION_COOKIE, CtxDep
+from docloop.api.permissions import PUBLIC, VIEW, Declared
 from docloop.errors import DocloopError, Forbidden, Unauthorized
 from docloop.services import model_versions, models, users
 from docloop.services.users import SignedIn
@@ -56,6 +57,21 @@ class _NotAllowed(Exception):
         self.permission = permission
 
 
+class Page(Declared):
+    """A page for signed-in people whose role holds ``permission`` (``VIEW``: any role)."""
+
+    def __init__(self, permission: str) -> None:
+        super().__init__(permission)
+
+    async def __call__(self, request: Request, ctx: CtxDep) -> SignedIn:
+        return await _signed_in(request, ctx, None if self.permission == VIEW else self.permission)
+
+
+AnyoneSignedIn = Annotated[SignedIn, Depends(Page(VIEW))]
+Reviewing = Annotated[SignedIn, Depends(Page("review"))]
+Annotating = Annotated[SignedIn, Depends(Page("annotate"))]
+
+
 def _page(request: Request, name: str, signed: SignedIn | None, **values: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"user": signed, "can": users.can, **values})
 
@@ -79,12 +95,12 @@ def install(app: Any) -> None:
     app.include_router(router)
 
 
-@router.get("/", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse, dependencies=[PUBLIC])
 async def home() -> RedirectResponse:
     return RedirectResponse("/models", status_code=303)
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
 async def login_page(request: Request, next: str = "/models", error: str = "") -> HTMLResponse:
     token = secrets.token_urlsafe(24)
     response = _page(request, "login.html", None, next=next, error=error, csrf=token)
@@ -92,7 +108,7 @@ async def login_page(request: Request, next: str = "/models", error: str = "") -
     return response
 
 
-@router.post("/login")
+@router.post("/login", dependencies=[PUBLIC])
 async def login(
     request: Request,
     ctx: CtxDep,
@@ -124,8 +140,9 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request, ctx: CtxDep, csrf_token: str = Form("")) -> Response:
-    signed = await _signed_in(request, ctx)
+async def logout(
+    request: Request, ctx: CtxDep, signed: AnyoneSignedIn, csrf_token: str = Form("")
+) -> Response:
     if not hmac.compare_digest(signed.csrf_token, csrf_token):
         raise Forbidden("missing or wrong CSRF token")
     await run_in_threadpool(users.sign_out, ctx, request.cookies.get(SESSION_COOKIE))
@@ -135,15 +152,15 @@ async def logout(request: Request, ctx: CtxDep, csrf_token: str = Form("")) -> R
 
 
 @router.get("/models", response_class=HTMLResponse)
-async def models_page(request: Request, ctx: CtxDep) -> HTMLResponse:
-    signed = await _signed_in(request, ctx)
+async def models_page(request: Request, ctx: CtxDep, signed: AnyoneSignedIn) -> HTMLResponse:
     found = await run_in_threadpool(models.list_models, ctx, signed.principal)
     return _page(request, "models.html", signed, models=found)
 
 
 @router.get("/models/{model_id}", response_class=HTMLResponse)
-async def model_page(request: Request, model_id: str, ctx: CtxDep) -> HTMLResponse:
-    signed = await _signed_in(request, ctx)
+async def model_page(
+    request: Request, model_id: str, ctx: CtxDep, signed: AnyoneSignedIn
+) -> HTMLResponse:
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
     held = await run_in_threadpool(model_versions.held_back, ctx, signed.principal, model_id)
     return _page(request, "model.html", signed, model=model, held=held,
@@ -159,32 +176,34 @@ def _roles_that(permission: str) -> str:
 
 
 @router.get("/models/{model_id}/review", response_class=HTMLResponse)
-async def review_page(request: Request, model_id: str, ctx: CtxDep) -> HTMLResponse:
-    signed = await _signed_in(request, ctx, "review")
+async def review_page(
+    request: Request, model_id: str, ctx: CtxDep, signed: Reviewing
+) -> HTMLResponse:
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
     return _page(request, "review_list.html", signed, model=model)
 
 
 @router.get("/models/{model_id}/review/{file_id}", response_class=HTMLResponse)
 async def review_file_page(
-    request: Request, model_id: str, file_id: str, ctx: CtxDep
+    request: Request, model_id: str, file_id: str, ctx: CtxDep, signed: Reviewing
 ) -> HTMLResponse:
-    signed = await _signed_in(request, ctx, "review")
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
     return _page(request, "review_file.html", signed, model=model, file_id=file_id,
                  mode="review")  # fmt: skip
 
 
 @router.get("/models/{model_id}/data", response_class=HTMLResponse)
-async def data_page(request: Request, model_id: str, ctx: CtxDep) -> HTMLResponse:
-    signed = await _signed_in(request, ctx, "annotate")
+async def data_page(
+    request: Request, model_id: str, ctx: CtxDep, signed: Annotating
+) -> HTMLResponse:
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
     return _page(request, "data_list.html", signed, model=model)
 
 
 @router.get("/models/{model_id}/data/{file_id}", response_class=HTMLResponse)
-async def annotate_page(request: Request, model_id: str, file_id: str, ctx: CtxDep) -> HTMLResponse:
-    signed = await _signed_in(request, ctx, "annotate")
+async def annotate_page(
+    request: Request, model_id: str, file_id: str, ctx: CtxDep, signed: Annotating
+) -> HTMLResponse:
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
     return _page(request, "review_file.html", signed, model=model, file_id=file_id,
                  mode="annotate")  # fmt: skip

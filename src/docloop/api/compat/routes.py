@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from docloop.api.compat.schemas import listed_file, model_object
-from docloop.api.deps import CtxDep, PrincipalDep
+from docloop.api.deps import CtxDep
 from docloop.api.forms import list_field, parse_body
+from docloop.api.permissions import DataEditor, ModelAdmin, Predictor, Reviewer, Trainer, Viewer
 from docloop.errors import InvalidInput
 from docloop.services import datasets, models, predictions, training
 
@@ -24,7 +25,7 @@ def _family(family: str) -> None:
 
 @router.post("/{family}/Model/")
 async def create_model(
-    family: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, request: Request, ctx: CtxDep, who: ModelAdmin
 ) -> dict[str, Any]:
     _family(family)
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -36,21 +37,21 @@ async def create_model(
 
 
 @router.get("/{family}/Model/{model_id}")
-async def get_model(family: str, model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def get_model(family: str, model_id: str, ctx: CtxDep, who: Viewer) -> dict[str, Any]:
     _family(family)
     return model_object(await run_in_threadpool(models.get_model, ctx, who, model_id))
 
 
 @router.get("/{family}/Model/")
 @router.get("/{family}/Models/")
-async def list_models(family: str, ctx: CtxDep, who: PrincipalDep) -> list[dict[str, Any]]:
+async def list_models(family: str, ctx: CtxDep, who: Viewer) -> list[dict[str, Any]]:
     _family(family)
     return [model_object(m) for m in await run_in_threadpool(models.list_models, ctx, who)]
 
 
 @router.post("/{family}/Model/{model_id}/UploadFile/")
 async def upload_file(
-    family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, model_id: str, request: Request, ctx: CtxDep, who: DataEditor
 ) -> dict[str, Any]:
     _family(family)
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -62,7 +63,7 @@ async def upload_file(
 
 @router.post("/{family}/Model/{model_id}/UploadUrls/")
 async def upload_urls(
-    family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, model_id: str, request: Request, ctx: CtxDep, who: DataEditor
 ) -> dict[str, Any]:
     _family(family)
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -73,14 +74,14 @@ async def upload_urls(
 
 
 @router.post("/{family}/Model/{model_id}/Train/")
-async def train(family: str, model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def train(family: str, model_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     _family(family)
     return model_object(await run_in_threadpool(training.request_training, ctx, who, model_id))
 
 
 @router.post("/{family}/Model/{model_id}/LabelFile/")
 async def label_file(
-    family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, model_id: str, request: Request, ctx: CtxDep, who: Predictor
 ) -> dict[str, Any]:
     _family(family)
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -92,7 +93,7 @@ async def label_file(
 
 @router.post("/{family}/Model/{model_id}/LabelUrls/")
 async def label_urls(
-    family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, model_id: str, request: Request, ctx: CtxDep, who: Predictor
 ) -> dict[str, Any]:
     _family(family)
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -109,7 +110,7 @@ async def label_urls(
 
 @router.post("/{family}/Model/{model_id}/LabelFile/Async/")
 async def label_file_async(
-    family: str, model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    family: str, model_id: str, request: Request, ctx: CtxDep, who: Predictor
 ) -> dict[str, Any]:
     _family(family)
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -121,7 +122,7 @@ async def label_file_async(
 
 @router.get("/Inferences/Model/{model_id}/InferenceRequest/{request_file_id}")
 async def inference_request(
-    model_id: str, request_file_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, request_file_id: str, ctx: CtxDep, who: Predictor
 ) -> dict[str, Any]:
     view = await run_in_threadpool(predictions.get_file, ctx, who, model_id, request_file_id)
     message = {"done": "Success", "pending": "Pending", "failed": "Failed"}[view["status"]]
@@ -130,7 +131,7 @@ async def inference_request(
 
 @router.get("/Inferences/Model/{model_id}/ImageLevelInferences")
 async def image_level_inferences(
-    model_id: str, ctx: CtxDep, who: PrincipalDep, start_day_interval: int, current_batch_day: int
+    model_id: str, ctx: CtxDep, who: Reviewer, start_day_interval: int, current_batch_day: int
 ) -> dict[str, Any]:
     listing = await run_in_threadpool(
         predictions.list_by_days, ctx, who, model_id, start_day_interval, current_batch_day
@@ -144,9 +145,7 @@ async def image_level_inferences(
 
 
 @router.post("/ImageLevelInferences/Model/{model_id}/Verify/{request_file_id}")
-async def verify(
-    model_id: str, request_file_id: str, ctx: CtxDep, who: PrincipalDep
-) -> dict[str, Any]:
+async def verify(model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     view = await run_in_threadpool(
         predictions.set_moderated, ctx, who, model_id, request_file_id, True
     )
@@ -155,7 +154,7 @@ async def verify(
 
 @router.post("/ImageLevelInferences/Model/{model_id}/UnVerify/{request_file_id}")
 async def unverify(
-    model_id: str, request_file_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
     view = await run_in_threadpool(
         predictions.set_moderated, ctx, who, model_id, request_file_id, False
@@ -164,9 +163,7 @@ async def unverify(
 
 
 @router.patch("/Inferences/Model/{model_id}/ImageLevelInference")
-async def patch_page(
-    model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
-) -> dict[str, Any]:
+async def patch_page(model_id: str, request: Request, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     body = await parse_body(request, ctx.settings.max_upload_bytes)
     page = await run_in_threadpool(predictions.update_page, ctx, who, model_id, body.fields)
     return {"message": "Success", "result": [page]}
@@ -174,7 +171,7 @@ async def patch_page(
 
 @router.delete("/Inferences/Model/{model_id}/InferenceRequestFiles/{request_file_id}")
 async def delete_file(
-    model_id: str, request_file_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
     await run_in_threadpool(predictions.delete_file, ctx, who, model_id, request_file_id)
     return {"message": "Success", "request_file_id": request_file_id}

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from docloop.api.deps import CtxDep, PrincipalDep
+from docloop.api.deps import CtxDep
 from docloop.api.forms import list_field, parse_body
+from docloop.api.permissions import (
+    Annotator,
+    DataEditor,
+    ModelAdmin,
+    Predictor,
+    Reviewer,
+    Trainer,
+    Viewer,
+)
 from docloop.domain import Box
 from docloop.services import (
     annotation,
@@ -23,6 +32,7 @@ from docloop.services import (
     models,
     predictions,
     review,
+    review_queue,
     routing,
     runs,
     training,
@@ -53,7 +63,7 @@ def _model(m: ModelInfo) -> dict[str, Any]:
 
 
 @router.post("/models", status_code=201)
-async def create_model(body: ModelCreate, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def create_model(body: ModelCreate, ctx: CtxDep, who: ModelAdmin) -> dict[str, Any]:
     info = await run_in_threadpool(
         models.create_model, ctx, who, categories=body.labels, name=body.name
     )
@@ -61,17 +71,17 @@ async def create_model(body: ModelCreate, ctx: CtxDep, who: PrincipalDep) -> dic
 
 
 @router.get("/models")
-async def list_models(ctx: CtxDep, who: PrincipalDep) -> list[dict[str, Any]]:
+async def list_models(ctx: CtxDep, who: Viewer) -> list[dict[str, Any]]:
     return [_model(m) for m in await run_in_threadpool(models.list_models, ctx, who)]
 
 
 @router.get("/models/{model_id}")
-async def get_model(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def get_model(model_id: str, ctx: CtxDep, who: Viewer) -> dict[str, Any]:
     return _model(await run_in_threadpool(models.get_model, ctx, who, model_id))
 
 
 @router.post("/models/{model_id}/files", status_code=201)
-async def upload(model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def upload(model_id: str, request: Request, ctx: CtxDep, who: DataEditor) -> dict[str, Any]:
     """Multipart ``file`` parts plus ``annotations`` (the v2 ``data`` shape), or JSON ``urls``."""
     body = await parse_body(request, ctx.settings.max_upload_bytes)
     annotations = body.fields.get("annotations", body.fields.get("data"))
@@ -87,16 +97,14 @@ async def upload(model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
 
 
 @router.get("/models/{model_id}/files")
-async def list_training_files(
-    model_id: str, ctx: CtxDep, who: PrincipalDep
-) -> list[dict[str, Any]]:
+async def list_training_files(model_id: str, ctx: CtxDep, who: Annotator) -> list[dict[str, Any]]:
     """The model's training files with their annotations (uploaded or from approved reviews)."""
     return await run_in_threadpool(annotation.list_files, ctx, who, model_id)
 
 
 @router.get("/models/{model_id}/files/{file_id}")
 async def get_training_file(
-    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, ctx: CtxDep, who: Annotator
 ) -> dict[str, Any]:
     return await run_in_threadpool(annotation.get_file, ctx, who, model_id, file_id)
 
@@ -107,7 +115,7 @@ class Annotations(BaseModel):
 
 @router.put("/models/{model_id}/files/{file_id}/annotations")
 async def set_annotations(
-    model_id: str, file_id: str, body: Annotations, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, body: Annotations, ctx: CtxDep, who: Annotator
 ) -> dict[str, Any]:
     return await run_in_threadpool(
         annotation.set_annotations, ctx, who, model_id, file_id, body.object
@@ -122,14 +130,14 @@ class Transcription(BaseModel):
 
 @router.get("/models/{model_id}/files/{file_id}/transcription")
 async def get_transcription(
-    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, ctx: CtxDep, who: Annotator
 ) -> dict[str, Any]:
     return await run_in_threadpool(transcriptions.get, ctx, who, model_id, file_id)
 
 
 @router.put("/models/{model_id}/files/{file_id}/transcription")
 async def set_transcription(
-    model_id: str, file_id: str, body: Transcription, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, body: Transcription, ctx: CtxDep, who: Annotator
 ) -> dict[str, Any]:
     """Optional training data: the tagger also learns from the page as transcribed."""
     return await run_in_threadpool(transcriptions.put, ctx, who, model_id, file_id, body.lines)
@@ -137,22 +145,20 @@ async def set_transcription(
 
 @router.delete("/models/{model_id}/files/{file_id}/transcription")
 async def delete_transcription(
-    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, ctx: CtxDep, who: Annotator
 ) -> dict[str, Any]:
     return await run_in_threadpool(transcriptions.delete, ctx, who, model_id, file_id)
 
 
 @router.post("/models/{model_id}/files/{file_id}/preannotation")
-async def preannotate(
-    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
-) -> dict[str, Any]:
+async def preannotate(model_id: str, file_id: str, ctx: CtxDep, who: Annotator) -> dict[str, Any]:
     """Suggested annotations (not saved): the model's predictions, or OCR lines without one."""
     return await run_in_threadpool(annotation.preannotate, ctx, who, model_id, file_id)
 
 
 @router.get("/models/{model_id}/files/{file_id}/pages/{page}/image")
 async def training_page_image(
-    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, page: int, ctx: CtxDep, who: Annotator
 ) -> Response:
     data = await run_in_threadpool(annotation.page_image, ctx, who, model_id, file_id, page)
     return _jpeg(data)
@@ -160,7 +166,7 @@ async def training_page_image(
 
 @router.get("/models/{model_id}/files/{file_id}/pages/{page}/text")
 async def training_text_under(
-    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep,
+    model_id: str, file_id: str, page: int, ctx: CtxDep, who: Annotator,
     xmin: float, ymin: float, xmax: float, ymax: float,
 ) -> dict[str, str]:  # fmt: skip
     box = Box(xmin, ymin, xmax, ymax)
@@ -169,9 +175,7 @@ async def training_text_under(
 
 
 @router.post("/models/{model_id}/train", status_code=202)
-async def train(
-    model_id: str, ctx: CtxDep, who: PrincipalDep, force: bool = False
-) -> dict[str, Any]:
+async def train(model_id: str, ctx: CtxDep, who: Trainer, force: bool = False) -> dict[str, Any]:
     """Queue a training; ``force`` serves the new version even if it validates worse."""
     return _model(
         await run_in_threadpool(training.request_training, ctx, who, model_id, force=force)
@@ -179,19 +183,19 @@ async def train(
 
 
 @router.get("/models/{model_id}/runs")
-async def list_runs(model_id: str, ctx: CtxDep, who: PrincipalDep) -> list[dict[str, Any]]:
+async def list_runs(model_id: str, ctx: CtxDep, who: Trainer) -> list[dict[str, Any]]:
     """The model's trainings, newest first, with their outcome and headline figures."""
     return await run_in_threadpool(runs.list_runs, ctx, who, model_id)
 
 
 @router.get("/runs/compare")
-async def compare_runs(ids: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def compare_runs(ids: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """Parameters and figures of comma-separated run ids side by side."""
     return await run_in_threadpool(runs.compare, ctx, who, [i for i in ids.split(",") if i])
 
 
 @router.get("/runs/{run_id}")
-async def show_run(run_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def show_run(run_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """One training: steps, validation report, MLflow parameters, figures and artifacts."""
     return await run_in_threadpool(runs.show_run, ctx, who, run_id)
 
@@ -201,25 +205,25 @@ class Promotion(BaseModel):
 
 
 @router.put("/models/{model_id}/production")
-async def promote(model_id: str, body: Promotion, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def promote(model_id: str, body: Promotion, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """Serve another version from now on (no downtime: requests in flight finish as they are)."""
     return _model(await run_in_threadpool(model_versions.promote, ctx, who, model_id, body.version))
 
 
 @router.post("/models/{model_id}/production/rollback")
-async def rollback(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def rollback(model_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """Serve again the version the current one replaced."""
     return _model(await run_in_threadpool(model_versions.rollback, ctx, who, model_id))
 
 
 @router.get("/models/{model_id}/production/history")
-async def production_history(model_id: str, ctx: CtxDep, who: PrincipalDep) -> list[dict[str, Any]]:
+async def production_history(model_id: str, ctx: CtxDep, who: Trainer) -> list[dict[str, Any]]:
     return await run_in_threadpool(model_versions.history, ctx, who, model_id)
 
 
 @router.post("/models/{model_id}/predictions")
 async def predict(
-    model_id: str, request: Request, ctx: CtxDep, who: PrincipalDep, wait: bool = True
+    model_id: str, request: Request, ctx: CtxDep, who: Predictor, wait: bool = True
 ) -> dict[str, Any]:
     """Predict on uploaded files (``wait=false`` queues them and returns their ids)."""
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -243,7 +247,7 @@ async def predict(
 
 @router.get("/models/{model_id}/datasets")
 async def list_dataset_versions(
-    model_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, ctx: CtxDep, who: DataEditor
 ) -> list[dict[str, Any]]:
     """The immutable dataset versions the model's trainings used, oldest first."""
     return await run_in_threadpool(dataset_versions.list_versions, ctx, who, model_id)
@@ -251,7 +255,7 @@ async def list_dataset_versions(
 
 @router.get("/models/{model_id}/datasets/diff")
 async def diff_dataset_versions(
-    model_id: str, ctx: CtxDep, who: PrincipalDep, old: str, new: str
+    model_id: str, ctx: CtxDep, who: DataEditor, old: str, new: str
 ) -> dict[str, Any]:
     """Files added, removed and re-annotated between two dataset versions."""
     return await run_in_threadpool(dataset_versions.diff, ctx, who, model_id, old, new)
@@ -259,36 +263,67 @@ async def diff_dataset_versions(
 
 @router.get("/models/{model_id}/predictions")
 async def list_predictions(
-    model_id: str, ctx: CtxDep, who: PrincipalDep, start_day: int, end_day: int
+    model_id: str, ctx: CtxDep, who: Reviewer, start_day: int, end_day: int
 ) -> dict[str, Any]:
     return await run_in_threadpool(predictions.list_by_days, ctx, who, model_id, start_day, end_day)
 
 
 @router.get("/models/{model_id}/predictions/{file_id}")
-async def get_prediction(
-    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
-) -> dict[str, Any]:
+async def get_prediction(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     return await run_in_threadpool(predictions.get_file, ctx, who, model_id, file_id)
 
 
-@router.get("/models/{model_id}/review")
-async def review_queue(
-    model_id: str,
-    ctx: CtxDep,
-    who: PrincipalDep,
+def _queue_params(
     start: date | None = None,
     end: date | None = None,
     moderated: bool | None = None,
     label: str | None = None,
     below: float | None = None,
+    sort: str = "created_at",
+    order: str = "desc",
+) -> tuple[review_queue.ReviewFilter, review_queue.QueueOrder]:
+    """The queue's filters and sort order, shared by the list, a file's position and next."""
+    return (
+        review_queue.ReviewFilter(start, end, moderated, label or None, below),
+        review_queue.QueueOrder(sort, order),
+    )
+
+
+QueueParams = Annotated[
+    tuple[review_queue.ReviewFilter, review_queue.QueueOrder], Depends(_queue_params)
+]
+
+
+@router.get("/models/{model_id}/review")
+async def review_queue_page(
+    model_id: str,
+    ctx: CtxDep,
+    who: Reviewer,
+    params: QueueParams,
+    limit: int = Query(review_queue.DEFAULT_LIMIT, ge=1, le=review_queue.MAX_LIMIT),
+    cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Processed files matching the filters, with moderated / not moderated counts."""
-    found = review.ReviewFilter(start, end, moderated, label or None, below)
-    return await run_in_threadpool(review.search, ctx, who, model_id, found)
+    """One page of the processed files matching the filters, sorted by ``sort`` (``order``),
+    with moderated / not moderated counts and cursors to the pages before and after."""
+    found, order = params
+    return await run_in_threadpool(
+        lambda: review_queue.search(
+            ctx, who, model_id, found, order, limit=limit, cursor=cursor or None
+        )
+    )
+
+
+@router.get("/models/{model_id}/review/{file_id}/position")
+async def review_position(
+    model_id: str, file_id: str, ctx: CtxDep, who: Reviewer, params: QueueParams
+) -> dict[str, Any]:
+    """ "File 3 of 9": the file's place in the filtered, sorted queue and its neighbours."""
+    found, order = params
+    return await run_in_threadpool(review_queue.position, ctx, who, model_id, file_id, found, order)
 
 
 @router.get("/models/{model_id}/review/stats")
-async def review_stats(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def review_stats(model_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     """Automation rate (files approved without any correction / files processed) and more."""
     return await run_in_threadpool(review.stats, ctx, who, model_id)
 
@@ -300,13 +335,13 @@ class RoutingSettings(BaseModel):
 
 
 @router.get("/models/{model_id}/routing")
-async def get_routing(model_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def get_routing(model_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     return await run_in_threadpool(routing.get_settings, ctx, who, model_id)
 
 
 @router.put("/models/{model_id}/routing")
 async def set_routing(
-    model_id: str, body: RoutingSettings, ctx: CtxDep, who: PrincipalDep
+    model_id: str, body: RoutingSettings, ctx: CtxDep, who: ModelAdmin
 ) -> dict[str, Any]:
     """Threshold and rules that decide which files skip review, and the webhook URL."""
     return await run_in_threadpool(
@@ -323,7 +358,7 @@ class Assignment(BaseModel):
 
 @router.put("/models/{model_id}/predictions/{file_id}/assignee")
 async def assign(
-    model_id: str, file_id: str, body: Assignment, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, body: Assignment, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
     return await run_in_threadpool(review.assign, ctx, who, model_id, file_id, body.reviewer)
 
@@ -336,7 +371,7 @@ class ExportRequest(BaseModel):
 
 @router.post("/models/{model_id}/exports", status_code=202)
 async def request_export(
-    model_id: str, body: ExportRequest, ctx: CtxDep, who: PrincipalDep
+    model_id: str, body: ExportRequest, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
     """Build a download of the extracted fields in the background; poll it, then fetch it."""
     return await run_in_threadpool(
@@ -345,12 +380,12 @@ async def request_export(
 
 
 @router.get("/exports/{export_id}")
-async def get_export(export_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def get_export(export_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     return await run_in_threadpool(exports.get_export, ctx, who, export_id)
 
 
 @router.get("/exports/{export_id}/file")
-async def download_export(export_id: str, ctx: CtxDep, who: PrincipalDep) -> Response:
+async def download_export(export_id: str, ctx: CtxDep, who: Reviewer) -> Response:
     data, media_type, name = await run_in_threadpool(exports.download, ctx, who, export_id)
     return Response(
         data, media_type=media_type,
@@ -360,23 +395,45 @@ async def download_export(export_id: str, ctx: CtxDep, who: PrincipalDep) -> Res
 
 @router.get("/models/{model_id}/review/next")
 async def review_next(
-    model_id: str, ctx: CtxDep, who: PrincipalDep, current: str = ""
+    model_id: str,
+    ctx: CtxDep,
+    who: Reviewer,
+    current: str = "",
+    start: date | None = None,
+    end: date | None = None,
+    moderated: bool | None = False,
+    label: str | None = None,
+    below: float | None = None,
+    sort: str = "created_at",
+    order: str = "desc",
 ) -> dict[str, str | None]:
-    """The next file waiting for review (none when the queue is empty)."""
-    return {"next": await run_in_threadpool(review.next_file, ctx, who, model_id, current)}
+    """The file after ``current`` in the queue's order (by default the files waiting for
+    review, newest first), or its first file; none when the queue is empty."""
+    found = review_queue.ReviewFilter(start, end, moderated, label or None, below)
+    walk = review_queue.QueueOrder(sort, order)
+    return {
+        "next": await run_in_threadpool(
+            review_queue.next_file, ctx, who, model_id, current, found, walk
+        )
+    }
 
 
 @router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/image")
 async def page_image(
-    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep
+    model_id: str,
+    file_id: str,
+    page: int,
+    ctx: CtxDep,
+    who: Reviewer,
+    max_side: int | None = Query(None, description="Scale to fit (a thumbnail), in pixels."),
 ) -> Response:
-    data = await run_in_threadpool(review.page_image, ctx, who, model_id, file_id, page)
+    data = await run_in_threadpool(review.page_image, ctx, who, model_id, file_id, page, max_side)
     return _jpeg(data)
 
 
 @router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/text")
 async def text_under(
-    model_id: str, file_id: str, page: int, ctx: CtxDep, who: PrincipalDep,
+    model_id: str, file_id: str, page: int, ctx: CtxDep, who: Reviewer,
     xmin: float, ymin: float, xmax: float, ymax: float,
 ) -> dict[str, str]:  # fmt: skip
     """The OCR text inside a box: what a box drawn by a reviewer is prefilled with."""
@@ -387,25 +444,25 @@ async def text_under(
 
 @router.get("/models/{model_id}/predictions/{file_id}/changes")
 async def prediction_changes(
-    model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, ctx: CtxDep, who: Reviewer
 ) -> list[dict[str, Any]]:
     """Every change made to the file's predictions, with who made it and when."""
     return await run_in_threadpool(review.changes, ctx, who, model_id, file_id)
 
 
 @router.put("/models/{model_id}/predictions/{file_id}/approval")
-async def approve(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def approve(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     return await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, True)
 
 
 @router.delete("/models/{model_id}/predictions/{file_id}/approval")
-async def unapprove(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> dict[str, Any]:
+async def unapprove(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     return await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, False)
 
 
 @router.put("/models/{model_id}/predictions/{file_id}/pages/{page_id}")
 async def correct_page(
-    model_id: str, file_id: str, page_id: str, request: Request, ctx: CtxDep, who: PrincipalDep
+    model_id: str, file_id: str, page_id: str, request: Request, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
     body = await parse_body(request, ctx.settings.max_upload_bytes)
     fields = {**body.fields, "id": page_id, "request_file_id": file_id}
@@ -413,5 +470,5 @@ async def correct_page(
 
 
 @router.delete("/models/{model_id}/predictions/{file_id}", status_code=204)
-async def delete_prediction(model_id: str, file_id: str, ctx: CtxDep, who: PrincipalDep) -> None:
+async def delete_prediction(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> None:
     await run_in_threadpool(predictions.delete_file, ctx, who, model_id, file_id)

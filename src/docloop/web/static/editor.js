@@ -17,7 +17,8 @@ const base = annotating
   ? `/api/v1/models/${model}/files/${fileId}`
   : `/api/v1/models/${model}/predictions/${fileId}`;
 // The queue's filter and sort travel with the editor's URL, so next and skip walk that queue.
-const queue = new URLSearchParams(location.search);
+// Opened from elsewhere (a prediction, a link), it walks the files waiting for review.
+const queue = new URLSearchParams(location.search || "moderated=false");
 const queueUrl = `/models/${model}/review${queue.size ? `?${queue}` : ""}`;
 
 // Training files hold annotations in the upload shape; the editor works on prediction-shaped
@@ -65,9 +66,11 @@ const MARKS = {
 };
 // The status a field goes back to when its mark is cleared.
 const UNMARKED = annotating ? "annotated" : "correctly_predicted";
-// A moved, resized or relabelled field is "corrected", except one marked wrong: a rejected
-// reading stays rejected until someone marks it otherwise.
-const edited = (p) => (p.status === "wrong" ? "wrong" : "corrected");
+// A moved, resized, relabelled or retyped field is "corrected", except one marked wrong: a
+// rejected reading stays rejected until someone marks it otherwise (the server holds to the
+// same rule). A drawn box stays a suggestion ("added") until its text is typed or confirmed.
+const edited = (p, retyped = false) =>
+  (p.status === "wrong" ? "wrong" : p.status === "added" && !retyped ? "added" : "corrected");
 
 // Readings the model doubted (the server marks them ``alternative``: below the threshold and
 // below their label's best) stay out of sight until asked for or confirmed: most are noise, and
@@ -278,7 +281,7 @@ function renderList() {
     text.className = "field-text";
     text.value = p.ocr_text ?? "";
     text.setAttribute("aria-label", `text of field ${i + 1} (${p.label})`);
-    text.onchange = () => change(i, { ocr_text: text.value, status: "corrected" }, "edit_text");
+    text.onchange = () => change(i, { ocr_text: text.value, status: edited(state.preds[i], true) }, "edit_text");
     text.onfocus = () => select(i);
     const top = document.createElement("div");
     top.className = "field-top";
@@ -353,7 +356,7 @@ function change(i, values, action) {
 }
 
 function mark(i, status) {
-  if (state.preds[i]) change(i, { status }, status === UNMARKED ? "clear_mark" : `mark_${status}`);
+  if (state.preds[i]) change(i, { status }, status === UNMARKED ? "mark_unreviewed" : `mark_${status}`);
 }
 
 function remove(i) {
@@ -488,21 +491,22 @@ function nudge(p, dx, dy, resize) {
   save(resize ? "resize" : "move", p.id);
 }
 
-// Where this file stands in the queue it was opened from: "file 3 of 9", and what comes next.
-async function position() {
-  return api("GET", `/api/v1/models/${model}/review/${fileId}/position?${queue}`);
-}
-
+// Where this file stands in the queue it was opened from: "file 3 of 9".
 async function showPosition() {
   try {
-    const at = await position();
-    $("position").textContent = at.position ? `file ${at.position} of ${at.total}` : `not in this queue (${at.total} files)`;
-  } catch (e) { $("position").textContent = ""; }
+    const at = await api("GET", `/api/v1/models/${model}/review/${fileId}/position?${queue}`);
+    $("position").textContent = at.position ? `file ${at.position} of ${at.total}`
+      : `not in this queue (${at.total} file${at.total === 1 ? "" : "s"})`;
+  } catch (e) { $("position").textContent = e.message; }
 }
 
-async function goNext(known) {
-  const at = known ?? await position();
-  location.href = at.next ? `/models/${model}/review/${at.next}${queue.size ? `?${queue}` : ""}` : queueUrl;
+// The file after this one in the queue's filter and order (after approving, where this one
+// stood), else the queue's first; the queue page when none is left.
+async function goNext() {
+  const params = new URLSearchParams(queue);
+  params.set("current", fileId);
+  const out = await api("GET", `/api/v1/models/${model}/review/next?${params}`);
+  location.href = out.next ? `/models/${model}/review/${out.next}?${queue}` : queueUrl;
 }
 
 // A file whose every field is marked wrong holds none of the model's fields: say what approving
@@ -520,11 +524,10 @@ async function approveAndNext(confirmed = false) {
     $("empty-approval-yes").focus();
     return;
   }
-  $("empty-approval").hidden = true;
+  if (!annotating) $("empty-approval").hidden = true;
   try {
-    const at = await position();
     await api("PUT", `${base}/approval`);
-    await goNext(at);
+    await goNext();
   } catch (e) { $("saved").textContent = e.message; }
 }
 
@@ -563,6 +566,7 @@ $("assign")?.addEventListener("submit", async (ev) => {
   }
 });
 
+if ($("back")) $("back").href = queueUrl;
 $("zoom-in").onclick = () => zoom(1.25);
 $("zoom-out").onclick = () => zoom(0.8);
 $("zoom-fit").onclick = fit;
