@@ -8,9 +8,8 @@ const id = form.dataset.model;
 const table = document.getElementById("files");
 const body = table.querySelector("tbody");
 const error = document.getElementById("queue-error");
-const PAGE = 50;
 const FILTERS = ["start", "end", "moderated", "label", "below"];
-const view = { sort: "created_at", order: "desc", cursor: null, prev: null, next: null, selected: 0 };
+const view = { sort: "created_at", order: "desc", limit: 50, cursor: null, prev: null, next: null, selected: 0 };
 
 // A date people read at a glance: "Today, 08:29", "Yesterday, 17:02", "3 Dec, 08:29".
 export function humanDate(iso) {
@@ -41,6 +40,7 @@ function filters() {
   for (const [k, v] of new FormData(form)) if (v !== "") params.set(k, v);
   params.set("sort", view.sort);
   params.set("order", view.order);
+  if (view.limit !== 50) params.set("limit", view.limit);
   return params;
 }
 
@@ -73,7 +73,7 @@ async function load() {
   history.replaceState(null, "", `?${query}`);
   if (bad) { problem(bad); return; }
   const params = new URLSearchParams(query);
-  params.set("limit", PAGE);
+  params.set("limit", view.limit);
   if (view.cursor) params.set("cursor", view.cursor);
   let out;
   try {
@@ -105,7 +105,7 @@ function row(f, query) {
   thumb.className = "thumb";
   thumb.alt = "";
   thumb.loading = "lazy";
-  thumb.src = f.thumbnail_url ?? `/api/v1/models/${id}/predictions/${f.id}/pages/0/image?max_side=160`;
+  thumb.src = f.thumbnail_url ?? `/api/v1/models/${id}/predictions/${f.id}/pages/0/image?max_side=240`;
   const received = document.createElement("time");
   received.dateTime = f.created_at;
   received.title = f.created_at.slice(0, 19).replace("T", " ");
@@ -133,6 +133,7 @@ function restore() {
   for (const k of FILTERS) if (params.has(k)) form[k].value = params.get(k);
   view.sort = params.get("sort") ?? view.sort;
   view.order = params.get("order") ?? view.order;
+  view.limit = Number(params.get("limit")) || view.limit;
 }
 
 form.addEventListener("submit", (ev) => { ev.preventDefault(); view.cursor = null; view.selected = 0; load(); });
