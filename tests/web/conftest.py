@@ -101,6 +101,15 @@ def plate(
     return {"label": label, "ocr_text": text, "score": score, **box, **extra}
 
 
+# Where the seeded photo's plate is (its annotation in the bundled samples).
+PLATE_BOX = {"xmin": 130, "ymin": 180, "xmax": 263, "ymax": 225}
+
+
+def on_the_plate(text: str, score: float, **extra: Any) -> dict[str, Any]:
+    """A number_plate field on the seeded photo's real plate."""
+    return {"label": "number_plate", "ocr_text": text, "score": score, **PLATE_BOX, **extra}
+
+
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A server with a plate model (never trained: its predictions are seeded), a worker, and

@@ -290,11 +290,15 @@ def _load_file(session: Session, who: Principal, model_id: str, file_id: str) ->
     return row
 
 
-def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
-    """A stored result: its status, moderation state and per-page predictions."""
+def get_file(
+    ctx: AppContext, who: Principal, model_id: str, file_id: str, *, reviewers: bool = False
+) -> dict[str, Any]:
+    """A stored result: its status, moderation state and per-page predictions; with
+    ``reviewers``, also who approved it and to whom it is assigned (for the review editor,
+    not for v2 clients)."""
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
-        return {
+        found = {
             "request_file_id": row.id,
             "filename": row.filename,
             "status": row.status,
@@ -303,6 +307,9 @@ def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> di
             "created_at": row.created_at.isoformat(),
             "result": _file_results(s, row),
         }
+        if reviewers:
+            found.update(moderated_by=row.moderated_by, assigned_to=row.assigned_to)
+        return found
 
 
 def list_by_days(

@@ -95,7 +95,10 @@ async function load() {
   document.title = `${state.file.filename} · ${document.title}`;
   $("page").replaceChildren(...state.file.result.map((_, i) => new Option(`${i + 1}`, i)));
   showPage(0);
-  if (!annotating) showPosition();
+  if (!annotating) {
+    showPosition();
+    $("assign").reviewer.value = state.file.assigned_to ?? "";
+  }
 }
 
 function showPage(n) {
