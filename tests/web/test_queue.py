@@ -49,7 +49,7 @@ def test_next_and_skip_walk_the_filtered_queue_in_its_order(site: Site, page: An
         page.wait_for_function("document.getElementById('position').textContent.startsWith('file')")
         walked.append((expected, page.inner_text("#position")))
         if expected == "a.jpg":
-            page.screenshot(path=str(SCREENS / "editor.png"))
+            page.screenshot(path=str(SCREENS / "editor-walk.png"))
             page.keyboard.press("a")  # approve and go on
         else:
             page.keyboard.press("n")  # skip
