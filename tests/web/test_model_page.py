@@ -8,7 +8,7 @@ from typing import Any
 
 from docloop.db.tables import Model, ModelVersion
 from docloop.services import model_versions, models
-from tests.web.conftest import SCREENS, Site, sign_in
+from tests.web.conftest import SCREENS, Site, accessibility_problems, sign_in
 
 
 def _version(site: Site, model_id: str, number: int, accuracy: float) -> ModelVersion:
@@ -53,6 +53,7 @@ def test_a_version_that_validated_worse_is_explained_and_can_be_promoted(
     page.context.clear_cookies()
     sign_in(page, site, "data_scientist", then=f"/models/{model_id}")
     page.screenshot(path=str(SCREENS / "model-held-back.png"))
+    assert accessibility_problems(page) == []
     page.click("#promote")
     page.wait_for_selector("#held-back", state="detached")
     assert models.get_model(site.ctx, site.admin, model_id).version == 2

@@ -53,7 +53,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = { file: null, page: 0, preds: [], selected: -1, zoom: 1, draw: false, drag: null };
 // Snapshots of the page's fields before each change (undo) and after each undo (redo).
-const history = { undo: [], redo: [] };
+const timeline = { undo: [], redo: [] };
 let saving = Promise.resolve();
 let pending = 0;
 
@@ -105,8 +105,8 @@ function showPage(n) {
   state.page = n;
   state.preds = pageView().prediction.map((p) => ({ ...p }));
   state.selected = nearestShown(0, 1);
-  history.undo = [];
-  history.redo = [];
+  timeline.undo = [];
+  timeline.redo = [];
   $("page").value = n;
   const img = $("page-image");
   img.onload = () => { fit(); render(); };
@@ -165,8 +165,8 @@ function renderBoxes() {
   $("alternatives").hidden = doubted === 0;
   $("alternatives-count").textContent = doubted;
   for (const li of $("field-list").children) markRow(li);
-  $("undo").disabled = history.undo.length === 0;
-  $("redo").disabled = history.redo.length === 0;
+  $("undo").disabled = timeline.undo.length === 0;
+  $("redo").disabled = timeline.redo.length === 0;
 }
 
 function markRow(li) {
@@ -347,8 +347,8 @@ const snapshot = () => state.preds.map((p) => ({ ...p }));
 
 // Keep the fields as they were before a change, for undo; a new change ends what redo had.
 function remember(before = snapshot()) {
-  history.undo.push(before);
-  history.redo = [];
+  timeline.undo.push(before);
+  timeline.redo = [];
 }
 
 function change(i, values, action) {
@@ -576,8 +576,8 @@ $("zoom-fit").onclick = fit;
 $("zoom-field").onclick = zoomToField;
 $("page").onchange = () => showPage(Number($("page").value));
 $("draw").onclick = () => setDraw(!state.draw);
-$("undo").onclick = () => travel(history.undo, history.redo, "undo");
-$("redo").onclick = () => travel(history.redo, history.undo, "redo");
+$("undo").onclick = () => travel(timeline.undo, timeline.redo, "undo");
+$("redo").onclick = () => travel(timeline.redo, timeline.undo, "redo");
 $("help-open").onclick = () => $("help").showModal();
 $("show-alternatives").onchange = () => { keepSelectionShown(); render(); };
 if (!annotating) {
@@ -617,8 +617,8 @@ document.addEventListener("keydown", (ev) => {
   const step = ev.shiftKey ? 10 : 1;
   const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
   const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
-  if (ctrl && key === "z") travel(...(ev.shiftKey ? [history.redo, history.undo, "redo"] : [history.undo, history.redo, "undo"]));
-  else if (ctrl && key === "y") travel(history.redo, history.undo, "redo");
+  if (ctrl && key === "z") travel(...(ev.shiftKey ? [timeline.redo, timeline.undo, "redo"] : [timeline.undo, timeline.redo, "undo"]));
+  else if (ctrl && key === "y") travel(timeline.redo, timeline.undo, "redo");
   else if (ctrl) return;
   else if (ev.key === "Escape") { setDraw(false); $("empty-approval") && ($("empty-approval").hidden = true); }
   else if (moves[ev.key] && p) nudge(p, ...moves[ev.key], ev.altKey);
