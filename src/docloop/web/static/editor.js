@@ -494,22 +494,27 @@ function nudge(p, dx, dy, resize) {
   save(resize ? "resize" : "move", p.id);
 }
 
-// Where this file stands in the queue it was opened from: "file 3 of 9".
+// Where this file stands in the queue it was opened from ("file 3 of 9") and which file comes
+// after it there: next, skip and approve walk that queue, with its filter, in its order.
+let where = null;
+async function position() {
+  where ??= await api("GET", `/api/v1/models/${model}/review/${fileId}/position?${queue}`);
+  return where;
+}
+
 async function showPosition() {
   try {
-    const at = await api("GET", `/api/v1/models/${model}/review/${fileId}/position?${queue}`);
+    const at = await position();
     $("position").textContent = at.position ? `file ${at.position} of ${at.total}`
       : `not in this queue (${at.total} file${at.total === 1 ? "" : "s"})`;
   } catch (e) { $("position").textContent = e.message; }
 }
 
-// The file after this one in the queue's filter and order (after approving, where this one
-// stood), else the queue's first; the queue page when none is left.
+// The file after this one in the queue (where it stood before an approval took it out of a
+// "waiting" queue); the queue page after its last file.
 async function goNext() {
-  const params = new URLSearchParams(queue);
-  params.set("current", fileId);
-  const out = await api("GET", `/api/v1/models/${model}/review/next?${params}`);
-  location.href = out.next ? `/models/${model}/review/${out.next}?${queue}` : queueUrl;
+  const at = await position();
+  location.href = at.next ? `/models/${model}/review/${at.next}?${queue}` : queueUrl;
 }
 
 // A file whose every field is marked wrong holds none of the model's fields: say what approving
@@ -529,6 +534,7 @@ async function approveAndNext(confirmed = false) {
   }
   if (!annotating) $("empty-approval").hidden = true;
   try {
+    await position();
     await api("PUT", `${base}/approval`);
     await goNext();
   } catch (e) { $("saved").textContent = e.message; }
