@@ -51,7 +51,7 @@ async function store(action, id, preds, page) {
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
-const state = { file: null, page: 0, preds: [], selected: -1, zoom: 1, draw: false, drag: null };
+const state = { file: null, page: 0, preds: [], selected: -1, zoom: 1, fitted: true, draw: false, drag: null };
 // Snapshots of the page's fields before each change (undo) and after each undo (redo).
 const timeline = { undo: [], redo: [] };
 let saving = Promise.resolve();
@@ -127,10 +127,15 @@ function size() { return pageView().size; }
 function fit() {
   const box = $("canvas").getBoundingClientRect();
   state.zoom = Math.min(box.width / size().width, box.height / size().height, 4) || 1;
+  state.fitted = true;
   renderBoxes();
 }
 
-function zoom(factor) { state.zoom = Math.max(0.1, Math.min(8, state.zoom * factor)); renderBoxes(); }
+function zoom(factor) {
+  state.zoom = Math.max(0.1, Math.min(8, state.zoom * factor));
+  state.fitted = false;
+  renderBoxes();
+}
 
 // Zoom so that the selected field fills about half of the view, and scroll it to the middle.
 function zoomToField() {
@@ -139,6 +144,7 @@ function zoomToField() {
   const view = $("canvas");
   const w = Math.max(p.xmax - p.xmin, 1), h = Math.max(p.ymax - p.ymin, 1);
   state.zoom = Math.max(0.1, Math.min(8, view.clientWidth / (w * 2), view.clientHeight / (h * 3)));
+  state.fitted = false;
   renderBoxes();
   view.scrollLeft = ((p.xmin + p.xmax) / 2) * state.zoom - view.clientWidth / 2;
   view.scrollTop = ((p.ymin + p.ymax) / 2) * state.zoom - view.clientHeight / 2;
@@ -651,5 +657,6 @@ document.addEventListener("keydown", (ev) => {
   ev.preventDefault();
 });
 
-window.addEventListener("resize", () => renderBoxes());
+// A page shown whole is fitted again to the new size; one zoomed by hand keeps its zoom.
+window.addEventListener("resize", () => (state.fitted ? fit() : renderBoxes()));
 load();
