@@ -52,11 +52,14 @@ def test_every_page_passes_axe_and_needs_nothing_from_elsewhere(site: Site, page
     page.on("request", lambda r: requests.append(r.url))
     page.goto(f"{site.url}/login")
     problems = {"sign-in": accessibility_problems(page)}
+    page.screenshot(path=str(SCREENS / "sign-in.png"))
     sign_in(page, site)
     for name, path in _pages(site, file_id).items():
         page.goto(site.url + path)
         _ready(page, name)
         problems[name] = accessibility_problems(page)
+        if name in ("models", "model"):
+            page.screenshot(path=str(SCREENS / f"{name}.png"))
         top = page.locator("main h1").first.bounding_box()
         assert top is not None and top["y"] >= 0, f"the {name} page's heading is in sight"
     assert problems == {k: [] for k in problems}
