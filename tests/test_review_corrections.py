@@ -133,3 +133,15 @@ def test_exports_stream_every_file_in_batches(plates, monkeypatch, fmt) -> None:
         rows = [dict(zip(head, r, strict=True)) for r in body]
     assert [r["request_file_id"] for r in rows] == ids
     assert [r["number_plate"] for r in rows] == [f"P{n}" for n in range(5)]
+
+
+def test_a_sent_score_is_checked_and_kept(plates) -> None:  # type: ignore[no-untyped-def]
+    from docloop.errors import InvalidInput
+
+    ctx, who, model_id = plates
+    file_id = add_file(ctx, who, model_id, "a.png", 0, [_box("number_plate", 0.0, "A")])
+    [p] = _page(ctx, who, model_id, file_id)
+    assert p["score"] == 0.0, "a score of 0 stays 0 (it was read as 1)"
+    for bad in ("high", 1.5, -0.1):
+        with pytest.raises(InvalidInput, match="box 0: score must be a number between 0 and 1"):
+            _change(ctx, who, model_id, file_id, [{**p, "score": bad}], "replace")

@@ -115,6 +115,8 @@ def test_filters_counts_and_summaries(queue) -> None:  # type: ignore[no-untyped
     makes = review_queue.search(ctx, who, model_id, ReviewFilter(label="make"))
     assert _names(makes, ids) == ["d.png", "b.png"]
     assert makes["counts"] == {"moderated": 1, "unmoderated": 1}
+    for near in ("pl_te", "%", "plat", "late"):  # a whole label, taken literally
+        assert review_queue.search(ctx, who, model_id, ReviewFilter(label=near))["total"] == 0
     low = review_queue.search(ctx, who, model_id, ReviewFilter(below=0.65))
     assert _names(low, ids) == ["f.png", "b.png"]
     day = T0.date()
@@ -293,9 +295,27 @@ def test_migration_backfills_the_summaries_of_stored_files(tmp_path, any_db_url)
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         row = conn.execute(
-            sa.text("SELECT field_count, flagged_count, min_score FROM inference_files")
+            sa.text("SELECT field_count, flagged_count, min_score, labels FROM inference_files")
         ).one()
-        labels = conn.execute(sa.text("SELECT label FROM inference_file_labels ORDER BY label"))
-        assert tuple(row) == (2, 0, 0.3)
-        assert [x for (x,) in labels] == ["make", "plate"]
+        assert tuple(row) == (2, 0, 0.3, "\x1fmake\x1fplate\x1f")
     engine.dispose()
+
+
+def test_loop_figures_are_counted_in_sql(queue) -> None:  # type: ignore[no-untyped-def]
+    from docloop.services import review
+
+    ctx, who, model_id, ids = queue
+    # Each file was stored through one "replace" of its page, d.png then approved.
+    predictions.set_moderated(ctx, who, model_id, ids["a.png"], True)
+    with ctx.session() as s:
+        row = predictions._new_file(s, model_id, "g.png", "0", "image/png", None, status=DONE)
+        row.moderated, row.moderated_by = True, predictions.STRAIGHT_THROUGH
+    assert review.stats(ctx, who, model_id) == {
+        "processed": 7,
+        "approved": 3,
+        "straight_through": 1,
+        "approved_without_correction": 1,
+        "automation_rate": round(1 / 7, 4),
+        "fields_changed": 6,
+        "files_corrected": 6,
+    }

@@ -205,7 +205,8 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
     run_jobs(ctx)
     data = exports.download(ctx, who, job["id"])[0].decode("utf-8-sig")
     [mine] = [r for r in csv.DictReader(io.StringIO(data)) if r["request_file_id"] == file_id]
-    assert mine["number_plate"] == "MH12AB1234 | KA01Z9"
+    # The confirmed reading comes first: a person's field outranks the machine's.
+    assert mine["number_plate"] == "KA01Z9 | MH12AB1234"
     predictions.set_moderated(ctx, who, model_id, file_id, False)
 
 

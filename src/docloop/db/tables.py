@@ -145,9 +145,10 @@ class ModelVersion(Base):
 class InferenceFile(Base):
     """One file sent for prediction; its id is the v2 ``request_file_id``.
 
-    ``field_count``, ``flagged_count`` and ``min_score`` summarise the file's fields (not the
-    alternatives nobody confirmed) so the review queue filters and sorts in SQL; they are kept
-    up to date by ``services/file_summary.py`` wherever predictions are stored or corrected.
+    ``field_count``, ``flagged_count``, ``min_score`` and ``labels`` summarise the file's fields
+    (not the alternatives nobody confirmed) so the review queue filters and sorts in SQL; they
+    are kept up to date by ``services/file_summary.py`` wherever predictions are stored or
+    corrected.
     The indexes serve the queue's filters and sort orders with keyset pagination."""
 
     __tablename__ = "inference_files"
@@ -164,6 +165,9 @@ class InferenceFile(Base):
         ),  # fmt: skip
         Index("ix_inference_files_queue_score", "model_id", "status", "min_score", "id"),
         Index("ix_inference_files_queue_filename", "model_id", "status", "filename", "id"),
+        Index("ix_inference_files_queue_fields", "model_id", "status", "field_count", "id"),
+        Index("ix_inference_files_queue_flagged", "model_id", "status", "flagged_count", "id"),
+        Index("ix_inference_files_queue_assignee", "model_id", "status", "assigned_to", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
@@ -183,16 +187,8 @@ class InferenceFile(Base):
     field_count: Mapped[int] = mapped_column(Integer, default=0)
     flagged_count: Mapped[int] = mapped_column(Integer, default=0)
     min_score: Mapped[float | None] = mapped_column(Float)
-
-
-class InferenceFileLabel(Base):
-    """The labels of a file's fields, one row each: the queue's label filter."""
-
-    __tablename__ = "inference_file_labels"
-    file_id: Mapped[str] = mapped_column(
-        ForeignKey("inference_files.id", ondelete="CASCADE"), primary_key=True
-    )
-    label: Mapped[str] = mapped_column(String(100), primary_key=True)
+    # The labels of the fields, each between two LABEL_SEP characters (``file_summary``).
+    labels: Mapped[str] = mapped_column(Text, default="")
 
 
 class InferencePage(Base):

@@ -2,9 +2,10 @@
 
 A file is listed by its fields (``routing.read_fields``: none marked wrong, no alternative
 nobody confirmed): how many there are, how many are flagged, the lowest confidence and which
-labels they carry. These are derived from the stored predictions, so every write of
-predictions calls ``summarize`` in the same unit of work, and a change of the model's threshold
-(which decides what an alternative is) calls ``refresh_model``.
+labels they carry (in one text column, so the label filter needs no join). These are derived
+from the stored predictions, so every write of predictions calls ``summarize`` in the same unit
+of work, and a change of the model's threshold (which decides what an alternative is) calls
+``refresh_model``.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from docloop.db.tables import InferenceFile, InferenceFileLabel, InferencePage
+from docloop.db.tables import InferenceFile, InferencePage
 from docloop.services.routing import read_fields
 
 BATCH = 500
+LABEL_SEP = "\x1f"  # the ASCII unit separator: not typed into a label name
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,12 @@ class Summary:
     flagged_count: int
     min_score: float | None
     labels: list[str]
+
+    @property
+    def joined_labels(self) -> str:
+        """The labels as stored: each between two ``LABEL_SEP``, so a label filter is one
+        substring test on the file's row (no join); "" without fields."""
+        return LABEL_SEP + LABEL_SEP.join(self.labels) + LABEL_SEP if self.labels else ""
 
 
 def summary_of(predictions: list[dict[str, Any]], threshold: float | None) -> Summary:
@@ -48,9 +56,16 @@ def summarize(
     """Set the row's summary columns and label rows from all its pages' predictions."""
     found = summary_of(predictions, threshold)
     row.field_count, row.flagged_count = found.field_count, found.flagged_count
-    row.min_score = found.min_score
-    session.execute(delete(InferenceFileLabel).where(InferenceFileLabel.file_id == row.id))
-    session.add_all(InferenceFileLabel(file_id=row.id, label=label) for label in found.labels)
+    row.min_score, row.labels = found.min_score, found.joined_labels
+
+
+def label_term(label: str) -> str:
+    """What ``labels`` contains when the file has a field of ``label``."""
+    return f"{LABEL_SEP}{label}{LABEL_SEP}"
+
+
+def split_labels(joined: str) -> list[str]:
+    return [x for x in joined.split(LABEL_SEP) if x]
 
 
 def refresh(session: Session, rows: Iterable[InferenceFile], threshold: float | None) -> None:

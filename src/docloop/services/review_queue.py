@@ -20,15 +20,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from docloop.db.tables import InferenceFile, InferenceFileLabel
-from docloop.errors import InvalidInput, NotFound
+from docloop.db.tables import InferenceFile
+from docloop.errors import InvalidInput
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
+from docloop.services.file_summary import label_term, split_labels
 from docloop.services.models import load_model
-from docloop.services.predictions import DONE, epoch_day
+from docloop.services.predictions import DONE, _load_file, epoch_day
 from docloop.services.users import require
 
 SORTS: dict[str, InstrumentedAttribute[Any]] = {
@@ -121,11 +122,10 @@ def search(
             rows.reverse()
         before = more if backward else key is not None
         after = key is not None if backward else more
-        labels = _labels(s, [r.id for r in rows])
         return {
             "counts": counts,
             "total": total,
-            "files": [_summary(model_id, r, labels.get(r.id, [])) for r in rows],
+            "files": [_summary(model_id, r) for r in rows],
             "next_cursor": _encode(order, rows[-1], "n") if rows and after else None,
             "prev_cursor": _encode(order, rows[0], "p") if rows and before else None,
         }
@@ -145,11 +145,7 @@ def position(
     require(who, "review")
     check(f, order)
     with ctx.session() as s:
-        load_model(s, who, model_id)
-        row = s.get(InferenceFile, file_id) if file_id else None
-        if row is None or row.model_id != model_id:
-            raise NotFound(f"no inference request file {file_id!r} for model {model_id}")
-        return _position(s, model_id, row, f, order)
+        return _position(s, model_id, _load_file(s, who, model_id, file_id), f, order)
 
 
 def next_file(
@@ -167,12 +163,12 @@ def next_file(
     with ctx.session() as s:
         load_model(s, who, model_id)
         row = s.get(InferenceFile, current) if current else None
+        ids = _filtered(model_id, f).with_only_columns(InferenceFile.id)
         if row is not None and row.model_id == model_id:
-            following = _position(s, model_id, row, f, order)["next"]
+            following = _first(s, ids, order, row)
             if following is not None:
-                return following  # type: ignore[no-any-return]
-        query = _filtered(model_id, f).where(InferenceFile.id != current)
-        return s.scalar(_ordered(query, order).with_only_columns(InferenceFile.id).limit(1))
+                return following
+        return s.scalar(_ordered(ids.where(InferenceFile.id != current), order).limit(1))
 
 
 def _position(
@@ -184,17 +180,18 @@ def _position(
     listed = session.scalar(_count(base.where(InferenceFile.id == row.id)))
     ahead = session.scalar(_count(base.where(_after(order.reversed(), value, row.id)))) or 0
     ids = base.with_only_columns(InferenceFile.id)
-
-    def first(walk: QueueOrder) -> str | None:
-        query = _ordered(ids.where(_after(walk, value, row.id)), walk)
-        return session.scalar(query.limit(1))
-
     return {
         "position": ahead + 1 if listed else None,
         "total": total,
-        "previous": first(order.reversed()),
-        "next": first(order),
+        "previous": _first(session, ids, order.reversed(), row),
+        "next": _first(session, ids, order, row),
     }
+
+
+def _first(session: Session, ids: Select[Any], order: QueueOrder, row: InferenceFile) -> str | None:
+    """The id of the first file after ``row``'s place in ``order``."""
+    value = getattr(row, SORTS[order.sort].key)
+    return session.scalar(_ordered(ids.where(_after(order, value, row.id)), order).limit(1))
 
 
 def _filtered(model_id: str, f: ReviewFilter, *, moderated: bool = True) -> Select[Any]:
@@ -207,11 +204,7 @@ def _filtered(model_id: str, f: ReviewFilter, *, moderated: bool = True) -> Sele
     if f.end:
         query = query.where(InferenceFile.day <= epoch_day(_midnight(f.end)))
     if f.label:
-        query = query.where(
-            exists().where(
-                InferenceFileLabel.file_id == InferenceFile.id, InferenceFileLabel.label == f.label
-            )
-        )
+        query = query.where(InferenceFile.labels.contains(label_term(f.label), autoescape=True))
     if f.below is not None:
         query = query.where(InferenceFile.min_score < f.below)
     if moderated and f.moderated is not None:
@@ -256,19 +249,7 @@ def _after(order: QueueOrder, value: Any, file_id: str) -> ColumnElement[bool]:
     return key > at
 
 
-def _labels(session: Session, ids: list[str]) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    if ids:
-        for file_id, label in session.execute(
-            select(InferenceFileLabel.file_id, InferenceFileLabel.label)
-            .where(InferenceFileLabel.file_id.in_(ids))
-            .order_by(InferenceFileLabel.label)
-        ):
-            found.setdefault(file_id, []).append(label)
-    return found
-
-
-def _summary(model_id: str, row: InferenceFile, labels: list[str]) -> dict[str, Any]:
+def _summary(model_id: str, row: InferenceFile) -> dict[str, Any]:
     return {
         "id": row.id,
         "filename": row.filename,
@@ -279,7 +260,7 @@ def _summary(model_id: str, row: InferenceFile, labels: list[str]) -> dict[str, 
         "flagged": row.flagged_count,
         "fields": row.field_count,
         "min_score": row.min_score,
-        "labels": labels,
+        "labels": split_labels(row.labels),
         "thumbnail_url": f"/api/v1/models/{model_id}/predictions/{row.id}/pages/0/image"
         f"?max_side={THUMBNAIL_SIDE}",
     }

@@ -1,4 +1,4 @@
-"""review queue: per-file summary columns, label rows and indexes, backfilled
+"""review queue: per-file summary columns and their indexes, backfilled
 
 Revision ID: 0007
 Revises: 0006
@@ -20,6 +20,9 @@ QUEUE_INDEXES = {
     "ix_inference_files_queue_moderated": ["model_id", "status", "moderated", "created_at", "id"],
     "ix_inference_files_queue_score": ["model_id", "status", "min_score", "id"],
     "ix_inference_files_queue_filename": ["model_id", "status", "filename", "id"],
+    "ix_inference_files_queue_fields": ["model_id", "status", "field_count", "id"],
+    "ix_inference_files_queue_flagged": ["model_id", "status", "flagged_count", "id"],
+    "ix_inference_files_queue_assignee": ["model_id", "status", "assigned_to", "id"],
 }
 
 
@@ -32,15 +35,9 @@ def upgrade() -> None:
             sa.Column("flagged_count", sa.Integer(), nullable=False, server_default="0")
         )
         batch_op.add_column(sa.Column("min_score", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("labels", sa.Text(), nullable=False, server_default=""))
         for name, columns in QUEUE_INDEXES.items():
             batch_op.create_index(name, columns, unique=False)
-    op.create_table(
-        "inference_file_labels",
-        sa.Column("file_id", sa.String(length=36), nullable=False),
-        sa.Column("label", sa.String(length=100), nullable=False),
-        sa.ForeignKeyConstraint(["file_id"], ["inference_files.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("file_id", "label"),
-    )
     _backfill()
 
 
@@ -53,7 +50,7 @@ def _backfill() -> None:
     models = sa.table("models", sa.column("id"), sa.column("review_threshold"))
     files = sa.table(
         "inference_files", sa.column("id"), sa.column("model_id"), sa.column("field_count"),
-        sa.column("flagged_count"), sa.column("min_score"),
+        sa.column("flagged_count"), sa.column("min_score"), sa.column("labels"),
     )  # fmt: skip
     pages = sa.table(
         "inference_pages",
@@ -61,7 +58,6 @@ def _backfill() -> None:
         sa.column("page"),
         sa.column("predictions", sa.JSON),
     )
-    labels = sa.table("inference_file_labels", sa.column("file_id"), sa.column("label"))
     thresholds = dict(bind.execute(sa.select(models.c.id, models.c.review_threshold)).all())
     last = ""
     while True:
@@ -87,21 +83,17 @@ def _backfill() -> None:
                 .where(files.c.id == file_id)
                 .values(
                     field_count=summary.field_count, flagged_count=summary.flagged_count,
-                    min_score=summary.min_score,
+                    min_score=summary.min_score, labels=summary.joined_labels,
                 )
             )  # fmt: skip
-            if summary.labels:
-                bind.execute(
-                    labels.insert(), [{"file_id": file_id, "label": x} for x in summary.labels]
-                )
         last = batch[-1][0]
 
 
 def downgrade() -> None:
-    op.drop_table("inference_file_labels")
     with op.batch_alter_table("inference_files", schema=None) as batch_op:
         for name in QUEUE_INDEXES:
             batch_op.drop_index(name)
+        batch_op.drop_column("labels")
         batch_op.drop_column("min_score")
         batch_op.drop_column("flagged_count")
         batch_op.drop_column("field_count")
