@@ -51,6 +51,11 @@ def test_approving_a_file_whose_every_field_is_wrong_says_what_it_means(
     page.keyboard.press("a")
     page.click("#empty-approval-yes")
     page.wait_for_url(lambda u: file_id not in u)
+    flash = page.locator("#flash")  # said again on the page that opens next (docs/review.md)
+    flash.wait_for()
+    assert flash.inner_text() == (
+        "Approved. Not added to training data: no field left after those marked wrong."
+    )
     assert predictions.get_file(site.ctx, site.admin, site.model_id, file_id)["moderated"]
 
     # Back to the file: un-approve it with the keyboard.

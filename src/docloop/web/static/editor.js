@@ -6,7 +6,7 @@
 // Keys are shortcuts only while no text box has the focus: selecting a field never puts the
 // cursor in its text, editing is explicit (Enter or a click), Enter saves the text and Escape
 // leaves it unchanged. Every change can be undone and redone (Ctrl-Z, Ctrl-Shift-Z).
-import { api } from "./api.js";
+import { api, flashNext } from "./api.js";
 
 const root = document.getElementById("editor");
 const model = root.dataset.model;
@@ -541,7 +541,10 @@ async function approveAndNext(confirmed = false) {
   if (!annotating) $("empty-approval").hidden = true;
   try {
     await position();
-    await api("PUT", `${base}/approval`);
+    const out = await api("PUT", `${base}/approval`);
+    if (out.added_to_training === false) {
+      flashNext("Approved. Not added to training data: no field left after those marked wrong.");
+    }
     await goNext();
   } catch (e) { $("saved").textContent = e.message; }
 }
