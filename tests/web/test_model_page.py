@@ -58,3 +58,14 @@ def test_a_version_that_validated_worse_is_explained_and_can_be_promoted(
     page.wait_for_selector("#held-back", state="detached")
     assert models.get_model(site.ctx, site.admin, model_id).version == 2
     assert "serving" in page.locator("#versions tbody tr").first.inner_text()
+
+
+def test_an_annotator_sees_the_model_page_without_panels_it_may_not_read(
+    site: Site, page: Any
+) -> None:
+    sign_in(page, site, "annotator", then=f"/models/{site.model_id}")
+    page.wait_for_selector("#model")
+    assert page.locator("#stats, #routing, #export").count() == 0
+    assert page.locator("a", has_text="Review predictions").count() == 0
+    page.wait_for_function("document.getElementById('status').textContent !== ''")
+    assert page.inner_text("#message") == "", "no refused call shows up as an error"

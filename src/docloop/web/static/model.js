@@ -65,7 +65,7 @@ async function showStats() {
     `Processed ${s.processed} · approved ${s.approved} (straight through ${s.straight_through}) · ` +
     `automation rate ${rate} · fields changed by reviewers ${s.fields_changed}`;
 }
-showStats().catch((e) => say(e.message));
+if (document.getElementById("stats")) showStats().catch((e) => say(e.message));
 
 const routing = document.getElementById("routing");
 if (routing) {
