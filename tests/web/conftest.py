@@ -144,9 +144,11 @@ def site(live: Site) -> Iterator[Site]:
     live.clear()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless (never a downloaded browser); without it the tests skip."""
+    """Debian's Chromium, headless (never a downloaded browser); without it the tests skip.
+    One per module: Playwright's sync API runs one event loop at a time, so a browser held for
+    the whole session would stop other modules from starting theirs."""
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's chromium (.ci/run installs it)")
     from playwright.sync_api import sync_playwright
