@@ -30,7 +30,12 @@ lint: dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
-test: dev lint
+# axe-core (npm, pinned in package-lock.json): the browser tests inject it to check accessibility.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error || echo "no npm: the axe checks will be skipped"
+
+test: dev lint $(AXE)
 	$(BIN)/pytest -q
 
 format: dev

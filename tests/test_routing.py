@@ -259,6 +259,8 @@ def test_roles_limit_what_people_may_do(ctx) -> None:  # type: ignore[no-untyped
 
 @pytest.mark.slow
 def test_queue_filters_counts_and_assignment(trained) -> None:  # type: ignore[no-untyped-def]
+    from docloop.services import users
+
     ctx, model_id = trained
     who = auth.authenticate(ctx, "test-admin-key")
     files = [datasets.IncomingFile(p.name, p.read_bytes()) for p, _ in sample_items(26)[22:26]]
@@ -273,11 +275,15 @@ def test_queue_filters_counts_and_assignment(trained) -> None:  # type: ignore[n
     assert none["total"] == 0 and none["counts"] == {"moderated": 0, "unmoderated": 0}
     tomorrow = date.today() + timedelta(days=1)
     assert review_queue.search(ctx, who, model_id, ReviewFilter(start=tomorrow))["total"] == 0
-    review.assign(ctx, who, model_id, ids[3], who.actor)
+    users.create_user(ctx, email="queue@example.com", password="queue password", role="reviewer")
+    review.assign(ctx, who, model_id, ids[3], " Queue@Example.com")
     by_assignee = review_queue.search(
         ctx, who, model_id, ReviewFilter(moderated=False), QueueOrder("assigned_to", "asc")
     )
     assert by_assignee["files"][0]["id"] == ids[3]
+    assert by_assignee["files"][0]["assigned_to"] == "queue@example.com"
+    with pytest.raises(InvalidInput, match="nobody@example.com"):
+        review.assign(ctx, who, model_id, ids[3], "nobody@example.com")
     with pytest.raises(InvalidInput, match="between 0 and 1"):
         review_queue.search(ctx, who, model_id, ReviewFilter(below=2))
     for i in ids:  # leave the shared model's queue as it was

@@ -9,6 +9,7 @@ Switching is one row update; requests in flight finish on the version they start
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -62,13 +63,7 @@ def gate(session: Session, model: Model, new: ModelVersion, *, force: bool) -> t
         return True, "the model's first served version"
     if force:
         return True, f"forced over version {current.number}"
-    same = compare(current.metrics, new.metrics)
-    if same and same["pages"] >= MIN_COMMON_PAGES and None not in (same["new"], same["old"]):
-        new_score, old_score = same["new"], same["old"]
-        where = f"on the {same['pages']} validation pages both scored"
-    else:
-        new_score, old_score = validation_score(new.metrics), validation_score(current.metrics)
-        where = "on each version's validation pages"
+    new_score, old_score, where = scores(current, new)
     if new_score is None or old_score is None:
         return True, "no validation figures to compare (under 10 training pages)"
     if new_score >= old_score:
@@ -80,6 +75,51 @@ def gate(session: Session, model: Model, new: ModelVersion, *, force: bool) -> t
         f"validation score {new_score:.4f} < {old_score:.4f} of version {current.number} {where}; "
         f"version {current.number} stays in production (promote version {new.number} to serve it)"
     )
+
+
+def scores(current: ModelVersion, new: ModelVersion) -> tuple[float | None, float | None, str]:
+    """The new and the current version's validation scores as the gate compares them, and on
+    what: the validation pages both scored when there are enough, else each one's own."""
+    same = compare(current.metrics, new.metrics)
+    if same and same["pages"] >= MIN_COMMON_PAGES and None not in (same["new"], same["old"]):
+        return same["new"], same["old"], f"on the {same['pages']} validation pages both scored"
+    return (
+        validation_score(new.metrics),
+        validation_score(current.metrics),
+        "on each version's validation pages",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A version trained after the served one but not served, because it validated worse."""
+
+    version: int
+    served: int
+    new_score: float
+    served_score: float
+    where: str
+
+
+def held_back(ctx: AppContext, who: Principal, model_id: str) -> HeldBack | None:
+    """The newest version, when it came after the served one and scores below it: what the
+    model page explains, with both figures, so that nobody wonders why a retrain changed
+    nothing. None when the newest version is served or was set aside by hand (a rollback)."""
+    with ctx.session() as s:
+        model = load_model(s, who, model_id)
+        current = s.get(ModelVersion, model.production_version_id or "")
+        newest = s.scalar(
+            select(ModelVersion)
+            .where(ModelVersion.model_id == model.id)
+            .order_by(ModelVersion.number.desc())
+            .limit(1)
+        )
+        if current is None or newest is None or newest.number <= current.number:
+            return None
+        new_score, old_score, where = scores(current, newest)
+        if new_score is None or old_score is None or new_score >= old_score:
+            return None
+        return HeldBack(newest.number, current.number, new_score, old_score, where)
 
 
 def set_production(

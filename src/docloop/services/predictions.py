@@ -314,10 +314,18 @@ def _load_file(session: Session, who: Principal, model_id: str, file_id: str) ->
     return row
 
 
-def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
-    """A stored result: its status, moderation state and per-page predictions."""
+def get_file(
+    ctx: AppContext, who: Principal, model_id: str, file_id: str, *, reviewers: bool = False
+) -> dict[str, Any]:
+    """A stored result: its status, moderation state and per-page predictions; with
+    ``reviewers``, also who approved it and to whom it is assigned (for the review editor,
+    not for v2 clients)."""
     with ctx.session() as s:
-        return _file_view(s, _load_file(s, who, model_id, file_id))
+        row = _load_file(s, who, model_id, file_id)
+        found = _file_view(s, row)
+        if reviewers:
+            found.update(moderated_by=row.moderated_by, assigned_to=row.assigned_to)
+        return found
 
 
 def _file_view(session: Session, row: InferenceFile) -> dict[str, Any]:

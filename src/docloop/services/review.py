@@ -22,6 +22,7 @@ from docloop.services.context import AppContext
 from docloop.services.models import load_model
 from docloop.services.ocr import read_blob
 from docloop.services.predictions import DONE, _load_file
+from docloop.services.users import require, reviewer_email
 
 MIN_SIDE, MAX_SIDE = 16, 2048
 
@@ -207,11 +208,12 @@ def stats(ctx: AppContext, who: Principal, model_id: str) -> dict[str, Any]:
 def assign(
     ctx: AppContext, who: Principal, model_id: str, file_id: str, reviewer: str | None
 ) -> dict[str, Any]:
-    """Put a file in a reviewer's queue (their queue lists it first); None unassigns."""
-    from docloop.services.users import require
+    """Put a file in a reviewer's queue (their queue lists it first); None unassigns.
 
+    Only a person of the caller's workspace whose role may review can be assigned: a typo or a
+    stranger would park the file in a queue nobody opens."""
     require(who, "review")
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
-        row.assigned_to = reviewer.strip().lower() if reviewer else None
+        row.assigned_to = reviewer_email(s, who, reviewer) if reviewer else None
         return {"request_file_id": row.id, "assigned_to": row.assigned_to}

@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from docloop.db.tables import User, WebSession, utcnow
 from docloop.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -110,6 +111,21 @@ def list_users(ctx: AppContext) -> list[dict[str, str | None]]:
              "disabled": u.disabled_at.isoformat() if u.disabled_at else None}
             for u in s.scalars(select(User).order_by(User.email))
         ]  # fmt: skip
+
+
+def reviewer_email(session: Session, who: Principal, email: str) -> str:
+    """``email`` normalised, if it names an active person of the caller's workspace whose role
+    may review; a clear 400 naming it otherwise."""
+    wanted = email.strip().lower()
+    user = session.scalar(
+        select(User).where(User.email == wanted, User.workspace_id == who.workspace_id)
+    )
+    if user is None or user.disabled_at is not None:
+        raise InvalidInput(f"no one signs in as {wanted!r} here: assign the file to a user")
+    if "review" not in PERMISSIONS.get(user.role, frozenset()):
+        role = user.role.replace("_", " ")
+        raise InvalidInput(f"{wanted!r} has the {role} role, which cannot review files")
+    return wanted
 
 
 def sign_in(ctx: AppContext, email: str, password: str) -> tuple[str, SignedIn]:

@@ -21,7 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from docloop.api.deps import SESSION_COOKIE, CtxDep
 from docloop.api.permissions import PUBLIC, VIEW, Declared
 from docloop.errors import DocloopError, Forbidden, Unauthorized
-from docloop.services import models, users
+from docloop.services import model_versions, models, users
 from docloop.services.users import SignedIn
 
 HERE = Path(__file__).parent
@@ -165,7 +165,17 @@ async def model_page(
     request: Request, model_id: str, ctx: CtxDep, signed: AnyoneSignedIn
 ) -> HTMLResponse:
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
-    return _page(request, "model.html", signed, model=model)
+    held = await run_in_threadpool(model_versions.held_back, ctx, signed.principal, model_id)
+    return _page(request, "model.html", signed, model=model, held=held,
+                 promoters=_roles_that("train"))  # fmt: skip
+
+
+def _roles_that(permission: str) -> str:
+    """The roles that have ``permission``, in words: "admin or data scientist"."""
+    roles = [
+        r.replace("_", " ") for r, allowed in users.PERMISSIONS.items() if permission in allowed
+    ]
+    return " or ".join(roles)
 
 
 @router.get("/models/{model_id}/review", response_class=HTMLResponse)

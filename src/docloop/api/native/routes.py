@@ -275,7 +275,9 @@ async def list_predictions(
 
 @router.get("/models/{model_id}/predictions/{file_id}")
 async def get_prediction(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
-    return await run_in_threadpool(predictions.get_file, ctx, who, model_id, file_id)
+    return await run_in_threadpool(
+        lambda: predictions.get_file(ctx, who, model_id, file_id, reviewers=True)
+    )
 
 
 def _queue_params(

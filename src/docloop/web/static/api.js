@@ -14,3 +14,14 @@ export async function api(method, path, body) {
   if (!res.ok) throw new Error(data?.message ?? `${res.status} ${res.statusText}`);
   return data;
 }
+
+// A message for the next page (the page that says it is about to be left): shown there once, in
+// the banner every page has.
+const FLASH = "docloop-flash";
+export function flashNext(text) { sessionStorage.setItem(FLASH, text); }
+const waiting = sessionStorage.getItem(FLASH);
+if (waiting) {
+  sessionStorage.removeItem(FLASH);
+  const banner = document.getElementById("flash");
+  if (banner) { banner.textContent = waiting; banner.hidden = false; }
+}

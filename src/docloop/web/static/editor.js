@@ -1,7 +1,12 @@
 // The editor for reviewing predictions and annotating training files: the page with its boxes
-// (zoom, pan by scrolling, every page of a PDF), the fields beside it, and every change saved at
-// once through the native API. The two modes differ only in where fields are read and written.
-import { api } from "./api.js";
+// (zoom, pan by scrolling, every page of a PDF), the fields beside it with a crop of each, and
+// every change saved at once through the native API. The two modes differ only in where fields
+// are read and written.
+//
+// Keys are shortcuts only while no text box has the focus: selecting a field never puts the
+// cursor in its text, editing is explicit (Enter or a click), Enter saves the text and Escape
+// leaves it unchanged. Every change can be undone and redone (Ctrl-Z, Ctrl-Shift-Z).
+import { api, flashNext } from "./api.js";
 
 const root = document.getElementById("editor");
 const model = root.dataset.model;
@@ -12,6 +17,10 @@ const opened = performance.now(); // review time: from opening the file to appro
 const base = annotating
   ? `/api/v1/models/${model}/files/${fileId}`
   : `/api/v1/models/${model}/predictions/${fileId}`;
+// The queue's filter and sort travel with the editor's URL, so next and skip walk that queue.
+// Opened from elsewhere (a prediction, a link), it walks the files waiting for review.
+const queue = new URLSearchParams(location.search || "moderated=false");
+const queueUrl = `/models/${model}/review${queue.size ? `?${queue}` : ""}`;
 
 // Training files hold annotations in the upload shape; the editor works on prediction-shaped
 // fields, so they are converted both ways. Fields without a box are kept aside, untouched.
@@ -43,10 +52,26 @@ async function store(action, id, preds, page) {
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
-const state = { file: null, page: 0, preds: [], selected: -1, zoom: 1, draw: false, drag: null };
+const state = { file: null, page: 0, preds: [], selected: -1, zoom: 1, fitted: true, draw: false, drag: null };
+// Snapshots of the page's fields before each change (undo) and after each undo (redo).
+const timeline = { undo: [], redo: [] };
 let saving = Promise.resolve();
+let pending = 0;
 
 function pageView() { return state.file.result[state.page]; }
+
+// What a reviewer's mark says, in words as well as in colour.
+const MARKS = {
+  correct: "✓ Correct", wrong: "✗ Wrong", corrected: "✎ Edited", added: "+ Added",
+  correctly_predicted: "Unchecked", annotated: "",
+};
+// The status a field goes back to when its mark is cleared.
+const UNMARKED = annotating ? "annotated" : "correctly_predicted";
+// A moved, resized, relabelled or retyped field is "corrected", except one marked wrong: a
+// rejected reading stays rejected until someone marks it otherwise (the server holds to the
+// same rule). A drawn box stays a suggestion ("added") until its text is typed or confirmed.
+const edited = (p, retyped = false) =>
+  (p.status === "wrong" ? "wrong" : p.status === "added" && !retyped ? "added" : "corrected");
 
 // Readings the model doubted (the server marks them ``alternative``: below the threshold and
 // below their label's best) stay out of sight until asked for or confirmed: most are noise, and
@@ -68,20 +93,34 @@ function keepSelectionShown() {
 async function load() {
   state.file = annotating ? asFile(await api("GET", base)) : await api("GET", base);
   $("file-name").textContent = state.file.filename;
+  document.title = `${state.file.filename} · ${document.title}`;
   $("page").replaceChildren(...state.file.result.map((_, i) => new Option(`${i + 1}`, i)));
   showPage(0);
+  if (!annotating) {
+    showPosition();
+    $("assign").reviewer.value = state.file.assigned_to ?? "";
+  }
 }
 
 function showPage(n) {
   state.page = n;
   state.preds = pageView().prediction.map((p) => ({ ...p }));
   state.selected = nearestShown(0, 1);
+  timeline.undo = [];
+  timeline.redo = [];
   $("page").value = n;
   const img = $("page-image");
   img.onload = () => { fit(); render(); };
   img.src = `${base}/pages/${n}/image`;
+  showModerated();
+}
+
+function showModerated() {
   $("file-state").textContent = annotating ? "Training file"
-    : state.file.moderated ? "Approved" : "Waiting for review";
+    : state.file.moderated ? `Approved${state.file.moderated_by ? ` by ${state.file.moderated_by}` : ""}`
+      : "Waiting for review";
+  $("file-state").className = `file-state ${state.file.moderated ? "approved" : ""}`;
+  if (!annotating) $("unapprove").hidden = !state.file.moderated;
 }
 
 function size() { return pageView().size; }
@@ -89,14 +128,32 @@ function size() { return pageView().size; }
 function fit() {
   const box = $("canvas").getBoundingClientRect();
   state.zoom = Math.min(box.width / size().width, box.height / size().height, 4) || 1;
+  state.fitted = true;
   renderBoxes();
 }
 
-function zoom(factor) { state.zoom = Math.max(0.1, Math.min(8, state.zoom * factor)); renderBoxes(); }
+function zoom(factor) {
+  state.zoom = Math.max(0.1, Math.min(8, state.zoom * factor));
+  state.fitted = false;
+  renderBoxes();
+}
+
+// Zoom so that the selected field fills about half of the view, and scroll it to the middle.
+function zoomToField() {
+  const p = state.preds[state.selected];
+  if (!p) return;
+  const view = $("canvas");
+  const w = Math.max(p.xmax - p.xmin, 1), h = Math.max(p.ymax - p.ymin, 1);
+  state.zoom = Math.max(0.1, Math.min(8, view.clientWidth / (w * 2), view.clientHeight / (h * 3)));
+  state.fitted = false;
+  renderBoxes();
+  view.scrollLeft = ((p.xmin + p.xmax) / 2) * state.zoom - view.clientWidth / 2;
+  view.scrollTop = ((p.ymin + p.ymax) / 2) * state.zoom - view.clientHeight / 2;
+}
 
 // Boxes are redrawn on every change; the field list is rebuilt only when fields come or go,
 // so typing, Tab and focus in the list are never interrupted. The redraw marks the rows
-// (selected, status, shown), so it comes after a rebuild.
+// (selected, status, shown, crop), so it comes after a rebuild.
 function render() {
   renderList();
   renderBoxes();
@@ -114,13 +171,37 @@ function renderBoxes() {
   const doubted = state.preds.filter(setAside).length;
   $("alternatives").hidden = doubted === 0;
   $("alternatives-count").textContent = doubted;
-  for (const li of $("field-list").children) {
-    const i = Number(li.dataset.i);
-    li.hidden = !shown(i);
-    li.classList.toggle("selected", i === state.selected);
-    li.classList.remove("correct", "wrong", "corrected", "added", "correctly_predicted");
-    if (state.preds[i]?.status) li.classList.add(state.preds[i].status);
-  }
+  for (const li of $("field-list").children) markRow(li);
+  $("undo").disabled = timeline.undo.length === 0;
+  $("redo").disabled = timeline.redo.length === 0;
+}
+
+function markRow(li) {
+  const i = Number(li.dataset.i), p = state.preds[i];
+  if (!p) return;
+  li.hidden = !shown(i);
+  li.classList.toggle("selected", i === state.selected);
+  li.classList.remove("correct", "wrong", "corrected", "added", "correctly_predicted", "annotated");
+  if (p.status) li.classList.add(p.status);
+  li.querySelector(".marker").textContent = MARKS[p.status] ?? p.status ?? "";
+  li.querySelector("button.correct").setAttribute("aria-pressed", String(p.status === "correct"));
+  li.querySelector("button.wrong").setAttribute("aria-pressed", String(p.status === "wrong"));
+  const text = li.querySelector("input.field-text");
+  if (document.activeElement !== text) text.value = p.ocr_text ?? "";
+  drawCrop(li.querySelector("canvas.crop"), p);
+}
+
+// The field's region of the page, drawn beside its text (redrawn only when the box changed).
+function drawCrop(canvas, p) {
+  const img = $("page-image");
+  const key = `${img.src}|${p.xmin},${p.ymin},${p.xmax},${p.ymax}`;
+  if (!img.complete || !img.naturalWidth || canvas.dataset.key === key) return;
+  canvas.dataset.key = key;
+  const w = Math.max(p.xmax - p.xmin, 1), h = Math.max(p.ymax - p.ymin, 1);
+  const scale = Math.min(canvas.width / w, canvas.height / h);
+  const c = canvas.getContext("2d");
+  c.clearRect(0, 0, canvas.width, canvas.height);
+  c.drawImage(img, p.xmin, p.ymin, w, h, 0, 0, w * scale, h * scale);
 }
 
 // One field's box, label and (when selected) resize handles, in page pixels.
@@ -139,7 +220,8 @@ function boxElement(p, i) {
   t.setAttribute("x", p.xmin);
   t.setAttribute("y", p.ymin - 4 / state.zoom);
   t.setAttribute("font-size", 14 / state.zoom);
-  t.textContent = `${p.label}: ${p.ocr_text}`;
+  const mark = { correct: "✓ ", wrong: "✗ " }[p.status] ?? "";
+  t.textContent = `${mark}${p.label}: ${p.ocr_text}`;
   g.append(r, t);
   if (i === state.selected) {
     for (const [cx, cy, corner] of [[p.xmin, p.ymin, "nw"], [p.xmax, p.ymin, "ne"],
@@ -163,36 +245,70 @@ function updateBox(i) {
   else renderBoxes();
 }
 
+function confidence(score) {
+  const s = score ?? 1;
+  return s < 0.5 ? "low" : s < 0.85 ? "medium" : "high";
+}
+
+function button(name, cls, title, fn) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = name;
+  b.className = cls;
+  b.title = title;
+  b.onclick = fn;
+  return b;
+}
+
 function renderList() {
   const list = $("field-list");
   list.replaceChildren(...state.preds.map((p, i) => {
     const li = document.createElement("li");
-    li.className = `field ${p.status ?? ""} ${i === state.selected ? "selected" : ""}`;
+    li.className = "field";
     li.dataset.i = i;
+    li.onclick = (ev) => { if (ev.target === li || ev.target.tagName === "CANVAS") select(i); };
+    const crop = document.createElement("canvas");
+    crop.className = "crop";
+    crop.width = 150;
+    crop.height = 44;
+    crop.setAttribute("role", "img");
+    crop.setAttribute("aria-label", `the page under the ${p.label} box`);
     const label = document.createElement("select");
-    label.setAttribute("aria-label", "label");
+    label.setAttribute("aria-label", `label of field ${i + 1}`);
     label.append(...labels.map((l) => new Option(l, l, false, l === p.label)));
-    label.onchange = () => change(i, { label: label.value, status: "corrected" }, "relabel");
-    label.onfocus = () => select(i, false);
-    const text = document.createElement("input");
-    text.value = p.ocr_text ?? "";
-    text.setAttribute("aria-label", `${p.label} text`);
-    text.onchange = () => change(i, { ocr_text: text.value, status: "corrected" }, "edit_text");
-    text.onfocus = () => select(i, false);
+    label.onchange = () => change(i, { label: label.value, status: edited(state.preds[i]) }, "relabel");
+    label.onfocus = () => select(i);
+    const marker = document.createElement("span");
+    marker.className = "marker";
     const score = document.createElement("span");
-    score.className = "score";
-    score.textContent = `${Math.round((p.score ?? 1) * 100)}%`;
-    const buttons = [["Correct", "correct", () => change(i, { status: "correct" }, "mark_correct")],
-      ["Wrong", "wrong", () => change(i, { status: "wrong" }, "mark_wrong")],
-      ["Delete", "delete", () => remove(i)]].map(([name, cls, fn]) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = name;
-      b.className = cls;
-      b.onclick = fn;
-      return b;
-    });
-    li.append(label, text, score, ...buttons);
+    score.className = `score ${confidence(p.score)}`;
+    score.title = "the model's confidence";
+    const bar = document.createElement("span");
+    bar.className = "bar";
+    bar.style.setProperty("--value", `${Math.round((p.score ?? 1) * 100)}%`);
+    score.append(bar, `${Math.round((p.score ?? 1) * 100)}%`);
+    const text = document.createElement("input");
+    text.className = "field-text";
+    text.value = p.ocr_text ?? "";
+    text.setAttribute("aria-label", `text of field ${i + 1} (${p.label})`);
+    text.onchange = () => change(i, { ocr_text: text.value, status: edited(state.preds[i], true) }, "edit_text");
+    text.onfocus = () => select(i);
+    const top = document.createElement("div");
+    top.className = "field-top";
+    top.append(label, marker, score);
+    const actions = document.createElement("div");
+    actions.className = "field-actions";
+    actions.append(
+      button("Correct", "correct", "Mark correct (c)", () => mark(i, "correct")),
+      button("Wrong", "wrong", "Mark wrong (w)", () => mark(i, "wrong")),
+      button("Clear", "clear", "Clear the mark (x)", () => mark(i, UNMARKED)),
+      button("Zoom", "zoom", "Zoom to this field (z)", () => { select(i); zoomToField(); }),
+      button("Delete", "delete", "Delete the field (Delete)", () => remove(i)),
+    );
+    const main = document.createElement("div");
+    main.className = "field-main";
+    main.append(top, text, actions);
+    li.append(crop, main);
     if (p.flags?.length) {
       const why = document.createElement("p");
       why.className = "flags";
@@ -203,39 +319,73 @@ function renderList() {
   }));
 }
 
-function select(i, focus = true) {
+// Selecting a field highlights it; it never moves the cursor into its text.
+function select(i) {
   state.selected = i;
   renderBoxes();
-  if (focus) $("field-list").children[i]?.querySelector("input")?.focus({ preventScroll: false });
+  $("field-list").children[i]?.scrollIntoView({ block: "nearest" });
+}
+
+function editText() {
+  const text = $("field-list").children[state.selected]?.querySelector("input.field-text");
+  if (text) { text.focus(); text.select(); }
 }
 
 function save(action, id) {
   const preds = state.preds.map((p) => ({ ...p }));
   const page = pageView();
   $("saved").textContent = "Saving…";
+  pending += 1;
   saving = saving.then(async () => {
     try {
       await store(action, id, preds, page);
-      $("saved").textContent = `Saved ${new Date().toLocaleTimeString()}`;
+      // "Saved" only once the last change made is stored, not an earlier one.
+      if (pending === 1) $("saved").textContent = `Saved ${new Date().toLocaleTimeString()}`;
     } catch (e) {
       $("saved").textContent = `Not saved: ${e.message}`;
+    } finally {
+      pending -= 1;
     }
   });
   return saving;
 }
 
+const snapshot = () => state.preds.map((p) => ({ ...p }));
+
+// Keep the fields as they were before a change, for undo; a new change ends what redo had.
+function remember(before = snapshot()) {
+  timeline.undo.push(before);
+  timeline.redo = [];
+}
+
 function change(i, values, action) {
+  remember();
   Object.assign(state.preds[i], values);
   renderBoxes();
   return save(action, state.preds[i].id);
 }
 
+function mark(i, status) {
+  if (state.preds[i]) change(i, { status }, status === UNMARKED ? "mark_unreviewed" : `mark_${status}`);
+}
+
 function remove(i) {
+  remember();
   const [gone] = state.preds.splice(i, 1);
   state.selected = i;
   keepSelectionShown();
   render();
   return save("delete", gone.id);
+}
+
+function travel(from, to, action) {
+  const fields = from.pop();
+  if (!fields) return;
+  to.push(snapshot());
+  state.preds = fields;
+  keepSelectionShown();
+  render();
+  save(action);
 }
 
 function point(ev) {
@@ -256,16 +406,17 @@ function clampBox(p) {
 $("overlay").addEventListener("pointerdown", (ev) => {
   const at = point(ev);
   const g = ev.target.closest("g.box");
+  const before = snapshot();
   if (state.draw) {
     const p = { id: crypto.randomUUID(), label: $("new-label").value, xmin: at.x, ymin: at.y,
       xmax: at.x, ymax: at.y, score: 1, ocr_text: "", status: "added" };
     state.preds.push(p);
     state.selected = state.preds.length - 1;
-    state.drag = { role: "se", i: state.selected, start: at, orig: { ...p }, created: true };
+    state.drag = { role: "se", i: state.selected, start: at, orig: { ...p }, created: true, before };
   } else if (g) {
     const i = Number(g.dataset.i);
     state.selected = i;
-    state.drag = { role: ev.target.dataset.role, i, start: at, orig: { ...state.preds[i] } };
+    state.drag = { role: ev.target.dataset.role, i, start: at, orig: { ...state.preds[i] }, before };
   } else return;
   try { $("overlay").setPointerCapture(ev.pointerId); } catch { /* a synthetic pointer */ }
   ev.preventDefault();
@@ -294,17 +445,43 @@ $("overlay").addEventListener("pointerup", async () => {
   if (d.created) {
     setDraw(false);
     if (p.xmax - p.xmin < 3 || p.ymax - p.ymin < 3) { state.preds.splice(d.i, 1); render(); return; }
-    const q = new URLSearchParams({ xmin: p.xmin, ymin: p.ymin, xmax: p.xmax, ymax: p.ymax });
-    p.ocr_text = (await api("GET", `${base}/pages/${state.page}/text?${q}`)).text;
-    render();
-    await save("add", p.id);
-    select(d.i);
+    await addBox(p, d.before);
     return;
   }
   const moved = ["xmin", "ymin", "xmax", "ymax"].some((k) => p[k] !== d.orig[k]);
-  if (moved) { p.status = "corrected"; renderBoxes(); await save(d.role === "move" ? "move" : "resize", p.id); }
-  else renderBoxes();
+  if (moved) {
+    remember(d.before);
+    p.status = edited(d.orig);
+    renderBoxes();
+    await save(d.role === "move" ? "move" : "resize", p.id);
+  } else renderBoxes();
 });
+
+// A new box, drawn with the mouse or placed by keyboard: prefilled with the OCR text under it.
+async function addBox(p, before) {
+  remember(before);
+  const q = new URLSearchParams({ xmin: p.xmin, ymin: p.ymin, xmax: p.xmax, ymax: p.ymax });
+  try { p.ocr_text = (await api("GET", `${base}/pages/${state.page}/text?${q}`)).text; }
+  catch (e) { $("saved").textContent = e.message; }
+  state.selected = state.preds.indexOf(p);
+  render();
+  await save("add", p.id);
+}
+
+// Placing a box by keyboard: a quarter of the visible part of the page, in its middle.
+function placeBox() {
+  const view = $("canvas");
+  const w = view.clientWidth / state.zoom, h = view.clientHeight / state.zoom;
+  const cx = (view.scrollLeft + view.clientWidth / 2) / state.zoom;
+  const cy = (view.scrollTop + view.clientHeight / 2) / state.zoom;
+  const before = snapshot();
+  const p = { id: crypto.randomUUID(), label: $("new-label").value, xmin: cx - w / 8, xmax: cx + w / 8,
+    ymin: cy - h / 8, ymax: cy + h / 8, score: 1, ocr_text: "", status: "added" };
+  clampBox(p);
+  state.preds.push(p);
+  setDraw(false);
+  return addBox(p, before);
+}
 
 function setDraw(on) {
   state.draw = on;
@@ -312,22 +489,81 @@ function setDraw(on) {
   $("canvas").classList.toggle("drawing", on);
 }
 
-async function approveAndNext() {
-  await saving;
+function nudge(p, dx, dy, resize) {
+  remember();
+  const before = { ...p };
+  if (resize) Object.assign(p, { xmax: p.xmax + dx, ymax: p.ymax + dy });
+  else Object.assign(p, { xmin: p.xmin + dx, xmax: p.xmax + dx, ymin: p.ymin + dy, ymax: p.ymax + dy });
+  clampBox(p);
+  if (p.xmax - p.xmin < 3 || p.ymax - p.ymin < 3) Object.assign(p, before);
+  p.status = edited(before);
+  renderBoxes();
+  save(resize ? "resize" : "move", p.id);
+}
+
+// Where this file stands in the queue it was opened from ("file 3 of 9") and which file comes
+// after it there: next, skip and approve walk that queue, with its filter, in its order.
+let where = null;
+async function position() {
+  where ??= await api("GET", `/api/v1/models/${model}/review/${fileId}/position?${queue}`);
+  return where;
+}
+
+async function showPosition() {
   try {
-    await api("PUT", `${base}/approval`, { review_seconds: (performance.now() - opened) / 1000 });
+    const at = await position();
+    $("position").textContent = at.position ? `file ${at.position} of ${at.total}`
+      : `not in this queue (${at.total} file${at.total === 1 ? "" : "s"})`;
+  } catch (e) { $("position").textContent = e.message; }
+}
+
+// The file after this one in the queue (where it stood before an approval took it out of a
+// "waiting" queue); the queue page after its last file.
+async function goNext() {
+  const at = await position();
+  location.href = at.next ? `/models/${model}/review/${at.next}?${queue}` : queueUrl;
+}
+
+// A file whose every field is marked wrong holds none of the model's fields: say what approving
+// it means before it is done.
+function onlyWrongFields() {
+  const fields = state.file.result.flatMap((p, n) => (n === state.page ? state.preds : p.prediction))
+    .filter((p) => !setAside(p));
+  return fields.length > 0 && fields.every((p) => p.status === "wrong");
+}
+
+async function approveAndNext(confirmed = false) {
+  await saving;
+  if (!confirmed && onlyWrongFields()) {
+    $("empty-approval").hidden = false;
+    $("empty-approval-yes").focus();
+    return;
+  }
+  if (!annotating) $("empty-approval").hidden = true;
+  try {
+    await position();
+    const out = await api("PUT", `${base}/approval`, {
+      review_seconds: (performance.now() - opened) / 1000,
+    });
+    if (out.added_to_training === false) {
+      flashNext("Approved. Not added to training data: no field left after those marked wrong.");
+    }
     await goNext();
   } catch (e) { $("saved").textContent = e.message; }
 }
 
-async function goNext() {
-  const out = await api("GET", `/api/v1/models/${model}/review/next?current=${fileId}`);
-  location.href = out.next ? `/models/${model}/review/${out.next}` : `/models/${model}/review`;
+async function unapprove() {
+  try {
+    state.file = { ...state.file, ...await api("DELETE", `${base}/approval`) };
+    showModerated();
+    $("saved").textContent = "Back in the queue";
+  } catch (e) { $("saved").textContent = e.message; }
 }
 
 $("preannotate")?.addEventListener("click", async () => {
   try {
     const out = await api("POST", `${base}/preannotation`);
+    remember();
     for (const p of state.file.result) {
       p.prediction = out.object.filter((o) => o.page === p.page && o.bndbox).map(toField);
     }
@@ -340,50 +576,93 @@ $("preannotate")?.addEventListener("click", async () => {
 
 $("assign")?.addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  const error = $("assign-error");
   try {
     const out = await api("PUT", `${base}/assignee`, { reviewer: ev.target.reviewer.value || null });
+    error.hidden = true;
     $("saved").textContent = out.assigned_to ? `Assigned to ${out.assigned_to}` : "Unassigned";
-  } catch (e) { $("saved").textContent = e.message; }
+  } catch (e) {
+    error.textContent = `Not assigned: ${e.message}`;
+    error.hidden = false;
+  }
 });
 
+if ($("back")) $("back").href = queueUrl;
 $("zoom-in").onclick = () => zoom(1.25);
 $("zoom-out").onclick = () => zoom(0.8);
 $("zoom-fit").onclick = fit;
+$("zoom-field").onclick = zoomToField;
 $("page").onchange = () => showPage(Number($("page").value));
 $("draw").onclick = () => setDraw(!state.draw);
+$("undo").onclick = () => travel(timeline.undo, timeline.redo, "undo");
+$("redo").onclick = () => travel(timeline.redo, timeline.undo, "redo");
+$("help-open").onclick = () => $("help").showModal();
 $("show-alternatives").onchange = () => { keepSelectionShown(); render(); };
 if (!annotating) {
-  $("approve").onclick = approveAndNext;
-  $("next").onclick = goNext;
+  $("approve").onclick = () => approveAndNext();
+  $("unapprove").onclick = unapprove;
+  $("next").onclick = () => goNext();
+  $("empty-approval-yes").onclick = () => approveAndNext(true);
+  $("empty-approval-no").onclick = () => { $("empty-approval").hidden = true; };
+}
+
+// While a field's text is being edited, keys type; Enter saves it, Escape leaves it unchanged.
+function editingKey(ev) {
+  const text = ev.target;
+  if (ev.key === "Enter") { ev.preventDefault(); text.blur(); }
+  else if (ev.key === "Escape") {
+    ev.preventDefault();
+    text.value = state.preds[Number(text.closest("li").dataset.i)]?.ocr_text ?? "";
+    text.blur();
+  }
 }
 
 document.addEventListener("keydown", (ev) => {
-  const typing = ["INPUT", "SELECT", "TEXTAREA"].includes(ev.target.tagName);
-  if (typing && ev.key !== "Escape") return;
+  const target = ev.target;
+  if ($("help").open) {
+    if (ev.key === "?") { $("help").close(); ev.preventDefault(); }
+    return;
+  }
+  if (target.classList?.contains("field-text")) { editingKey(ev); return; }
+  if (["INPUT", "SELECT", "TEXTAREA"].includes(target.tagName)) {
+    if (ev.key === "Escape") target.blur();
+    return;
+  }
+  // Enter and Space on a focused button or link do what they always do.
+  if (["BUTTON", "A", "SUMMARY"].includes(target.tagName) && (ev.key === "Enter" || ev.key === " ")) return;
   const i = state.selected, p = state.preds[i];
+  const ctrl = ev.ctrlKey || ev.metaKey;
   const step = ev.shiftKey ? 10 : 1;
   const moves = { ArrowLeft: [-step, 0], ArrowRight: [step, 0], ArrowUp: [0, -step], ArrowDown: [0, step] };
-  if (ev.key === "Escape") { ev.target.blur?.(); setDraw(false); return; }
-  if (moves[ev.key] && p) {
-    const [dx, dy] = moves[ev.key];
-    Object.assign(p, { xmin: p.xmin + dx, xmax: p.xmax + dx, ymin: p.ymin + dy, ymax: p.ymax + dy, status: "corrected" });
-    clampBox(p); renderBoxes(); save("move", p.id);
-  } else if (ev.key === "j" || ev.key === "k") {
+  const key = ev.key.length === 1 ? ev.key.toLowerCase() : ev.key;
+  if (ctrl && key === "z") travel(...(ev.shiftKey ? [timeline.redo, timeline.undo, "redo"] : [timeline.undo, timeline.redo, "undo"]));
+  else if (ctrl && key === "y") travel(timeline.redo, timeline.undo, "redo");
+  else if (ctrl) return;
+  else if (ev.key === "Escape") { setDraw(false); $("empty-approval") && ($("empty-approval").hidden = true); }
+  else if (moves[ev.key] && p) nudge(p, ...moves[ev.key], ev.altKey);
+  else if (ev.key === "Enter" && state.draw) placeBox();
+  else if (ev.key === "Enter" && p) editText();
+  else if (ev.key === "j" || ev.key === "k") {
     const next = nearestShown(i + (ev.key === "j" ? 1 : -1), ev.key === "j" ? 1 : -1);
     if (next >= 0) select(next);
   }
-  else if (ev.key === "c" && p) change(i, { status: "correct" }, "mark_correct");
-  else if (ev.key === "w" && p) change(i, { status: "wrong" }, "mark_wrong");
+  else if (ev.key === "c" && p) mark(i, "correct");
+  else if (ev.key === "w" && p) mark(i, "wrong");
+  else if (ev.key === "x" && p) mark(i, UNMARKED);
   else if ((ev.key === "Delete" || ev.key === "Backspace") && p) remove(i);
   else if (ev.key === "b") setDraw(!state.draw);
+  else if (ev.key === "z") zoomToField();
   else if (ev.key === "+" || ev.key === "=") zoom(1.25);
   else if (ev.key === "-") zoom(0.8);
   else if (ev.key === "0") fit();
+  else if (ev.key === "?") $("help").showModal();
   else if (ev.key === "a" && !annotating) approveAndNext();
+  else if (ev.key === "u" && !annotating && state.file.moderated) unapprove();
   else if (ev.key === "n" && !annotating) goNext();
   else return;
   ev.preventDefault();
 });
 
-window.addEventListener("resize", () => renderBoxes());
+// A page shown whole is fitted again to the new size; one zoomed by hand keeps its zoom.
+window.addEventListener("resize", () => (state.fitted ? fit() : renderBoxes()));
 load();

@@ -65,7 +65,7 @@ async function showStats() {
     `Processed ${s.processed} · approved ${s.approved} (straight through ${s.straight_through}) · ` +
     `automation rate ${rate} · fields changed by reviewers ${s.fields_changed}`;
 }
-showStats().catch((e) => say(e.message));
+if (document.getElementById("stats")) showStats().catch((e) => say(e.message));
 
 const routing = document.getElementById("routing");
 if (routing) {
@@ -127,3 +127,11 @@ if (exportForm) {
     } catch (e) { status.textContent = e.message; }
   });
 }
+
+document.getElementById("promote")?.addEventListener("click", async (ev) => {
+  const version = Number(ev.target.dataset.version);
+  try {
+    await api("PUT", `/api/v1/models/${id}/production`, { version });
+    location.reload();
+  } catch (e) { say(e.message); }
+});
