@@ -20,6 +20,19 @@ class Settings(BaseSettings):
         validation_alias="DATABASE_URL",
         description="SQLAlchemy URL; SQLite under `home` when unset.",
     )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where blobs, training state and run logs live: file:///path or "
+        "s3://bucket/prefix; the `blobs` folder under `home` when unset.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of a non-AWS S3 store (MinIO, Ceph...)."
+    )
+    blob_cache_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="Local read-through cache of a remote store's blobs under `home` (0: none).",
+    )
     bootstrap_api_key: str | None = None
     max_upload_bytes: int = 50 * 1024 * 1024
     max_pages: int = 50
@@ -79,5 +92,10 @@ class Settings(BaseSettings):
         return url
 
     @property
-    def blob_dir(self) -> Path:
-        return self.home / "blobs"
+    def storage(self) -> str:
+        """The store's URL; a folder under the home on the embedded default."""
+        return self.storage_url or (self.home / "blobs").resolve().as_uri()
+
+    @property
+    def blob_cache_dir(self) -> Path:
+        return self.home / "cache" / "blobs"

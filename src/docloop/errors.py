@@ -9,6 +9,7 @@ DocloopError
 ├── Conflict            (409)  the resource is not in a state that allows this
 ├── PayloadTooLarge     (413)
 └── TransientError      (503)  worth retrying (network, lease lost)
+    └── StorageUnavailable      the object store cannot be reached, read or written
 """
 
 from __future__ import annotations
@@ -56,3 +57,7 @@ class PayloadTooLarge(DocloopError):
 class TransientError(DocloopError):
     status_code = 503
     retryable = True
+
+
+class StorageUnavailable(TransientError):
+    """The blob store refused or did not answer (credentials, network, bucket, disk)."""
