@@ -59,13 +59,15 @@ def _worker(home: Path, db_url: str, storage_url: str, s3: S3Server) -> subproce
         "DOCLOOP_S3_ENDPOINT_URL": s3.endpoint_url,
         "DOCLOOP_JOB_LEASE_S": "3",
         "DOCLOOP_WORKER_POLL_S": "0.2",
-        "DOCLOOP_TRAIN_EPOCHS": "150",
+        "DOCLOOP_TRAIN_EPOCHS": "60",
+        "DOCLOOP_TRAIN_MEMBERS": "1",
         "DOCLOOP_CHECKPOINT_EVERY_S": "0",  # every epoch: the kill must find one saved
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "docloop.cli", "worker"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    with (home.parent / f"{home.name}.log").open("ab") as log:  # read when a wait fails
+        return subprocess.Popen(
+            [sys.executable, "-m", "docloop.cli", "worker"],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
 
 
 def _saved_epochs(store: BlobStore) -> dict[int, int]:
@@ -96,69 +98,68 @@ def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
                       s3_endpoint_url=s3_server.endpoint_url),
         ocr=_ENGINE,
     )  # fmt: skip
-    client = TestClient(create_app(api.settings, ctx=api), headers=basic("test-admin-key"))
-    mid = client.post("/api/v2/OCR/Model/", json={"categories": ["number_plate"]}).json()[
-        "model_id"
-    ]
-    items = sample_items(13)
-    for path, objects in items[:12]:
+    with TestClient(create_app(api.settings, ctx=api), headers=basic("test-admin-key")) as client:
+        mid = client.post("/api/v2/OCR/Model/", json={"categories": ["number_plate"]}).json()[
+            "model_id"
+        ]
+        items = sample_items(13)
+        for path, objects in items[:12]:
+            r = client.post(
+                f"/api/v2/OCR/Model/{mid}/UploadFile/",
+                files={
+                    "file": (path.name, path.read_bytes()),
+                    "data": ("", json.dumps([{"filename": path.name, "object": objects}])),
+                    "modelId": ("", mid),
+                },
+            )
+            assert r.status_code == 200, r.text
+        assert client.post(f"/api/v2/OCR/Model/{mid}/Train/").json()["state"] == 3
+
+        first = _worker(homes["b"], pg_url, storage, s3_server)
+        try:
+            saved = _wait(lambda: {m: e for m, e in _saved_epochs(api.blobs).items() if e >= 10},
+                          300, "the worker on home B to save epoch 10 in the bucket")  # fmt: skip
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+        finally:
+            first.kill()
+        shutil.rmtree(homes["b"])  # the machine is gone, and its disk with it
+
+        second = _worker(homes["c"], pg_url, storage, s3_server)
+        try:
+            _wait(lambda: client.get(f"/api/v2/OCR/Model/{mid}").json()["state"] == 5,
+                  400, "the worker on home C to finish the training")  # fmt: skip
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(30)
+
+        path = items[12][0]
         r = client.post(
-            f"/api/v2/OCR/Model/{mid}/UploadFile/",
-            files={
-                "file": (path.name, path.read_bytes()),
-                "data": ("", json.dumps([{"filename": path.name, "object": objects}])),
-                "modelId": ("", mid),
-            },
+            f"/api/v2/OCR/Model/{mid}/LabelFile/", files={"file": (path.name, path.read_bytes())}
         )
         assert r.status_code == 200, r.text
-    assert client.post(f"/api/v2/OCR/Model/{mid}/Train/").json()["state"] == 3
+        [page] = r.json()["result"]
+        assert page["prediction"] and page["prediction"][0]["label"] == "number_plate"
 
-    first = _worker(homes["b"], pg_url, storage, s3_server)
-    try:
-        saved = _wait(lambda: {m: e for m, e in _saved_epochs(api.blobs).items() if e >= 10},
-                      300, "the worker on home B to save epoch 10 in the bucket")  # fmt: skip
-        first.send_signal(signal.SIGKILL)
-        first.wait()
-    finally:
-        first.kill()
-    shutil.rmtree(homes["b"])  # the machine is gone, and its disk with it
+        with api.session() as s:
+            [run] = s.query(TrainingRun).all()
+            steps = [(st["name"], st["cached"]) for st in run.steps]
+            run_id, mlflow_run_id = run.id, run.mlflow_run_id
+        # Home C found home B's finished steps in the bucket, and its saved epochs.
+        assert steps[4:8] == [("validate", True), ("snapshot", True), ("ocr", True),
+                              ("examples", True)], steps  # fmt: skip
+        log = tracking.run_log(api, mlflow_run_id)
+        assert "resuming training run" in log, log
+        found = re.search(r"resuming from saved epochs (\{[^}]*\})", log)
+        assert found, log
+        resumed_at = ast.literal_eval(found.group(1))
+        assert all(resumed_at[m] >= e for m, e in saved.items()), (saved, resumed_at)
+        assert api.blobs.list_named("train") == [], "checkpoints go once the train step is stored"
 
-    second = _worker(homes["c"], pg_url, storage, s3_server)
-    try:
-        _wait(lambda: client.get(f"/api/v2/OCR/Model/{mid}").json()["state"] == 5,
-              400, "the worker on home C to finish the training")  # fmt: skip
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(30)
-
-    path = items[12][0]
-    r = client.post(
-        f"/api/v2/OCR/Model/{mid}/LabelFile/", files={"file": (path.name, path.read_bytes())}
-    )
-    assert r.status_code == 200, r.text
-    [page] = r.json()["result"]
-    assert page["prediction"] and page["prediction"][0]["label"] == "number_plate"
-
-    with api.session() as s:
-        [run] = s.query(TrainingRun).all()
-        steps = [(st["name"], st["cached"]) for st in run.steps]
-        run_id, mlflow_run_id = run.id, run.mlflow_run_id
-    # Home C found home B's finished steps in the bucket, and its saved epochs.
-    assert steps[4:8] == [("validate", True), ("snapshot", True), ("ocr", True),
-                          ("examples", True)], steps  # fmt: skip
-    log = tracking.run_log(api, mlflow_run_id)
-    assert "resuming training run" in log, log
-    found = re.search(r"resuming from saved epochs (\{[^}]*\})", log)
-    assert found, log
-    resumed_at = ast.literal_eval(found.group(1))
-    assert all(resumed_at[m] >= e for m, e in saved.items()), (saved, resumed_at)
-    assert api.blobs.list_named("train") == [], "checkpoints go once the train step is stored"
-
-    shown = runs.show_run(api, auth.authenticate(api, "test-admin-key"), run_id)
-    assert shown["tracking_uri"].startswith("postgresql")
-    assert shown["artifact_uri"].startswith(f"{storage}/mlartifacts/")
-    assert "model/docloop-model.zip" in shown["artifacts"]
-    for home in (homes["a"], homes["c"]):  # only caches on local disks, never the store
-        assert not (home / "blobs").exists() and not (home / "pipeline").exists()
-    client.close()
+        shown = runs.show_run(api, auth.authenticate(api, "test-admin-key"), run_id)
+        assert shown["tracking_uri"].startswith("postgresql")
+        assert shown["artifact_uri"].startswith(f"{storage}/mlartifacts/")
+        assert "model/docloop-model.zip" in shown["artifacts"]
+        for home in (homes["a"], homes["c"]):  # only caches on local disks, never the store
+            assert not (home / "blobs").exists() and not (home / "pipeline").exists()
     api.close()

@@ -32,17 +32,14 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 METRICS_FLUSH_S = 5.0
-
-
+LOG_FLUSH_S = 5.0  # the training log is saved to the store at most this often, and at the end
 MLFLOW_SCHEMA = "mlflow"
-LOG_FLUSH_S = 5.0
 
 
 def tracking_uri(ctx: AppContext) -> str:
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         return uri
-    url = ctx.settings.sqlalchemy_url
-    if url.startswith("postgresql"):
+    if url := _mlflow_schema(ctx):
         joiner = "&" if "?" in url else "?"
         return f"{url}{joiner}options=-csearch_path%3D{MLFLOW_SCHEMA}"
     return f"sqlite:///{(ctx.settings.home / 'mlflow.db').resolve()}"
@@ -60,28 +57,37 @@ def shown_uri(ctx: AppContext) -> str:
         return uri
 
 
+def _mlflow_schema(ctx: AppContext) -> str | None:
+    """docloop's PostgreSQL URL when MLflow's runs live in its ``mlflow`` schema, else None."""
+    url = ctx.settings.sqlalchemy_url
+    if "MLFLOW_TRACKING_URI" in os.environ or not url.startswith("postgresql"):
+        return None
+    return url
+
+
 @functools.cache
-def _prepare(uri: str, endpoint_url: str | None) -> None:
+def _prepare(database_url: str | None, endpoint_url: str | None) -> None:
     """Once per process: MLflow's schema exists in PostgreSQL, and MLflow's S3 client uses
     docloop's endpoint (MLflow reads it from ``MLFLOW_S3_ENDPOINT_URL``)."""
     if endpoint_url and "MLFLOW_S3_ENDPOINT_URL" not in os.environ:
         os.environ["MLFLOW_S3_ENDPOINT_URL"] = endpoint_url
-    if f"search_path%3D{MLFLOW_SCHEMA}" in uri:
-        from sqlalchemy import create_engine, text
+    if database_url is None:
+        return
+    from sqlalchemy import create_engine, text
 
-        engine = create_engine(uri.split("?", 1)[0])
-        try:
-            with engine.begin() as conn:
-                conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {MLFLOW_SCHEMA}"))
-        except Exception:  # another worker created it at the same moment
-            with engine.connect() as conn:
-                found = conn.execute(
-                    text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": MLFLOW_SCHEMA}
-                ).scalar()
-            if not found:
-                raise
-        finally:
-            engine.dispose()
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {MLFLOW_SCHEMA}"))
+    except Exception:  # another worker created it at the same moment
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": MLFLOW_SCHEMA}
+            ).scalar()
+        if not found:
+            raise
+    finally:
+        engine.dispose()
 
 
 def client(ctx: AppContext) -> MlflowClient:
@@ -91,9 +97,8 @@ def client(ctx: AppContext) -> MlflowClient:
 
     # MLflow's start-up chatter (table creation, monitor start/stop) would drown progress bars.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    uri = tracking_uri(ctx)
-    _prepare(uri, ctx.settings.s3_endpoint_url)
-    return MlflowClient(tracking_uri=uri)
+    _prepare(_mlflow_schema(ctx), ctx.settings.s3_endpoint_url)
+    return MlflowClient(tracking_uri=tracking_uri(ctx))
 
 
 def log_name(run_id: str) -> str:
