@@ -39,7 +39,7 @@ MLFLOW_SCHEMA = "mlflow"
 def tracking_uri(ctx: AppContext) -> str:
     if uri := os.environ.get("MLFLOW_TRACKING_URI"):
         return uri
-    if url := _mlflow_schema(ctx):
+    if url := _shared_database(ctx):
         joiner = "&" if "?" in url else "?"
         return f"{url}{joiner}options=-csearch_path%3D{MLFLOW_SCHEMA}"
     return f"sqlite:///{(ctx.settings.home / 'mlflow.db').resolve()}"
@@ -57,7 +57,7 @@ def shown_uri(ctx: AppContext) -> str:
         return uri
 
 
-def _mlflow_schema(ctx: AppContext) -> str | None:
+def _shared_database(ctx: AppContext) -> str | None:
     """docloop's PostgreSQL URL when MLflow's runs live in its ``mlflow`` schema, else None."""
     url = ctx.settings.sqlalchemy_url
     if "MLFLOW_TRACKING_URI" in os.environ or not url.startswith("postgresql"):
@@ -97,7 +97,7 @@ def client(ctx: AppContext) -> MlflowClient:
 
     # MLflow's start-up chatter (table creation, monitor start/stop) would drown progress bars.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    _prepare(_mlflow_schema(ctx), ctx.settings.s3_endpoint_url)
+    _prepare(_shared_database(ctx), ctx.settings.s3_endpoint_url)
     return MlflowClient(tracking_uri=tracking_uri(ctx))
 
 
@@ -184,7 +184,7 @@ class Tracker:
         self.client = client(ctx)
         self.run_id = run_id
         self._log = run_log(ctx, run_id)  # a resumed run's log goes on from its start
-        self._log_saved = time.monotonic()
+        self._log_saved = time.monotonic() - LOG_FLUSH_S  # the first line is saved at once
         self._log_dirty = False
         self._started_cpu = cpu_seconds()
         self._started = time.time()
