@@ -11,15 +11,20 @@ from docloop.errors import NotFound, StorageUnavailable
 from docloop.storage.base import NAMED_ROOT, blob_key, check_digest, check_name, content_hash
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file in its folder, then rename it into place."""
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``path`` through a temporary file in its folder, then rename it into place.
+
+    ``durable`` waits for the bytes to reach the disk first (blobs, which records point to);
+    named objects skip it: a training saves one every few seconds, and the next save replaces
+    it anyway."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -64,7 +69,7 @@ class LocalBlobStore:
             raise StorageUnavailable(f"blob folder {self.root} is not writable: {exc}") from exc
 
     def put_named(self, name: str, data: bytes) -> None:
-        write_atomically(self._named(name), data)
+        write_atomically(self._named(name), data, durable=False)
 
     def get_named(self, name: str) -> bytes | None:
         try:
