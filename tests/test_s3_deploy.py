@@ -70,6 +70,16 @@ def _worker(home: Path, db_url: str, storage_url: str, s3: S3Server) -> subproce
         )  # fmt: skip
 
 
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL when the worker is still busy 30 s later (never left running)."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.wait(30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+
+
 def _saved_epochs(store: BlobStore) -> dict[int, int]:
     found: dict[int, int] = {}
     for key in {name.split("/")[1] for name in store.list_named("train")}:
@@ -130,8 +140,7 @@ def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
             _wait(lambda: client.get(f"/api/v2/OCR/Model/{mid}").json()["state"] == 5,
                   400, "the worker on home C to finish the training")  # fmt: skip
         finally:
-            second.send_signal(signal.SIGTERM)
-            second.wait(30)
+            _stop(second)
 
         path = items[12][0]
         r = client.post(
