@@ -6,8 +6,13 @@ import base64
 import io
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -183,3 +188,58 @@ def httpserver_url() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+
+
+# --- S3: moto's standalone server over HTTP, standing in for AWS S3 or MinIO ---------------
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint_url: str
+    bucket: str
+
+    def url(self, prefix: str) -> str:
+        """A storage URL under a prefix of its own, so tests sharing the server stay apart."""
+        return f"s3://{self.bucket}/{prefix}"
+
+
+def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m moto.server`` on a free 127.0.0.1 port; the process and its endpoint URL."""
+    pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (the dev extra)")
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(f"{endpoint}/moto-api/", timeout=1)
+            return proc, endpoint
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    pytest.fail("moto's S3 server did not start within 30 s")
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3 server with one bucket; credentials in the standard AWS variables, as in a pod."""
+    proc, endpoint = start_moto()
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", "docloop-test")
+        env.setenv("AWS_SECRET_ACCESS_KEY", "docloop-test-secret")
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        import boto3
+
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="docloop-test")
+        try:
+            yield S3Server(endpoint, "docloop-test")
+        finally:
+            proc.terminate()
+            proc.wait(10)

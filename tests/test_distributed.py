@@ -18,6 +18,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from docloop.domain import Annotation, Box, OcrToken
+from docloop.ml.checkpoints import CheckpointPlace
 from docloop.ml.data import LabelledPage
 from docloop.ml.train import TrainConfig, fit
 
@@ -94,6 +95,11 @@ def _synthetic(n: int) -> list[LabelledPage]:
     return pages
 
 
+def _checkpoints(tmp_path: Path, every_s: float = 5.0) -> CheckpointPlace:
+    """Checkpoints in a local store beside the run's folder."""
+    return CheckpointPlace((tmp_path / "store").as_uri(), None, "train/test", every_s)
+
+
 def test_torchrun_with_two_processes_matches_one_process(tmp_path: Path) -> None:
     """The worker's N-process path (torchrun, gloo) learns as well as one process."""
     from docloop.ml.launch import train_in_processes
@@ -105,7 +111,7 @@ def test_torchrun_with_two_processes_matches_one_process(tmp_path: Path) -> None
     seen: list[float] = []
     two = train_in_processes(
         pages, examples, ["total"], config, folder=tmp_path, processes=2,
-        progress=lambda f, _info: seen.append(f),
+        checkpoints=_checkpoints(tmp_path), progress=lambda f, _info: seen.append(f),
     )  # fmt: skip
     one = train_members(pages, examples, ["total"], config)
     a = evaluate_members(pages, examples, ["total"], one, config)["val_text_accuracy"]
@@ -115,9 +121,7 @@ def test_torchrun_with_two_processes_matches_one_process(tmp_path: Path) -> None
     assert seen and seen[-1] == 1.0, "rank 0 reports progress through the launcher"
 
 
-def test_a_rank_killed_mid_training_is_restarted_and_resumes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_rank_killed_mid_training_is_restarted_and_resumes(tmp_path: Path) -> None:
     """torchrun is started again; both ranks resume from the saved epoch, not from zero."""
     import signal
 
@@ -126,7 +130,6 @@ def test_a_rank_killed_mid_training_is_restarted_and_resumes(
     from docloop.ml.launch import train_in_processes
     from docloop.ml.train import build_examples
 
-    monkeypatch.setenv("DOCLOOP_CHECKPOINT_EVERY_S", "0")  # the ranks save every epoch
     pages = _synthetic(40)
     examples = build_examples(pages, ["total"])
     config = TrainConfig(epochs=6, batch_pages=4, members=1, recuts=0, dim=32, layers=1)
@@ -147,8 +150,9 @@ def test_a_rank_killed_mid_training_is_restarted_and_resumes(
             killed.append(ranks[-1].pid)
 
     networks = train_in_processes(
-        pages, examples, ["total"], config, folder=tmp_path, processes=2, progress=progress
-    )
+        pages, examples, ["total"], config, folder=tmp_path, processes=2,
+        checkpoints=_checkpoints(tmp_path, every_s=0), progress=progress,  # every epoch
+    )  # fmt: skip
     assert killed and len(networks) == 1
     assert epochs[0] == 1 and epochs.count(1) == 1, f"resumed from the checkpoint: {epochs}"
     assert epochs[-1] == config.epochs
@@ -177,7 +181,7 @@ def test_a_rank_that_aborts_after_the_result_was_written_does_not_fail_the_train
     seen: list[float] = []
     networks = launch.train_in_processes(
         _synthetic(2), [], ["total"], TrainConfig(), folder=tmp_path, processes=2,
-        progress=lambda f, _info: seen.append(f),
+        checkpoints=_checkpoints(tmp_path), progress=lambda f, _info: seen.append(f),
     )  # fmt: skip
     assert networks == ["networks"] and seen == [1.0]
 

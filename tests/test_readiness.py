@@ -74,7 +74,7 @@ def test_a_schema_behind_is_not_ready_until_docloop_migrate(tmp_path: Path) -> N
 
 
 def test_unwritable_blob_store_is_not_ready(fresh: AppContext) -> None:
-    root = fresh.settings.blob_dir
+    root = (fresh.settings.home / "blobs").resolve()
     shutil.rmtree(root)
     root.write_text("a file where the blob folder should be")  # unwritable even for root
     status, body = _readyz(fresh)

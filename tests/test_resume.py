@@ -17,9 +17,10 @@ import pytest
 
 from docloop.db.tables import TrainingRun
 from docloop.domain import ModelState
-from docloop.ml.checkpoints import FileCheckpoints
-from docloop.services import auth, models, training
+from docloop.ml.checkpoints import StoreCheckpoints
+from docloop.services import auth, models, tracking, training
 from docloop.services.context import build_context
+from docloop.storage import BlobStore
 from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
 
 pytestmark = pytest.mark.slow
@@ -40,11 +41,11 @@ def _worker(home: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def _saved_epochs(home: Path) -> dict[int, int]:
+def _saved_epochs(store: BlobStore) -> dict[int, int]:
     found: dict[int, int] = {}
-    for folder in (home / "pipeline").glob("*/checkpoints"):
+    for key in {name.split("/")[1] for name in store.list_named("train")}:
         with contextlib.suppress(OSError, RuntimeError, EOFError):  # being written right now
-            found.update(FileCheckpoints(folder).epochs())
+            found.update(StoreCheckpoints(store, f"train/{key}").epochs())
     return found
 
 
@@ -69,7 +70,7 @@ def test_a_killed_worker_is_replaced_and_the_training_resumes(tmp_path: Path) ->
 
     first = _worker(home)
     try:
-        saved = _wait(lambda: {m: e for m, e in _saved_epochs(home).items() if e >= 20},
+        saved = _wait(lambda: {m: e for m, e in _saved_epochs(ctx.blobs).items() if e >= 20},
                       240, "the first worker to save epoch 20")  # fmt: skip
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -96,11 +97,11 @@ def test_a_killed_worker_is_replaced_and_the_training_resumes(tmp_path: Path) ->
     assert steps[4:8] == [("validate", True), ("snapshot", True), ("ocr", True),
                           ("examples", True)]  # fmt: skip
     assert [n for n, _ in steps[8:]] == ["train", "evaluate", "export", "register"]
-    log = (home / "pipeline" / f"run-{mlflow_run_id}.log").read_text()
+    log = tracking.run_log(ctx, mlflow_run_id)
     assert "resuming training run" in log
     found = re.search(r"resuming from saved epochs (\{[^}]*\})", log)
     assert found, log
     resumed_at = ast.literal_eval(found.group(1))
     assert all(resumed_at[m] >= e for m, e in saved.items()), (saved, resumed_at)
-    assert not _saved_epochs(home), "checkpoints are removed once the train step is stored"
+    assert not _saved_epochs(ctx.blobs), "checkpoints are removed once the train step is stored"
     ctx.close()

@@ -1,4 +1,4 @@
-"""Records survive a round trip on each database backend; blobs are content-addressed."""
+"""Records survive a round trip on each database backend (blobs: test_s3_storage)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import pytest
 
 from docloop.errors import NotFound
 from docloop.services import auth, datasets, models
-from docloop.storage import LocalBlobStore
 from tests.conftest import sample_items
 
 
@@ -42,16 +41,6 @@ def test_keys_are_stored_hashed(db_ctx) -> None:  # type: ignore[no-untyped-def]
     with db_ctx.session() as s:
         hashes = s.scalars(select(ApiKey.key_hash)).all()
     assert key not in hashes and auth.hash_key(key) in hashes
-
-
-def test_blob_store_is_content_addressed(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    store = LocalBlobStore(tmp_path)
-    a = store.put(b"hello")
-    assert store.put(b"hello") == a and store.get(a) == b"hello"
-    with pytest.raises(NotFound):
-        store.get("f" * 64)
-    with pytest.raises(NotFound):
-        store.get("../etc/passwd")
 
 
 def test_migrations_build_exactly_the_tables_the_code_declares(db_ctx) -> None:  # type: ignore[no-untyped-def]

@@ -69,6 +69,19 @@ class Settings(BaseSettings):
         description="Seconds `serve` waits for in-flight requests and in-process jobs on SIGTERM "
         "(below Kubernetes' default 30 s grace period).",
     )
+    storage_url: str | None = Field(
+        default=None,
+        description="Where blobs, training state and run logs live: file:///path or "
+        "s3://bucket/prefix; the `blobs` folder under `home` when unset.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="Endpoint of a non-AWS S3 store (MinIO, Ceph...)."
+    )
+    blob_cache_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="Local read-through cache of a remote store's blobs under `home` (0: none).",
+    )
     worker_threads: int = Field(
         default=0, ge=0, description="Jobs a worker process runs at once (0: one per core)."
     )
@@ -194,5 +207,10 @@ class Settings(BaseSettings):
         return self.sqlalchemy_url.startswith("sqlite")
 
     @property
-    def blob_dir(self) -> Path:
-        return self.home / "blobs"
+    def storage(self) -> str:
+        """The store's URL; a folder under the home on the embedded default."""
+        return self.storage_url or (self.home / "blobs").resolve().as_uri()
+
+    @property
+    def blob_cache_dir(self) -> Path:
+        return self.home / "cache" / "blobs"

@@ -9,7 +9,8 @@ DocloopError
 ├── Conflict            (409)  the resource is not in a state that allows this
 ├── PayloadTooLarge     (413)
 └── TransientError      (503)  worth retrying (network, lease lost)
-    └── Interrupted     (503)  the worker is stopping: the job goes back to the queue
+    ├── Interrupted     (503)  the worker is stopping: the job goes back to the queue
+    └── StorageUnavailable      the object store cannot be reached, read or written
 """
 
 from __future__ import annotations
@@ -62,3 +63,7 @@ class TransientError(DocloopError):
 class Interrupted(TransientError):
     """Raised inside a long job when its worker is stopping; the worker hands the job back
     (queued at once, this attempt not counted) instead of recording a failure."""
+
+
+class StorageUnavailable(TransientError):
+    """The blob store refused or did not answer (credentials, network, bucket, disk)."""

@@ -12,8 +12,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from docloop.config import Settings
-from docloop.ml.checkpoints import FileCheckpoints
 from docloop.ml.launch import PROGRESS_PREFIX, RESULT_FILE
 from docloop.ml.train import train_members
 
@@ -25,14 +23,12 @@ def main(folder: Path) -> None:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     try:
         with (folder / "inputs.pkl").open("rb") as fh:
-            pages, examples, labels, config = pickle.load(fh)
+            pages, examples, labels, config, place = pickle.load(fh)
 
         def progress(fraction: float, info: dict[str, Any]) -> None:
             print(PROGRESS_PREFIX + json.dumps({"fraction": fraction, "info": info}), flush=True)
 
-        every_s = Settings().checkpoint_every_s  # the worker's environment, passed down
-        checkpoints = FileCheckpoints(folder / "checkpoints", every_s)
-        networks = train_members(pages, examples, labels, config, progress, checkpoints)
+        networks = train_members(pages, examples, labels, config, progress, place.open())
         if dist.get_rank() == 0:
             tmp = folder / (RESULT_FILE + ".tmp")
             with tmp.open("wb") as fh:

@@ -1,7 +1,8 @@
 """Data-parallel training in N processes with ``torchrun``, driven from a worker.
 
-The inputs, the checkpoints and the result live in one folder (on shared storage for several
-machines): each rank reads the inputs, trains its shard, and rank 0 writes the networks back.
+The inputs and the result live in one folder (on shared storage for several machines), the
+checkpoints in the blob store: each rank reads the inputs, trains its shard, and rank 0 saves
+the checkpoints and writes the networks back.
 Rank 0 reports progress as JSON lines on stdout, which the worker turns into training progress.
 """
 
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from docloop.ml.archs.field_tagger import FieldTagger
+from docloop.ml.checkpoints import CheckpointPlace
 from docloop.ml.data import Example, LabelledPage
 from docloop.ml.torchrun import torchrun_command
 from docloop.ml.train import ProgressFn, TrainConfig
@@ -38,6 +40,7 @@ def train_in_processes(
     *,
     folder: Path,
     processes: int,
+    checkpoints: CheckpointPlace,
     extra_args: str = "",
     progress: ProgressFn | None = None,
 ) -> list[FieldTagger]:
@@ -48,7 +51,7 @@ def train_in_processes(
     it, torchrun is started again (``RELAUNCHES`` times) and resumes from the checkpoints."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "inputs.pkl").open("wb") as fh:
-        pickle.dump((list(pages), list(examples), list(labels), config), fh)
+        pickle.dump((list(pages), list(examples), list(labels), config, checkpoints), fh)
     (folder / RESULT_FILE).unlink(missing_ok=True)
     command = torchrun_command(folder, processes, extra_args)
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}

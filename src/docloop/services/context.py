@@ -19,7 +19,7 @@ from docloop.ml.engines.base import OcrEngine
 from docloop.ml.engines.processes import ProcessPoolEngine
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine, engine_name
 from docloop.ml.infer import PredictorCache
-from docloop.storage import BlobStore, LocalBlobStore
+from docloop.storage import BlobStore, StoreOptions, open_store
 
 
 @dataclass
@@ -67,6 +67,16 @@ def build_ocr(settings: Settings) -> RapidOcrEngine | ProcessPoolEngine:
     )
 
 
+def build_blobs(settings: Settings) -> BlobStore:
+    """The configured store, with a local cache of its blobs when it is remote."""
+    options = StoreOptions(
+        endpoint_url=settings.s3_endpoint_url,
+        cache_dir=settings.blob_cache_dir,
+        cache_bytes=settings.blob_cache_mb * 2**20,
+    )
+    return open_store(settings.storage, options)
+
+
 def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppContext:
     """Create folders, migrate the database (when ``settings.migrates_at_start``), and create
     the bootstrap key if configured and the schema allows it (else `docloop migrate` does)."""
@@ -82,7 +92,7 @@ def build_context(settings: Settings, *, ocr: OcrEngine | None = None) -> AppCon
         settings=settings,
         engine=engine,
         sessions=make_session_factory(engine),
-        blobs=LocalBlobStore(settings.blob_dir),
+        blobs=build_blobs(settings),
         ocr=reader,
     )
     if ocr is None and isinstance(reader, ProcessPoolEngine):

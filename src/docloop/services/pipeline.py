@@ -79,5 +79,6 @@ class Pipeline:
                 run.steps = [*run.steps, entry]
 
     def scratch(self, key: str) -> Path:
-        """A folder for a step's partial work (checkpoints), kept until the step finishes."""
+        """A local folder for a step's working files (torchrun's inputs and result), kept until
+        the step finishes; what a resuming worker needs (checkpoints) lives in the store."""
         return self.ctx.settings.home / "pipeline" / key[:32]

@@ -52,7 +52,7 @@ def show_run(ctx: AppContext, who: Principal, run_id: str) -> dict[str, Any]:
         ]
         out["artifact_uri"] = found.info.artifact_uri
         out["artifacts"] = _artifacts(mlflow, out["mlflow_run_id"])
-        out["tracking_uri"] = tracking.tracking_uri(ctx)
+        out["tracking_uri"] = tracking.shown_uri(ctx)
     return out
 
 

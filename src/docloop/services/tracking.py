@@ -1,18 +1,24 @@
 """Every training as an MLflow run: what code, data, settings and machine made a model, what it
 cost, and what came out, readable months later in MLflow's UI or through ``docloop runs``.
 
-The store is a SQLite file under the home folder unless ``MLFLOW_TRACKING_URI`` names a team
-server. MLflow is imported only here and only when a training runs: it is slow to import and
-the server's request path never needs it.
+MLflow's tracking store is ``MLFLOW_TRACKING_URI`` when set (a team server); else, when docloop
+runs on PostgreSQL, the same database in a schema of its own (``mlflow``: MLflow's tables and
+its migration history stay apart from docloop's), so a training resumed on another machine
+reopens its run; else a SQLite file under the home folder. Artifacts go to ``mlartifacts``
+in docloop's blob store (the same bucket and endpoint when it is S3). The training log is a
+named object in the store, readable from any replica. MLflow is imported only here and only
+when a training runs: it is slow to import and the server's request path never needs it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
 import resource
 import subprocess
+import tempfile
 import time
 from importlib import metadata
 from pathlib import Path
@@ -20,17 +26,68 @@ from typing import TYPE_CHECKING, Any
 
 from docloop import __version__
 from docloop.services.context import AppContext
+from docloop.storage.base import MLFLOW_ROOT
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 METRICS_FLUSH_S = 5.0
+LOG_FLUSH_S = 5.0  # the training log is saved to the store at most this often, and at the end
+MLFLOW_SCHEMA = "mlflow"
 
 
 def tracking_uri(ctx: AppContext) -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or (
-        f"sqlite:///{(ctx.settings.home / 'mlflow.db').resolve()}"
-    )
+    if uri := os.environ.get("MLFLOW_TRACKING_URI"):
+        return uri
+    if url := _shared_database(ctx):
+        joiner = "&" if "?" in url else "?"
+        return f"{url}{joiner}options=-csearch_path%3D{MLFLOW_SCHEMA}"
+    return f"sqlite:///{(ctx.settings.home / 'mlflow.db').resolve()}"
+
+
+def shown_uri(ctx: AppContext) -> str:
+    """The tracking URI without its password, for people to read."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    uri = tracking_uri(ctx)
+    try:
+        return make_url(uri).render_as_string(hide_password=True)
+    except ArgumentError:  # an http(s) MLflow server
+        return uri
+
+
+def _shared_database(ctx: AppContext) -> str | None:
+    """docloop's PostgreSQL URL when MLflow's runs live in its ``mlflow`` schema, else None."""
+    url = ctx.settings.sqlalchemy_url
+    if "MLFLOW_TRACKING_URI" in os.environ or not url.startswith("postgresql"):
+        return None
+    return url
+
+
+@functools.cache
+def _prepare(database_url: str | None, endpoint_url: str | None) -> None:
+    """Once per process: MLflow's schema exists in PostgreSQL, and MLflow's S3 client uses
+    docloop's endpoint (MLflow reads it from ``MLFLOW_S3_ENDPOINT_URL``)."""
+    if endpoint_url and "MLFLOW_S3_ENDPOINT_URL" not in os.environ:
+        os.environ["MLFLOW_S3_ENDPOINT_URL"] = endpoint_url
+    if database_url is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {MLFLOW_SCHEMA}"))
+    except Exception:  # another worker created it at the same moment
+        with engine.connect() as conn:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :n"), {"n": MLFLOW_SCHEMA}
+            ).scalar()
+        if not found:
+            raise
+    finally:
+        engine.dispose()
 
 
 def client(ctx: AppContext) -> MlflowClient:
@@ -40,7 +97,19 @@ def client(ctx: AppContext) -> MlflowClient:
 
     # MLflow's start-up chatter (table creation, monitor start/stop) would drown progress bars.
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    _prepare(_shared_database(ctx), ctx.settings.s3_endpoint_url)
     return MlflowClient(tracking_uri=tracking_uri(ctx))
+
+
+def log_name(run_id: str) -> str:
+    """The training log's named object in the blob store."""
+    return f"runs/{run_id}/training.log"
+
+
+def run_log(ctx: AppContext, run_id: str) -> str:
+    """A training's log so far, from any machine ("" before its first lines are saved)."""
+    data = ctx.blobs.get_named(log_name(run_id))
+    return data.decode() if data is not None else ""
 
 
 def git_commit() -> str:
@@ -114,7 +183,9 @@ class Tracker:
         self.ctx = ctx
         self.client = client(ctx)
         self.run_id = run_id
-        self.log_path = ctx.settings.home / "pipeline" / f"run-{run_id}.log"
+        self._log = run_log(ctx, run_id)  # a resumed run's log goes on from its start
+        self._log_saved = time.monotonic() - LOG_FLUSH_S  # the first line is saved at once
+        self._log_dirty = False
         self._started_cpu = cpu_seconds()
         self._started = time.time()
         self._monitor: Any = None
@@ -158,10 +229,17 @@ class Tracker:
         self._monitor.start()
 
     def log(self, message: str) -> None:
-        """A line of the training log, kept on disk so a resumed run's log starts at the start."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("a") as fh:
-            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+        """A line of the training log; the log is saved to the store every few seconds."""
+        self._log += f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
+        self._log_dirty = True
+        if time.monotonic() - self._log_saved >= LOG_FLUSH_S:
+            self._save_log()
+
+    def _save_log(self) -> None:
+        if self._log_dirty:
+            self.ctx.blobs.put_named(log_name(self.run_id), self._log.encode())
+            self._log_dirty = False
+        self._log_saved = time.monotonic()
 
     def params(self, values: dict[str, Any]) -> None:
         from mlflow.entities import Param
@@ -183,6 +261,7 @@ class Tracker:
             self.flush()
 
     def flush(self) -> None:
+        self._save_log()
         while self._pending:
             batch, self._pending = self._pending[:1000], self._pending[1000:]
             self.client.log_batch(self.run_id, metrics=batch)
@@ -208,12 +287,10 @@ class Tracker:
         self.client.log_dict(self.run_id, value, path)
 
     def artifact_bytes(self, data: bytes, path: str) -> None:
-        folder = self.ctx.settings.home / "pipeline" / f"upload-{self.run_id}"
-        folder.mkdir(parents=True, exist_ok=True)
-        local = folder / Path(path).name
-        local.write_bytes(data)
-        self.client.log_artifact(self.run_id, str(local), str(Path(path).parent or ""))
-        local.unlink()
+        with tempfile.TemporaryDirectory(prefix="docloop-artifact-") as folder:
+            local = Path(folder) / Path(path).name
+            local.write_bytes(data)
+            self.client.log_artifact(self.run_id, str(local), str(Path(path).parent or ""))
 
     def finish(self, status: str, *, gpu: bool, extra_cpu_seconds: float = 0.0) -> dict[str, float]:
         """Close the run with its wall time, CPU time, peak memory and estimated cost."""
@@ -235,8 +312,8 @@ class Tracker:
             figures["gpu_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         self.metrics(figures)
         self.flush()
-        if self.log_path.exists():
-            self.artifact_text(self.log_path.read_text(), "training.log")
+        if self._log:
+            self.artifact_text(self._log, "training.log")
         self.client.set_terminated(self.run_id, status)
         return figures
 
@@ -246,8 +323,8 @@ def _experiment(ctx: AppContext, mlflow: MlflowClient, model_id: str, model_name
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    local_store = "MLFLOW_TRACKING_URI" not in os.environ
-    location = (ctx.settings.home / "mlartifacts").resolve().as_uri() if local_store else None
+    own_store = "MLFLOW_TRACKING_URI" not in os.environ  # else the team server decides
+    location = f"{ctx.blobs.url}/{MLFLOW_ROOT}" if own_store else None
     try:
         return mlflow.create_experiment(
             name, artifact_location=location, tags={"docloop.model_name": model_name}

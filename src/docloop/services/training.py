@@ -342,7 +342,8 @@ class _TrainingJob:
             [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
             lambda key: self._train(pages, examples, config, key),
         )
-        shutil.rmtree(self.pipe.scratch(train_key), ignore_errors=True)  # saved epochs, logs
+        shutil.rmtree(self.pipe.scratch(train_key), ignore_errors=True)  # torchrun's files
+        self._checkpoints(train_key).clear()
         self.stop_point()
         metrics, eval_key = self.pipe.step(
             "evaluate",
@@ -368,12 +369,22 @@ class _TrainingJob:
         self.report(OCR_SHARE * done / max(total, 1))
         self.stop_point()
 
-    def _checkpoints(self, train_key: str) -> Any:
-        """Saved epochs of the train step; imported here so serving never loads torch."""
-        from docloop.ml.checkpoints import FileCheckpoints
+    def _checkpoint_place(self, train_key: str) -> Any:
+        """Where the train step's epochs are saved: in the store, under the step's key, so a
+        worker on another machine resumes them. Imported here so serving never loads torch."""
+        from docloop.ml.checkpoints import CheckpointPlace
 
-        folder = self.pipe.scratch(train_key)
-        return FileCheckpoints(folder / "checkpoints", self.ctx.settings.checkpoint_every_s)
+        settings = self.ctx.settings
+        return CheckpointPlace(
+            settings.storage, settings.s3_endpoint_url, f"train/{train_key}",
+            settings.checkpoint_every_s,
+        )  # fmt: skip
+
+    def _checkpoints(self, train_key: str) -> Any:
+        from docloop.ml.checkpoints import StoreCheckpoints
+
+        place = self._checkpoint_place(train_key)
+        return StoreCheckpoints(self.ctx.blobs, place.name, place.every_s)
 
     def _train(self, pages: list, examples: list, config: Any, key: str) -> list:  # type: ignore[type-arg]
         """The networks, in this process or in torchrun's; resumes from saved epochs."""
@@ -402,6 +413,7 @@ class _TrainingJob:
             self.tracker.log(f"train: {processes} processes with torchrun in {folder}")
             return train_in_processes(
                 pages, examples, self.labels, config, folder=folder, processes=processes,
+                checkpoints=self._checkpoint_place(key),
                 extra_args=self.ctx.settings.torchrun_args, progress=progress,
             )  # fmt: skip
         return train_members(
