@@ -4,7 +4,6 @@ finishes the same run from its last finished step and last saved epoch, not from
 from __future__ import annotations
 
 import ast
-import contextlib
 import os
 import re
 import signal
@@ -17,11 +16,9 @@ import pytest
 
 from docloop.db.tables import TrainingRun
 from docloop.domain import ModelState
-from docloop.ml.checkpoints import StoreCheckpoints
 from docloop.services import auth, models, tracking, training
 from docloop.services.context import build_context
-from docloop.storage import BlobStore
-from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
+from tests.conftest import _ENGINE, make_settings, run_jobs, saved_epochs, upload_samples
 
 pytestmark = pytest.mark.slow
 
@@ -39,14 +36,6 @@ def _worker(home: Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "docloop.cli", "worker"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-
-
-def _saved_epochs(store: BlobStore) -> dict[int, int]:
-    found: dict[int, int] = {}
-    for key in {name.split("/")[1] for name in store.list_named("train")}:
-        with contextlib.suppress(OSError, RuntimeError, EOFError):  # being written right now
-            found.update(StoreCheckpoints(store, f"train/{key}").epochs())
-    return found
 
 
 def _wait(condition, timeout: float, what: str):  # type: ignore[no-untyped-def]
@@ -70,7 +59,7 @@ def test_a_killed_worker_is_replaced_and_the_training_resumes(tmp_path: Path) ->
 
     first = _worker(home)
     try:
-        saved = _wait(lambda: {m: e for m, e in _saved_epochs(ctx.blobs).items() if e >= 20},
+        saved = _wait(lambda: {m: e for m, e in saved_epochs(ctx.blobs).items() if e >= 20},
                       240, "the first worker to save epoch 20")  # fmt: skip
         first.send_signal(signal.SIGKILL)
         first.wait()
@@ -103,5 +92,5 @@ def test_a_killed_worker_is_replaced_and_the_training_resumes(tmp_path: Path) ->
     assert found, log
     resumed_at = ast.literal_eval(found.group(1))
     assert all(resumed_at[m] >= e for m, e in saved.items()), (saved, resumed_at)
-    assert not _saved_epochs(ctx.blobs), "checkpoints are removed once the train step is stored"
+    assert not saved_epochs(ctx.blobs), "checkpoints are removed once the train step is stored"
     ctx.close()

@@ -16,11 +16,10 @@ import pytest
 
 from docloop.db.tables import Job, Model, TrainingRun
 from docloop.domain import JobKind, JobStatus, ModelState
-from docloop.ml.checkpoints import FileCheckpoints
-from docloop.services import auth, jobs, models, training
+from docloop.services import auth, jobs, models, tracking, training
 from docloop.services.context import AppContext, build_context
 from docloop.worker.loop import Worker
-from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
+from tests.conftest import _ENGINE, make_settings, run_jobs, saved_epochs, upload_samples
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +37,14 @@ def _queued_training(ctx: AppContext, files: int) -> tuple[auth.Principal, str]:
     return who, model.id
 
 
-def _trained_epoch(home: Path) -> int:
-    """The last epoch the training log reports, 0 before the first."""
+def _trained_epoch(ctx: AppContext) -> int:
+    """The last epoch the training logs (in the store) report, 0 before the first."""
+    with ctx.session() as s:
+        runs = [r.mlflow_run_id for r in s.query(TrainingRun).all() if r.mlflow_run_id]
     epochs = [
         int(m)
-        for log in (home / "pipeline").glob("run-*.log")
-        for m in re.findall(r"train: member 1 epoch (\d+) ", log.read_text())
+        for run_id in runs
+        for m in re.findall(r"train: member 1 epoch (\d+) ", tracking.run_log(ctx, run_id))
     ]
     return max(epochs, default=0)
 
@@ -73,7 +74,7 @@ def test_a_stopped_worker_hands_the_training_back_and_the_next_resumes_it(tmp_pa
     first = Worker(ctx, "first")
     thread = threading.Thread(target=first.run, kwargs={"max_jobs": 1})
     thread.start()
-    _wait(lambda: _trained_epoch(home) >= 3, 300, "the first worker to train 3 epochs")
+    _wait(lambda: _trained_epoch(ctx) >= 3, 300, "the first worker to train 3 epochs")
     first.stop()
     thread.join(60)
     assert not thread.is_alive()
@@ -85,16 +86,16 @@ def test_a_stopped_worker_hands_the_training_back_and_the_next_resumes_it(tmp_pa
     assert models.get_model(ctx, who, model_id).state == ModelState.QUEUED
     with ctx.session() as s:
         assert s.query(TrainingRun).one().status == "interrupted"
-    [folder] = (home / "pipeline").glob("*/checkpoints")
-    stopped_at = _trained_epoch(home)
-    assert FileCheckpoints(folder).epochs() == {0: stopped_at}  # saved by the stop
+    # Saved on their own schedule at the first epoch only: a later one was saved by the stop.
+    stopped_at = saved_epochs(ctx.blobs)[0]
+    assert saved_epochs(ctx.blobs) == {0: stopped_at} and stopped_at >= 3
 
     assert Worker(ctx, "second").run(max_jobs=1) == 1  # claimed at once: no lease to wait out
     assert models.get_model(ctx, who, model_id).state == ModelState.HOSTED
     with ctx.session() as s:
         run = s.query(TrainingRun).one()
         assert run.status == "succeeded"
-        log = (home / "pipeline" / f"run-{run.mlflow_run_id}.log").read_text()
+        log = tracking.run_log(ctx, run.mlflow_run_id)
     assert _train_job(ctx).attempts == 1  # the handed-back attempt did not count
     assert f"handed back: stopped after epoch {stopped_at} of member 1" in log
     assert f"resuming from saved epochs {{0: {stopped_at}}}" in log
@@ -120,7 +121,7 @@ def test_sigterm_ends_a_worker_process_at_once_and_its_training_is_claimable(
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     try:
-        _wait(lambda: _trained_epoch(home) >= 2, 300, "the worker to train 2 epochs")
+        _wait(lambda: _trained_epoch(ctx) >= 2, 300, "the worker to train 2 epochs")
         sent = time.monotonic()
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=30)
@@ -206,7 +207,7 @@ def test_sigterm_drains_the_server_and_its_worker_hands_the_training_back(
         )  # fmt: skip
 
     try:
-        _wait(lambda: _trained_epoch(home) >= 2, 300, "the in-process worker to train 2 epochs")
+        _wait(lambda: _trained_epoch(ctx) >= 2, 300, "the in-process worker to train 2 epochs")
         uploading = threading.Thread(target=upload)
         uploading.start()
         _wait(fetching.is_set, 60, "the upload to fetch its URL")
