@@ -199,7 +199,8 @@ def _kill_the_training_worker(hosts: Cluster, model_id: str) -> str:
         hosts.db_url,
         "SELECT lease_owner FROM jobs WHERE kind = 'train' AND model_id = %s", model_id,
     )  # fmt: skip
-    pid = int(owner.split(":")[1])
+    assert owner is not None, "the training ended before a worker could be killed during it"
+    pid = int(owner.split(":")[1])  # owners are host:pid:random
     [name] = [n for n, p in hosts.processes.items() if p.pid == pid]
     kill_host(hosts.processes[name])
     return name
@@ -289,7 +290,7 @@ def test_replicas_and_workers_on_separate_hosts_survive_a_killed_worker_and_repl
         hosts.db_url,
         "SELECT attempts, status FROM jobs WHERE kind = 'train' AND model_id = %s", model_id,
     )  # fmt: skip
-    assert (attempts, status) == (2, "succeeded"), hosts.log(survivor)
+    assert (attempts, status) == (2, "succeeded"), hosts.log_of(survivor).read_text()
     print(
         f"\nkilled {killed_worker} mid-training and api2 mid-load; served {lb.served}, "
         f"{len(lb.failures)} in flight on api2 failed, {len(lost)} of them stored"
