@@ -50,6 +50,7 @@ def saved_epochs(store: BlobStore) -> dict[int, int]:
 
 
 def free_port(host: str) -> int:
+    """A TCP port nothing listens on at ``host`` now."""
     with socket.socket() as probe:
         probe.bind((host, 0))
         return int(probe.getsockname()[1])
@@ -64,6 +65,7 @@ def skip_without_namespaces() -> None:
 
 
 def _ip(*args: str) -> None:
+    """One ``ip`` command; ``CalledProcessError`` (with its stderr) when it fails."""
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
 
@@ -152,39 +154,55 @@ def private_network() -> Iterator[Network]:
 
 
 @contextlib.contextmanager
+def _postgres_tool(name: str) -> str | None:
+    """``name`` on the PATH, or in Debian's versioned PostgreSQL folder (not on the PATH)."""
+    return shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None
+    )
+
+
+def _postgres(args: list[str], what: str, timeout: float) -> None:
+    """A PostgreSQL command as the ``postgres`` user; the test fails with its output."""
+    done = subprocess.run(
+        ["runuser", "-u", "postgres", "--", *args], capture_output=True, text=True,
+        timeout=timeout, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        pytest.fail(f"{what} failed ({done.returncode}): {done.stdout}{done.stderr}")
+
+
+@contextlib.contextmanager
 def private_postgres(network: Network) -> Iterator[str]:
     """A PostgreSQL server of the test's own on the bridge address, trusting the namespaces.
 
     ``initdb`` refuses to run as root, so the server runs as the ``postgres`` user."""
-    tools = {name: shutil.which(name) for name in ("initdb", "pg_ctl", "runuser")}
-    if None in tools.values():
-        pytest.skip(f"a private PostgreSQL needs initdb, pg_ctl and runuser: {tools}")
+    initdb, pg_ctl = _postgres_tool("initdb"), _postgres_tool("pg_ctl")
+    if initdb is None or pg_ctl is None or shutil.which("runuser") is None:
+        pytest.skip("a private PostgreSQL needs initdb, pg_ctl (PostgreSQL) and runuser")
     data = Path(tempfile.mkdtemp(prefix="docloop-scale-pg-"))
-    shutil.chown(data, "postgres", "postgres")
-    as_postgres = [str(tools["runuser"]), "-u", "postgres", "--"]
+    try:
+        shutil.chown(data, "postgres", "postgres")
+    except LookupError:
+        shutil.rmtree(data)
+        pytest.skip("a private PostgreSQL runs as the `postgres` user, and there is none")
     port = free_port(network.gateway)
     try:
-        subprocess.run(
-            [*as_postgres, str(tools["initdb"]), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "--no-sync"],
-            check=True, capture_output=True, timeout=120,
-        )  # fmt: skip
+        _postgres([initdb, "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"],
+                  "initdb", 120)  # fmt: skip
         with (data / "pg_hba.conf").open("a") as hba:
             hba.write(f"host all all {network.subnet} trust\n")
         options = (
             f"-c listen_addresses={network.gateway} -p {port} -k {data} -c fsync=off "
             "-c synchronous_commit=off -c max_connections=200"
         )
-        subprocess.run(
-            [*as_postgres, str(tools["pg_ctl"]), "-D", str(data), "-l", str(data / "server.log"),
-             "-w", "-t", "60", "-o", options, "start"],
-            check=True, capture_output=True, timeout=90,
-        )  # fmt: skip
+        _postgres([pg_ctl, "-D", str(data), "-l", str(data / "server.log"), "-w", "-t", "60",
+                   "-o", options, "start"], "pg_ctl start", 90)  # fmt: skip
         yield f"postgresql://postgres@{network.gateway}:{port}/postgres"
     finally:
         subprocess.run(
-            [*as_postgres, str(tools["pg_ctl"]), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True, timeout=60,
+            ["runuser", "-u", "postgres", "--", pg_ctl, "-D", str(data), "-m", "immediate",
+             "stop"],
+            capture_output=True, timeout=60, check=False,
         )  # fmt: skip
         shutil.rmtree(data, ignore_errors=True)
 

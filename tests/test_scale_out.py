@@ -121,6 +121,8 @@ def hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
 
 @dataclass
 class Failure:
+    """A request that reached a replica and got no answer: where, what, and when it started."""
+
     replica: str
     what: str
     started: float
@@ -174,11 +176,13 @@ class Balancer:
 
 
 def _rows(db_url: str, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """The rows of one query to the shared database, read from this machine."""
     with psycopg.connect(db_url) as conn:
         return conn.execute(sql, args).fetchall()
 
 
 def _upload(lb: Balancer, model_id: str, path: Path, objects: list[dict]) -> None:
+    """One annotated photo, the way Nanonets' own example sends it."""
     response = lb.request(
         "POST", f"/api/v2/OCR/Model/{model_id}/UploadFile/",
         files={
@@ -298,6 +302,7 @@ def test_replicas_and_workers_on_separate_hosts_survive_a_killed_worker_and_repl
 
 
 def _ready(address: str) -> bool:
+    """``/readyz`` says 200: database, bucket and OCR engine ready (the first call loads it)."""
     with contextlib.suppress(httpx.TransportError):
         return httpx.get(f"http://{address}:{PORT}/readyz", timeout=30).status_code == 200
     return False
