@@ -153,7 +153,6 @@ def private_network() -> Iterator[Network]:
             _ip("link", "del", network.bridge)
 
 
-@contextlib.contextmanager
 def _postgres_tool(name: str) -> str | None:
     """``name`` on the PATH, or in Debian's versioned PostgreSQL folder (not on the PATH)."""
     return shutil.which(name) or next(
@@ -199,12 +198,14 @@ def private_postgres(network: Network) -> Iterator[str]:
                    "-o", options, "start"], "pg_ctl start", 90)  # fmt: skip
         yield f"postgresql://postgres@{network.gateway}:{port}/postgres"
     finally:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", pg_ctl, "-D", str(data), "-m", "immediate",
-             "stop"],
-            capture_output=True, timeout=60, check=False,
-        )  # fmt: skip
-        shutil.rmtree(data, ignore_errors=True)
+        try:
+            subprocess.run(
+                ["runuser", "-u", "postgres", "--", pg_ctl, "-D", str(data), "-m", "immediate",
+                 "stop"],
+                capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(data, ignore_errors=True)
 
 
 def start_in(
