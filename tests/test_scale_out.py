@@ -72,7 +72,7 @@ class Cluster:
             "DOCLOOP_STORAGE_URL": self.storage_url,
             "DOCLOOP_S3_ENDPOINT_URL": self.s3_endpoint,
             "DOCLOOP_BOOTSTRAP_API_KEY": KEY,
-            "DOCLOOP_JOB_LEASE_S": "5",  # a dead worker's training is taken over 5 s on
+            "DOCLOOP_JOB_LEASE_S": "8",  # a dead worker's training is taken over 8 s on
             "DOCLOOP_WORKER_POLL_S": "0.2",
             "DOCLOOP_TRAIN_EPOCHS": "15",
             "DOCLOOP_TRAIN_MEMBERS": "1",
