@@ -204,20 +204,22 @@ class S3Server:
         return f"s3://{self.bucket}/{prefix}"
 
 
-def start_moto(env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """``python -m moto.server`` on a free 127.0.0.1 port; the process and its endpoint URL."""
+def start_moto(
+    env: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """``python -m moto.server`` on a free port of ``host``; the process and its endpoint URL."""
     pytest.importorskip("moto.server", reason="the S3 tests need moto[server] (the dev extra)")
     import httpx
 
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((host, 0))
         port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
         env={**os.environ, **(env or {})},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = f"http://{host}:{port}"
     for _ in range(300):
         try:
             httpx.get(f"{endpoint}/moto-api/", timeout=1)

@@ -5,7 +5,6 @@ a worker on home C resumes the training from the bucket, and the API on home A p
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import os
 import re
@@ -13,21 +12,18 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from fastapi.testclient import TestClient
 
 from docloop.api.app import create_app
 from docloop.db.tables import TrainingRun
-from docloop.ml.checkpoints import StoreCheckpoints
 from docloop.services import auth, runs, tracking
 from docloop.services.context import build_context
-from docloop.storage import BlobStore
+from tests.cluster import saved_epochs, wait_until
 from tests.conftest import (
     _ENGINE,
     PG_ENV,
@@ -39,7 +35,6 @@ from tests.conftest import (
 )
 
 pytestmark = pytest.mark.slow
-T = TypeVar("T")
 
 
 @pytest.fixture
@@ -80,24 +75,6 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
         worker.wait()
 
 
-def _saved_epochs(store: BlobStore) -> dict[int, int]:
-    found: dict[int, int] = {}
-    for key in {name.split("/")[1] for name in store.list_named("train")}:
-        with contextlib.suppress(RuntimeError, EOFError):  # replaced while being read
-            found.update(StoreCheckpoints(store, f"train/{key}").epochs())
-    return found
-
-
-def _wait(condition: Callable[[], T], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.3)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
     tmp_path: Path, pg_url: str, s3_server: S3Server
 ) -> None:
@@ -127,8 +104,10 @@ def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
 
         first = _worker(homes["b"], pg_url, storage, s3_server)
         try:
-            saved = _wait(lambda: {m: e for m, e in _saved_epochs(api.blobs).items() if e >= 10},
-                          300, "the worker on home B to save epoch 10 in the bucket")  # fmt: skip
+            saved = wait_until(
+                lambda: {m: e for m, e in saved_epochs(api.blobs).items() if e >= 10},
+                300, "the worker on home B to save epoch 10 in the bucket",
+            )  # fmt: skip
             first.send_signal(signal.SIGKILL)
             first.wait()
         finally:
@@ -137,8 +116,8 @@ def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
 
         second = _worker(homes["c"], pg_url, storage, s3_server)
         try:
-            _wait(lambda: client.get(f"/api/v2/OCR/Model/{mid}").json()["state"] == 5,
-                  400, "the worker on home C to finish the training")  # fmt: skip
+            wait_until(lambda: client.get(f"/api/v2/OCR/Model/{mid}").json()["state"] == 5,
+                       400, "the worker on home C to finish the training")  # fmt: skip
         finally:
             _stop(second)
 
