@@ -44,7 +44,7 @@ def saved_epochs(store: BlobStore) -> dict[int, int]:
     """The epochs the trainings in ``store`` have saved: network member to its last epoch."""
     found: dict[int, int] = {}
     for key in {name.split("/")[1] for name in store.list_named("train")}:
-        with contextlib.suppress(RuntimeError, EOFError):  # replaced while being read
+        with contextlib.suppress(OSError, RuntimeError, EOFError):  # replaced while being read
             found.update(StoreCheckpoints(store, f"train/{key}").epochs())
     return found
 

@@ -25,7 +25,6 @@ from docloop.ml.engines.rapid import RapidOcrEngine
 from docloop.samples import PLATES
 from docloop.services import auth
 from docloop.services.context import AppContext, build_context
-from docloop.storage import BlobStore
 from docloop.worker.loop import Worker
 
 PG_ENV = "DOCLOOP_TEST_POSTGRES_URL"
@@ -246,16 +245,3 @@ def s3_server() -> Iterator[S3Server]:
         finally:
             proc.terminate()
             proc.wait(10)
-
-
-def saved_epochs(store: BlobStore) -> dict[int, int]:
-    """The epochs saved in the store's training checkpoints, by member."""
-    import contextlib
-
-    from docloop.ml.checkpoints import StoreCheckpoints
-
-    found: dict[int, int] = {}
-    for key in {name.split("/")[1] for name in store.list_named("train")}:
-        with contextlib.suppress(OSError, RuntimeError, EOFError):  # being written right now
-            found.update(StoreCheckpoints(store, f"train/{key}").epochs())
-    return found

@@ -18,7 +18,8 @@ from docloop.db.tables import TrainingRun
 from docloop.domain import ModelState
 from docloop.services import auth, models, tracking, training
 from docloop.services.context import build_context
-from tests.conftest import _ENGINE, make_settings, run_jobs, saved_epochs, upload_samples
+from tests.cluster import saved_epochs
+from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
 
 pytestmark = pytest.mark.slow
 

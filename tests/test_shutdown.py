@@ -19,7 +19,8 @@ from docloop.domain import JobKind, JobStatus, ModelState
 from docloop.services import auth, jobs, models, tracking, training
 from docloop.services.context import AppContext, build_context
 from docloop.worker.loop import Worker
-from tests.conftest import _ENGINE, make_settings, run_jobs, saved_epochs, upload_samples
+from tests.cluster import saved_epochs
+from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
 
 pytestmark = pytest.mark.slow
 
