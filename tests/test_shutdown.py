@@ -67,7 +67,12 @@ def _train_job(ctx: AppContext) -> Job:
 def test_a_stopped_worker_hands_the_training_back_and_the_next_resumes_it(tmp_path: Path) -> None:
     home = tmp_path / "home"
     settings = make_settings(
-        home, train_epochs=40, train_members=1, checkpoint_every_s=ONCE_AN_HOUR, job_lease_s=60
+        home,
+        train_epochs=40,
+        train_members=1,
+        checkpoint_every_s=ONCE_AN_HOUR,
+        job_lease_s=60,
+        run_log_flush_s=0,  # the test reads the epochs from the log as they are trained
     )
     ctx = build_context(settings, ocr=_ENGINE)
     who, model_id = _queued_training(ctx, 12)

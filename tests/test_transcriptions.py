@@ -94,7 +94,7 @@ def test_import_uploads_lines_tsv_unless_told_not_to(tmp_path: Path) -> None:
     runner = CliRunner()
     model_id = runner.invoke(
         app, ["models", "create", "--labels", "number_plate", *home]
-    ).output.strip()
+    ).stdout.strip()
     folder = tmp_path / "data"
     for sub in ("images", "annotations", "lines"):
         (folder / sub).mkdir(parents=True)
@@ -136,12 +136,12 @@ def test_import_uploads_lines_tsv_unless_told_not_to(tmp_path: Path) -> None:
 
     other = runner.invoke(app, ["models", "create", "--labels", "number_plate", *home])
     runner.invoke(
-        app, ["import", str(folder), "--model", other.output.strip(), "--no-lines", *home]
+        app, ["import", str(folder), "--model", other.stdout.strip(), "--no-lines", *home]
     )
     ctx = build_context(Settings(home=tmp_path / "home", ocr_processes=False))
     try:
         who = auth.local_principal(ctx, auth.DEFAULT_WORKSPACE)
-        listed = list_files(ctx, who, other.output.strip())
+        listed = list_files(ctx, who, other.stdout.strip())
         assert [f["transcribed_lines"] for f in listed] == [0, 0]
     finally:
         ctx.close()

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     checkpoint_every_s: float = Field(
         default=5.0, ge=0, description="Least seconds between two saves of a training's state."
     )
+    run_log_flush_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Least seconds between two saves of a training's log to the store (it is "
+        "also saved at the end); each save rewrites the whole log.",
+    )
     system_metrics_s: float = Field(
         default=5.0, gt=0, description="How often a training samples CPU, memory and GPU use."
     )

@@ -350,15 +350,22 @@ def test_patch_then_delete(trained_client) -> None:  # type: ignore[no-untyped-d
     assert client.delete(url).status_code == 404
 
 
-def test_assign_files_to_a_member(trained_client) -> None:  # type: ignore[no-untyped-def]
+def test_assign_files_to_a_member(trained_client, trained) -> None:  # type: ignore[no-untyped-def]
+    from docloop.services import users
+
     client, mid = trained_client
+    users.create_user(
+        trained[0], email="contract-member@example.com", password="a long password", role="reviewer"
+    )
     rid = _label(client, mid)["request_file_id"]
     r = client.post(
         f"{V2}/team/members/model/{mid}/assign/files",
-        json={"member": "Reviewer@Example.com", "file_ids": [rid]},
+        json={"member": "Contract-Member@Example.com", "file_ids": [rid]},
     )
     assert r.status_code == 200, r.text
-    assert r.json()["result"] == [{"request_file_id": rid, "assigned_to": "reviewer@example.com"}]
+    assert r.json()["result"] == [
+        {"request_file_id": rid, "assigned_to": "contract-member@example.com"}
+    ]
     missing = client.post(f"{V2}/team/members/model/{mid}/assign/files", json={"file_ids": [rid]})
     assert missing.status_code == 400 and "member" in missing.json()["message"]
 

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 METRICS_FLUSH_S = 5.0
-LOG_FLUSH_S = 5.0  # the training log is saved to the store at most this often, and at the end
 MLFLOW_SCHEMA = "mlflow"
 
 
@@ -184,7 +183,7 @@ class Tracker:
         self.client = client(ctx)
         self.run_id = run_id
         self._log = run_log(ctx, run_id)  # a resumed run's log goes on from its start
-        self._log_saved = time.monotonic() - LOG_FLUSH_S  # the first line is saved at once
+        self._log_saved = float("-inf")  # the first line is saved at once
         self._log_dirty = False
         self._started_cpu = cpu_seconds()
         self._started = time.time()
@@ -232,7 +231,7 @@ class Tracker:
         """A line of the training log; the log is saved to the store every few seconds."""
         self._log += f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
         self._log_dirty = True
-        if time.monotonic() - self._log_saved >= LOG_FLUSH_S:
+        if time.monotonic() - self._log_saved >= self.ctx.settings.run_log_flush_s:
             self._save_log()
 
     def _save_log(self) -> None:
