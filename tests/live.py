@@ -15,7 +15,8 @@ from fastapi import FastAPI
 
 from docloop.api.app import create_app
 from docloop.samples import PLATES
-from docloop.services.context import build_context
+from docloop.services.context import AppContext, build_context
+from docloop.worker.loop import Worker
 from tests.conftest import _ENGINE, make_settings
 
 
@@ -36,6 +37,20 @@ def serving(app: FastAPI) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
+        thread.join(30)
+
+
+@contextmanager
+def serving_with_worker(ctx: AppContext, name: str) -> Iterator[str]:
+    """``ctx``'s app on a free port with a worker thread running its jobs; yields the URL."""
+    worker = Worker(ctx, name)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        with serving(create_app(ctx.settings, ctx=ctx)) as url:
+            yield url
+    finally:
+        worker.stop()
         thread.join(30)
 
 

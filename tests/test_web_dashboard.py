@@ -4,14 +4,10 @@ annotation-quality section matches ``GET /api/v1/quality``."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from docloop.api.app import create_app
@@ -21,6 +17,7 @@ from docloop.services.context import AppContext, build_context
 from docloop.web import quality_section
 from tests import kpi_history
 from tests.conftest import _ENGINE, make_settings
+from tests.live import serving
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screens"
@@ -40,19 +37,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, AppCon
     ctx = build_context(settings, ocr=_ENGINE)
     history = kpi_history.seed(ctx, auth.authenticate(ctx, "test-admin-key"))
     users.create_user(ctx, email=EMAIL, password=PASSWORD, role="data_scientist")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx.settings, ctx=ctx), port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ctx, history.model_id
-    server.should_exit = True
-    thread.join(30)
+    with serving(create_app(ctx.settings, ctx=ctx)) as url:
+        yield url, ctx, history.model_id
     ctx.close()
 
 

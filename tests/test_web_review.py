@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
-from docloop.api.app import create_app
 from docloop.db.tables import DatasetVersion, TrainingFile
 from docloop.services import (
     annotation,
@@ -29,8 +24,8 @@ from docloop.services import (
     users,
 )
 from docloop.services.context import AppContext, build_context
-from docloop.worker.loop import Worker
 from tests.conftest import _ENGINE, make_settings, run_jobs, sample_items, upload_samples
+from tests.live import serving_with_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENS = Path(__file__).resolve().parents[1] / "test-artifacts" / "screens"
@@ -58,24 +53,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, AppCon
             ctx, admin, model.id, [datasets.IncomingFile(path.name, path.read_bytes())]
         )
     users.create_user(ctx, email=EMAIL, password=PASSWORD, role="data_scientist")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx.settings, ctx=ctx), port=port, log_level="warning")
-    )
-    worker = Worker(ctx, "web-test-worker")
-    threads = [threading.Thread(target=server.run, daemon=True),
-               threading.Thread(target=worker.run, daemon=True)]  # fmt: skip
-    for t in threads:
-        t.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", ctx, model.id
-    server.should_exit = True
-    worker.stop()
-    for t in threads:
-        t.join(30)
+    with serving_with_worker(ctx, "web-test-worker") as url:
+        yield url, ctx, model.id
     ctx.close()
 
 

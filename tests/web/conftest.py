@@ -8,9 +8,6 @@ model's queue."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -18,16 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from docloop.api.app import create_app
 from docloop.db.tables import utcnow
 from docloop.ml.io import decode
 from docloop.services import auth, models, predictions, users
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext, build_context
-from docloop.worker.loop import Worker
 from tests.conftest import _ENGINE, make_settings, sample_items
+from tests.live import serving_with_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -115,25 +110,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     model = models.create_model(ctx, admin, categories=["number_plate", "sticker"], name="plates")
     for role, email in PEOPLE.items():
         users.create_user(ctx, email=email, password=PASSWORD, role=role)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx.settings, ctx=ctx), port=port, log_level="warning")
-    )
-    worker = Worker(ctx, "web-ui-worker")
-    threads = [threading.Thread(target=server.run, daemon=True),
-               threading.Thread(target=worker.run, daemon=True)]  # fmt: skip
-    for t in threads:
-        t.start()
-    while not server.started:
-        time.sleep(0.05)
     photo = sample_items(13)[12][0]
-    yield Site(f"http://127.0.0.1:{port}", ctx, model.id, admin, photo)
-    server.should_exit = True
-    worker.stop()
-    for t in threads:
-        t.join(30)
+    with serving_with_worker(ctx, "web-ui-worker") as url:
+        yield Site(url, ctx, model.id, admin, photo)
     ctx.close()
 
 
