@@ -71,6 +71,8 @@ class Cluster:
             "DATABASE_URL": self.db_url,
             "DOCLOOP_STORAGE_URL": self.storage_url,
             "DOCLOOP_S3_ENDPOINT_URL": self.s3_endpoint,
+            # This test process may have pointed MLflow at an earlier test's store.
+            "MLFLOW_S3_ENDPOINT_URL": self.s3_endpoint,
             "DOCLOOP_BOOTSTRAP_API_KEY": KEY,
             "DOCLOOP_JOB_LEASE_S": "8",  # a dead worker's training is taken over 8 s on
             "DOCLOOP_WORKER_POLL_S": "0.2",
