@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
+
 from docloop.services import predictions
 from tests.web.conftest import PLATE_BOX, SCREENS, Site, on_the_plate, plate, saved, sign_in
 
@@ -23,8 +25,7 @@ def test_assign_takes_only_people_who_may_review(site: Site, page: Any) -> None:
                        ("annotator@example.com", "annotator role, which cannot review")):  # fmt: skip
         page.fill("#assign input[name=reviewer]", email)
         page.click("#assign button[type=submit]")
-        error.wait_for()
-        assert why in error.inner_text()
+        expect(error).to_contain_text(why)  # waits: the error of the last try may still show
     stored = predictions.get_file(site.ctx, site.admin, site.model_id, file_id)
     assert stored.get("assigned_to") is None
     page.fill("#assign input[name=reviewer]", "Scientist@Example.com")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from playwright.sync_api import expect
+
 from tests.web.conftest import SCREENS, Site, plate, sign_in
 
 # name: lowest confidence; seeded newest first.
@@ -123,7 +125,7 @@ def test_a_start_date_after_the_end_date_is_said_plainly(site: Site, page: Any) 
     page.fill("#filters input[name=below]", "7")
     page.fill("#filters input[name=start]", "")
     page.click("#filters button[type=submit]")
-    assert "between 0 and 1" in error.inner_text()
+    expect(error).to_contain_text("between 0 and 1")  # waits: the date error shows until then
     page.fill("#filters input[name=below]", "")
     page.fill("#filters input[name=end]", "")
     page.click("#filters button[type=submit]")
