@@ -102,12 +102,19 @@ def test_a_share_of_approvals_goes_blind_to_a_second_reviewer(team) -> None:  # 
         "total": "12.50", "date": "2026-11-02"
     }  # fmt: skip
     assert "alice" not in str(shown) and "125.00" not in str(shown)
+    # One of them, for the blind editor: each page's size and which readings the model doubted.
+    url = f"/api/v1/second-reviews/{shown['id']}"
+    one = bob.get(url).json()
+    assert [sorted(p) for p in one["pages"]] == [["height", "page", "width"]]
+    assert [p["alternative"] for p in one["predicted"]] == [False, False]
+    assert "alice" not in str(one) and "125.00" not in str(one)
+    assert carol.get(url).status_code == 403
+    assert bob.get("/api/v1/second-reviews/nope").status_code == 404
 
     with ctx.session() as s:
         training_before = s.query(TrainingFile).filter_by(source="review:" + files[1]).one()
         annotations_before = list(training_before.annotations)
         changes_before = s.query(PredictionChange).count()
-    url = f"/api/v1/second-reviews/{shown['id']}"
     bad = bob.put(url, json={"fields": [{"label": "colour", "ocr_text": "x", **TOTAL_BOX}]})
     assert bad.status_code == 400 and "colour" in bad.json()["message"]
     assert bob.put(url, json={"fields": "12.50"}).status_code == 400

@@ -31,8 +31,8 @@ from docloop.errors import Conflict, Forbidden, InvalidInput, NotFound
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
-from docloop.services.routing import read_fields
-from docloop.services.users import PERMISSIONS, require
+from docloop.services.routing import alternatives, read_fields
+from docloop.services.users import PERMISSIONS, can, require
 
 BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 REVIEWER_ROLES = tuple(r for r, p in PERMISSIONS.items() if "review" in p)
@@ -150,10 +150,11 @@ def _as_predicted(
     ]
 
 
-def _public(r: SecondReview, filename: str) -> dict[str, Any]:
+def _public(r: SecondReview, filename: str, model_name: str) -> dict[str, Any]:
     """What the second reviewer may see: never the first reviewer's fields or name."""
     return {
-        "id": r.id, "model_id": r.model_id, "request_file_id": r.file_id, "filename": filename,
+        "id": r.id, "model_id": r.model_id, "model_name": model_name,
+        "request_file_id": r.file_id, "filename": filename,
         "created_at": r.created_at.isoformat(), "predicted": r.shown, "fields": r.second,
         "decided_at": r.decided_at.isoformat() if r.decided_at else None,
     }  # fmt: skip
@@ -164,7 +165,7 @@ def queue(ctx: AppContext, who: Principal, decided: bool = False) -> list[dict[s
     require(who, "review")
     with ctx.session() as s:
         rows = s.execute(
-            select(SecondReview, InferenceFile.filename)
+            select(SecondReview, InferenceFile.filename, Model.name)
             .join(InferenceFile, InferenceFile.id == SecondReview.file_id)
             .join(Model, Model.id == SecondReview.model_id)
             .where(
@@ -176,7 +177,58 @@ def queue(ctx: AppContext, who: Principal, decided: bool = False) -> list[dict[s
             )
             .order_by(SecondReview.created_at)
         ).all()
-        return [_public(r, name) for r, name in rows]
+        return [_public(r, name, model_name) for r, name, model_name in rows]
+
+
+def counts(ctx: AppContext, who: Principal) -> dict[str, int]:
+    """How many second reviews the caller has waiting and has submitted (for the pages' nav:
+    only people with some see the link)."""
+    if not can(who, "review"):
+        return {"waiting": 0, "submitted": 0}
+    with ctx.session() as s:
+        found = dict(
+            s.execute(
+                select(SecondReview.decided_at.is_(None), func.count(SecondReview.id))
+                .join(Model, Model.id == SecondReview.model_id)
+                .where(Model.workspace_id == who.workspace_id, SecondReview.reviewer == who.actor)
+                .group_by(SecondReview.decided_at.is_(None))
+            ).all()
+        )
+    return {"waiting": found.get(True, 0), "submitted": found.get(False, 0)}
+
+
+def _assigned(s: Session, who: Principal, review_id: str) -> tuple[SecondReview, Model]:
+    """The second review and its model, if it is the caller's to see."""
+    row = s.get(SecondReview, review_id)
+    model = s.get(Model, row.model_id) if row else None
+    if row is None or model is None or model.workspace_id != who.workspace_id:
+        raise NotFound(f"no second review {review_id}")
+    if row.reviewer != who.actor:
+        raise Forbidden("this second review is assigned to another reviewer")
+    return row, model
+
+
+def get(ctx: AppContext, who: Principal, review_id: str) -> dict[str, Any]:
+    """One of the caller's second reviews, for the blind editor: what the model predicted
+    (each field saying whether it is an ``alternative``, a reading the model doubted, as the
+    review editor shows them) and each page's size; never the first decision."""
+    require(who, "review")
+    with ctx.session() as s:
+        row, model = _assigned(s, who, review_id)
+        pages = s.execute(
+            select(InferencePage.page, InferencePage.width, InferencePage.height)
+            .where(InferencePage.file_id == row.file_id)
+            .order_by(InferencePage.page)
+        ).all()
+        filename = s.get(InferenceFile, row.file_id).filename  # type: ignore[union-attr]
+        found = _public(row, filename, model.name)
+        scored = [{**p, "score": p.get("score") or 0.0} for p in row.shown]
+        doubted = alternatives(scored, model.review_threshold)
+        found["predicted"] = [
+            {**p, "alternative": a} for p, a in zip(row.shown, doubted, strict=True)
+        ]
+        found["pages"] = [{"page": n, "width": w, "height": h} for n, w, h in pages]
+        return found
 
 
 def submit(ctx: AppContext, who: Principal, review_id: str, body: object) -> dict[str, Any]:
@@ -186,12 +238,7 @@ def submit(ctx: AppContext, who: Principal, review_id: str, body: object) -> dic
     if not isinstance(body, dict) or not isinstance(body.get("fields"), list):
         raise InvalidInput("body needs 'fields': the list of fields as you read them")
     with ctx.session() as s:
-        row = s.get(SecondReview, review_id)
-        model = s.get(Model, row.model_id) if row else None
-        if row is None or model is None or model.workspace_id != who.workspace_id:
-            raise NotFound(f"no second review {review_id}")
-        if row.reviewer != who.actor:
-            raise Forbidden("this second review is assigned to another reviewer")
+        row, model = _assigned(s, who, review_id)
         if row.decided_at is not None:
             raise Conflict("this second review was submitted already")
         pages = s.scalars(
@@ -204,7 +251,7 @@ def submit(ctx: AppContext, who: Principal, review_id: str, body: object) -> dic
         row.decided_at = utcnow()
         s.flush()
         filename = s.get(InferenceFile, row.file_id).filename  # type: ignore[union-attr]
-        return _public(row, filename)
+        return _public(row, filename, model.name)
 
 
 def _checked(item: object, n: int, labels: list[str], pages: set[int]) -> dict[str, Any]:

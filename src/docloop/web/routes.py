@@ -1,4 +1,5 @@
-"""Pages for people: sign-in, models, the moderation queue and the review editor.
+"""Pages for people: sign-in, models, the moderation queue, the review editor and second
+reviews.
 
 Pages are rendered on the server; the editor and live progress are small JS modules that call
 the native API with the session cookie and the page's CSRF token. Every page needs a signed-in
@@ -21,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from docloop.api.deps import SESSION_COOKIE, CtxDep
 from docloop.api.permissions import PUBLIC, VIEW, Declared
 from docloop.errors import DocloopError, Forbidden, Unauthorized
-from docloop.services import model_versions, models, users
+from docloop.services import model_versions, models, second_review, users
 from docloop.services.users import SignedIn
 
 HERE = Path(__file__).parent
@@ -46,6 +47,10 @@ async def _signed_in(request: Request, ctx: CtxDep, permission: str | None = Non
         raise _SignIn(request.url.path) from None
     if permission and not users.can(signed.principal, permission):
         raise _NotAllowed(signed, permission)
+    # The nav links the second-review page for people who have some.
+    request.state.second_reviews = await run_in_threadpool(
+        second_review.counts, ctx, signed.principal
+    )
     return signed
 
 
@@ -73,7 +78,10 @@ Annotating = Annotated[SignedIn, Depends(Page("annotate"))]
 
 
 def _page(request: Request, name: str, signed: SignedIn | None, **values: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": signed, "can": users.can, **values})
+    second = getattr(request.state, "second_reviews", None)
+    return templates.TemplateResponse(
+        request, name, {"user": signed, "can": users.can, "second_reviews": second, **values}
+    )
 
 
 def install(app: Any) -> None:
@@ -210,3 +218,21 @@ async def annotate_page(
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
     return _page(request, "review_file.html", signed, model=model, file_id=file_id,
                  mode="annotate")  # fmt: skip
+
+
+@router.get("/second-reviews", response_class=HTMLResponse)
+async def second_reviews_page(request: Request, ctx: CtxDep, signed: Reviewing) -> HTMLResponse:
+    waiting = await run_in_threadpool(second_review.queue, ctx, signed.principal)
+    done = await run_in_threadpool(second_review.queue, ctx, signed.principal, True)
+    return _page(request, "second_reviews.html", signed, waiting=waiting, submitted=done)
+
+
+@router.get("/second-reviews/{review_id}", response_class=HTMLResponse)
+async def second_review_page(
+    request: Request, review_id: str, ctx: CtxDep, signed: Reviewing
+) -> HTMLResponse:
+    """The blind editor: the file as the model predicted it, to be read again and submitted."""
+    found = await run_in_threadpool(second_review.get, ctx, signed.principal, review_id)
+    model = await run_in_threadpool(models.get_model, ctx, signed.principal, found["model_id"])
+    return _page(request, "review_file.html", signed, model=model,
+                 file_id=found["request_file_id"], review_id=review_id, mode="second")  # fmt: skip

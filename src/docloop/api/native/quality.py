@@ -38,6 +38,13 @@ async def second_reviews(ctx: CtxDep, who: Reviewer, decided: bool = False) -> l
     return await run_in_threadpool(second_review.queue, ctx, who, decided)
 
 
+@router.get("/second-reviews/{review_id}")
+async def second_review_item(review_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
+    """One of the caller's second reviews, for the blind editor: the fields the model predicted
+    (each saying whether it is a doubted ``alternative``) and each page's size."""
+    return await run_in_threadpool(second_review.get, ctx, who, review_id)
+
+
 @router.put("/second-reviews/{review_id}")
 async def submit_second_review(
     review_id: str, request: Request, ctx: CtxDep, who: Reviewer

@@ -1,7 +1,9 @@
-// The editor for reviewing predictions and annotating training files: the page with its boxes
-// (zoom, pan by scrolling, every page of a PDF), the fields beside it with a crop of each, and
-// every change saved at once through the native API. The two modes differ only in where fields
-// are read and written.
+// The editor for reviewing predictions, annotating training files and second reviews: the page
+// with its boxes (zoom, pan by scrolling, every page of a PDF), the fields beside it with a crop
+// of each. The modes differ only in where fields are read and written: a review or an annotation
+// saves every change at once through the native API; a second review reads the model's
+// predictions without the first reviewer's decision, keeps changes in the tab until the reviewer
+// submits them all (a reload keeps them), and never writes to the file itself.
 //
 // Keys are shortcuts only while no text box has the focus: selecting a field never puts the
 // cursor in its text, editing is explicit (Enter or a click), Enter saves the text and Escape
@@ -13,6 +15,8 @@ const model = root.dataset.model;
 const fileId = root.dataset.file;
 const labels = JSON.parse(root.dataset.labels);
 const annotating = root.dataset.mode === "annotate";
+const secondReview = root.dataset.mode === "second" ? root.dataset.review : null;
+const reviewing = !annotating && !secondReview;
 const opened = performance.now(); // review time: from opening the file to approving it
 const base = annotating
   ? `/api/v1/models/${model}/files/${fileId}`
@@ -39,7 +43,25 @@ function asFile(tf) {
   };
 }
 
+// A second review is read blind (what the model predicted, each field unchecked) and its draft
+// kept per tab; each page's fields in the prediction shape.
+const draftKey = `docloop-second-review-${secondReview}`;
+function asSecondReview(r) {
+  const draft = JSON.parse(sessionStorage.getItem(draftKey) ?? "null");
+  return {
+    filename: r.filename, moderated: false, decided_at: r.decided_at,
+    result: r.pages.map(({ page, width, height }) => ({ id: page, page, size: { width, height },
+      prediction: draft?.[page] ?? r.predicted.filter((p) => p.page === page)
+        .map((p) => ({ ...p, id: crypto.randomUUID(), ocr_text: p.text, status: "correctly_predicted" })) })),
+  };
+}
+
 async function store(action, id, preds, page) {
+  if (secondReview) {
+    page.prediction = preds;
+    sessionStorage.setItem(draftKey, JSON.stringify(state.file.result.map((p) => p.prediction)));
+    return;
+  }
   if (!annotating) {
     const out = await api("PUT", `${base}/pages/${page.id}`, { predicted_boxes: preds, change: { action, id } });
     page.prediction = out.prediction;
@@ -91,12 +113,14 @@ function keepSelectionShown() {
 }
 
 async function load() {
-  state.file = annotating ? asFile(await api("GET", base)) : await api("GET", base);
+  state.file = annotating ? asFile(await api("GET", base))
+    : secondReview ? asSecondReview(await api("GET", `/api/v1/second-reviews/${secondReview}`))
+      : await api("GET", base);
   $("file-name").textContent = state.file.filename;
   document.title = `${state.file.filename} · ${document.title}`;
   $("page").replaceChildren(...state.file.result.map((_, i) => new Option(`${i + 1}`, i)));
   showPage(0);
-  if (!annotating) {
+  if (reviewing) {
     showPosition();
     $("assign").reviewer.value = state.file.assigned_to ?? "";
   }
@@ -116,6 +140,13 @@ function showPage(n) {
 }
 
 function showModerated() {
+  if (secondReview) {
+    $("file-state").textContent = state.file.decided_at
+      ? `Submitted ${state.file.decided_at.slice(0, 16).replace("T", " ")}`
+      : "Second review: the model's reading. Mark each field correct or wrong, fix what is wrong, then submit.";
+    $("submit-second").hidden = Boolean(state.file.decided_at);
+    return;
+  }
   $("file-state").textContent = annotating ? "Training file"
     : state.file.moderated ? `Approved${state.file.moderated_by ? ` by ${state.file.moderated_by}` : ""}`
       : "Waiting for review";
@@ -172,6 +203,7 @@ function renderBoxes() {
   $("alternatives").hidden = doubted === 0;
   $("alternatives-count").textContent = doubted;
   for (const li of $("field-list").children) markRow(li);
+  if (secondReview && !$("second-unchecked").hidden) noteUnchecked(allFields().filter((p) => !setAside(p)));
   $("undo").disabled = timeline.undo.length === 0;
   $("redo").disabled = timeline.redo.length === 0;
 }
@@ -340,7 +372,10 @@ function save(action, id) {
     try {
       await store(action, id, preds, page);
       // "Saved" only once the last change made is stored, not an earlier one.
-      if (pending === 1) $("saved").textContent = `Saved ${new Date().toLocaleTimeString()}`;
+      if (pending === 1) {
+        $("saved").textContent = secondReview ? "Kept in this tab until you submit"
+          : `Saved ${new Date().toLocaleTimeString()}`;
+      }
     } catch (e) {
       $("saved").textContent = `Not saved: ${e.message}`;
     } finally {
@@ -524,11 +559,16 @@ async function goNext() {
   location.href = at.next ? `/models/${model}/review/${at.next}?${queue}` : queueUrl;
 }
 
+// The fields of every page as they stand (this page's with its latest change).
+function allFields() {
+  return state.file.result.flatMap((p, n) => (n === state.page ? state.preds : p.prediction)
+    .map((f) => ({ ...f, page: p.page })));
+}
+
 // A file whose every field is marked wrong holds none of the model's fields: say what approving
 // it means before it is done.
 function onlyWrongFields() {
-  const fields = state.file.result.flatMap((p, n) => (n === state.page ? state.preds : p.prediction))
-    .filter((p) => !setAside(p));
+  const fields = allFields().filter((p) => !setAside(p));
   return fields.length > 0 && fields.every((p) => p.status === "wrong");
 }
 
@@ -539,7 +579,7 @@ async function approveAndNext(confirmed = false) {
     $("empty-approval-yes").focus();
     return;
   }
-  if (!annotating) $("empty-approval").hidden = true;
+  $("empty-approval").hidden = true;
   try {
     await position();
     const out = await api("PUT", `${base}/approval`, {
@@ -558,6 +598,37 @@ async function unapprove() {
     showModerated();
     $("saved").textContent = "Back in the queue";
   } catch (e) { $("saved").textContent = e.message; }
+}
+
+// A second review is submitted once every shown field is checked: what is kept is what the
+// reviewer marked correct, corrected or drew, never a field marked wrong or a doubted reading
+// nobody confirmed (the same fields an approval keeps).
+// Once shown, the note of fields still unchecked follows each mark, and goes when none is left.
+function noteUnchecked(fields) {
+  const unchecked = fields.filter((p) => p.status === "correctly_predicted").length;
+  const notice = $("second-unchecked");
+  notice.hidden = unchecked === 0;
+  notice.textContent = `${unchecked} of ${fields.length} field${fields.length === 1 ? "" : "s"} not checked yet: `
+    + "mark each one correct (c) or wrong (w) before you submit.";
+  return unchecked;
+}
+
+async function submitSecondReview() {
+  await saving;
+  const fields = allFields().filter((p) => !setAside(p));
+  if (noteUnchecked(fields)) {
+    const first = state.preds.findIndex((p) => !setAside(p) && p.status === "correctly_predicted");
+    if (first >= 0) select(first);
+    return;
+  }
+  const kept = fields.filter((p) => p.status !== "wrong").map((p) => ({ page: p.page, label: p.label,
+    ocr_text: p.ocr_text, xmin: p.xmin, ymin: p.ymin, xmax: p.xmax, ymax: p.ymax }));
+  try {
+    await api("PUT", `/api/v1/second-reviews/${secondReview}`, { fields: kept });
+    sessionStorage.removeItem(draftKey);
+    flashNext(`Second review of ${state.file.filename} submitted.`);
+    location.href = "/second-reviews";
+  } catch (e) { $("saved").textContent = `Not submitted: ${e.message}`; }
 }
 
 $("preannotate")?.addEventListener("click", async () => {
@@ -598,7 +669,8 @@ $("undo").onclick = () => travel(timeline.undo, timeline.redo, "undo");
 $("redo").onclick = () => travel(timeline.redo, timeline.undo, "redo");
 $("help-open").onclick = () => $("help").showModal();
 $("show-alternatives").onchange = () => { keepSelectionShown(); render(); };
-if (!annotating) {
+if (secondReview) $("submit-second").onclick = submitSecondReview;
+if (reviewing) {
   $("approve").onclick = () => approveAndNext();
   $("unapprove").onclick = unapprove;
   $("next").onclick = () => goNext();
@@ -656,9 +728,9 @@ document.addEventListener("keydown", (ev) => {
   else if (ev.key === "-") zoom(0.8);
   else if (ev.key === "0") fit();
   else if (ev.key === "?") $("help").showModal();
-  else if (ev.key === "a" && !annotating) approveAndNext();
-  else if (ev.key === "u" && !annotating && state.file.moderated) unapprove();
-  else if (ev.key === "n" && !annotating) goNext();
+  else if (ev.key === "a" && reviewing) approveAndNext();
+  else if (ev.key === "u" && reviewing && state.file.moderated) unapprove();
+  else if (ev.key === "n" && reviewing) goNext();
   else return;
   ev.preventDefault();
 });
