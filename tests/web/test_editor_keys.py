@@ -116,3 +116,42 @@ def test_every_change_is_undone_and_redone_by_keyboard(site: Site, page: Any) ->
     saved(page)
     assert site.fields(file_id)[0]["status"] == "wrong"
     page.screenshot(path=str(SCREENS / "editor-undo.png"))
+
+
+def test_the_keyboard_resizes_the_box_from_the_edge_or_corner_chosen(site: Site, page: Any) -> None:
+    file_id = site.seed([plate("KL31B4000", 0.9)])  # the box is 40, 20, 110, 50
+    _open(page, site, file_id)
+    page.locator("#canvas").focus()
+
+    def box() -> tuple[int, ...]:
+        return tuple(site.fields(file_id)[0][k] for k in ("xmin", "ymin", "xmax", "ymax"))
+
+    # At first Alt + arrows move the bottom-right corner.
+    assert page.inner_text("#resize-from") == "bottom-right corner"
+    page.keyboard.press("Alt+ArrowRight")
+    saved(page)
+    assert box() == (40, 20, 111, 50)
+    # e walks round the box: bottom edge, bottom-left, left edge, top-left corner.
+    for _ in range(4):
+        page.keyboard.press("e")
+    assert page.inner_text("#resize-from") == "top-left corner"
+    assert page.locator("#overlay rect.handle.active").get_attribute("data-role") == "nw"
+    page.keyboard.press("Alt+ArrowLeft")
+    saved(page)
+    page.keyboard.press("Alt+Shift+ArrowUp")
+    saved(page)
+    assert box() == (39, 10, 111, 50)
+    # Shift+E goes back: the left edge, which moves only across.
+    page.keyboard.press("Shift+E")
+    assert page.inner_text("#resize-from") == "left edge"
+    page.keyboard.press("Alt+ArrowDown")  # along the edge: no change, nothing to undo
+    page.keyboard.press("Alt+Shift+ArrowRight")
+    saved(page)
+    assert box() == (49, 10, 111, 50)
+    assert site.fields(file_id)[0]["status"] == "corrected"
+    page.keyboard.press("Control+z")
+    saved(page)
+    assert box() == (39, 10, 111, 50)
+    # The help lists the keys.
+    page.keyboard.press("?")
+    assert "choose the edge or corner" in page.inner_text("#help")

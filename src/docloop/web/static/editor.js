@@ -74,7 +74,12 @@ async function store(action, id, preds, page) {
 const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 
-const state = { file: null, page: 0, preds: [], selected: -1, zoom: 1, fitted: true, draw: false, drag: null };
+const state = { file: null, page: 0, preds: [], selected: -1, zoom: 1, fitted: true, draw: false, drag: null,
+  handle: "se" };
+// The edges and corners of a box, in the order `e` walks round them (Shift+E the other way): the
+// one chosen is what Alt + arrows move, and it stays chosen from field to field.
+const HANDLES = { se: "bottom-right corner", s: "bottom edge", sw: "bottom-left corner", w: "left edge",
+  nw: "top-left corner", n: "top edge", ne: "top-right corner", e: "right edge" };
 // Snapshots of the page's fields before each change (undo) and after each undo (redo).
 const timeline = { undo: [], redo: [] };
 let saving = Promise.resolve();
@@ -256,14 +261,16 @@ function boxElement(p, i) {
   t.textContent = `${mark}${p.label}: ${p.ocr_text}`;
   g.append(r, t);
   if (i === state.selected) {
-    for (const [cx, cy, corner] of [[p.xmin, p.ymin, "nw"], [p.xmax, p.ymin, "ne"],
-      [p.xmin, p.ymax, "sw"], [p.xmax, p.ymax, "se"]]) {
+    for (const role of Object.keys(HANDLES)) {
+      const cx = role.includes("w") ? p.xmin : role.includes("e") ? p.xmax : (p.xmin + p.xmax) / 2;
+      const cy = role.includes("n") ? p.ymin : role.includes("s") ? p.ymax : (p.ymin + p.ymax) / 2;
       const h = document.createElementNS(SVG, "rect");
-      const s = 8 / state.zoom;
+      const s = (role === state.handle ? 12 : 8) / state.zoom;
       Object.entries({ x: cx - s / 2, y: cy - s / 2, width: s, height: s })
         .forEach(([k, v]) => h.setAttribute(k, v));
       h.classList.add("handle");
-      h.dataset.role = corner;
+      h.classList.toggle("active", role === state.handle);
+      h.dataset.role = role;
       g.append(h);
     }
   }
@@ -463,11 +470,7 @@ $("overlay").addEventListener("pointermove", (ev) => {
   if (!d) return;
   const at = point(ev), dx = at.x - d.start.x, dy = at.y - d.start.y;
   const p = state.preds[d.i], o = d.orig;
-  if (d.role === "move") Object.assign(p, { xmin: o.xmin + dx, xmax: o.xmax + dx, ymin: o.ymin + dy, ymax: o.ymax + dy });
-  else {
-    if (d.role.includes("w")) p.xmin = o.xmin + dx; else p.xmax = o.xmax + dx;
-    if (d.role.includes("n")) p.ymin = o.ymin + dy; else p.ymax = o.ymax + dy;
-  }
+  Object.assign(p, d.role === "move" ? moved(o, dx, dy) : resized(o, d.role, dx, dy));
   updateBox(d.i);
 });
 
@@ -483,8 +486,7 @@ $("overlay").addEventListener("pointerup", async () => {
     await addBox(p, d.before);
     return;
   }
-  const moved = ["xmin", "ymin", "xmax", "ymax"].some((k) => p[k] !== d.orig[k]);
-  if (moved) {
+  if (!sameBox(p, d.orig)) {
     remember(d.before);
     p.status = edited(d.orig);
     renderBoxes();
@@ -524,16 +526,35 @@ function setDraw(on) {
   $("canvas").classList.toggle("drawing", on);
 }
 
+const sameBox = (a, b) => ["xmin", "ymin", "xmax", "ymax"].every((k) => a[k] === b[k]);
+// A box moved by dx, dy; or with its edge or corner ``role`` (n, e, s, w or two of them) moved.
+const moved = (o, dx, dy) => ({ xmin: o.xmin + dx, xmax: o.xmax + dx, ymin: o.ymin + dy, ymax: o.ymax + dy });
+const resized = (o, role, dx, dy) => ({
+  xmin: o.xmin + (role.includes("w") ? dx : 0), xmax: o.xmax + (role.includes("e") ? dx : 0),
+  ymin: o.ymin + (role.includes("n") ? dy : 0), ymax: o.ymax + (role.includes("s") ? dy : 0),
+});
+
+// Arrows move the box; with Alt they move its chosen edge or corner. A key that changes nothing
+// (an edge moved along itself, a box that would shrink under 3 px) is no change.
 function nudge(p, dx, dy, resize) {
-  remember();
-  const before = { ...p };
-  if (resize) Object.assign(p, { xmax: p.xmax + dx, ymax: p.ymax + dy });
-  else Object.assign(p, { xmin: p.xmin + dx, xmax: p.xmax + dx, ymin: p.ymin + dy, ymax: p.ymax + dy });
+  const fields = snapshot(), before = { ...p };
+  Object.assign(p, resize ? resized(p, state.handle, dx, dy) : moved(p, dx, dy));
   clampBox(p);
   if (p.xmax - p.xmin < 3 || p.ymax - p.ymin < 3) Object.assign(p, before);
+  if (sameBox(p, before)) return;
+  remember(fields);
   p.status = edited(before);
   renderBoxes();
   save(resize ? "resize" : "move", p.id);
+}
+
+// Choose the edge or corner that Alt + arrows move: the next one round the box (``step`` 1) or
+// the one before (-1); said beside the fields and drawn larger on the box.
+function chooseHandle(step) {
+  const roles = Object.keys(HANDLES);
+  state.handle = roles[(roles.indexOf(state.handle) + step + roles.length) % roles.length];
+  $("resize-from").textContent = HANDLES[state.handle];
+  renderBoxes();
 }
 
 // Where this file stands in the queue it was opened from ("file 3 of 9") and which file comes
@@ -718,6 +739,7 @@ document.addEventListener("keydown", (ev) => {
     const next = nearestShown(i + (ev.key === "j" ? 1 : -1), ev.key === "j" ? 1 : -1);
     if (next >= 0) select(next);
   }
+  else if (ev.key === "e" || ev.key === "E") chooseHandle(ev.key === "e" ? 1 : -1);
   else if (ev.key === "c" && p) mark(i, "correct");
   else if (ev.key === "w" && p) mark(i, "wrong");
   else if (ev.key === "x" && p) mark(i, UNMARKED);
