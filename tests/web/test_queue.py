@@ -8,7 +8,8 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.web.conftest import SCREENS, Site, plate, sign_in
+from docloop.db.tables import InferenceFile
+from tests.web.conftest import SCREENS, Site, accessibility_problems, plate, sign_in
 
 # name: lowest confidence; seeded newest first.
 SCORES = {"a.jpg": 0.3, "b.jpg": 0.9, "c.jpg": 0.2, "d.jpg": 0.6, "e.jpg": 0.1}
@@ -131,3 +132,26 @@ def test_a_start_date_after_the_end_date_is_said_plainly(site: Site, page: Any) 
     page.click("#filters button[type=submit]")
     page.wait_for_selector("#files tbody tr")
     assert error.is_hidden()
+
+
+def test_a_file_with_no_page_image_shows_its_type_not_a_grey_box(site: Site, page: Any) -> None:
+    site.seed([plate("KL31B4000", 0.4)], "photo.jpg")
+    unreadable = site.seed([plate("MH12AB1234", 0.4)], "seeded-000001.jpg")
+    # What a benchmark or a fixture stores for a file it seeds: bytes that are no image.
+    with site.ctx.session() as s:
+        s.get(InferenceFile, unreadable).blob_hash = site.ctx.blobs.put(b"not an image")  # type: ignore[union-attr]
+    _queue(page, site)
+    page.wait_for_selector("#files .thumb.no-preview")
+    icon = page.locator("#files tbody tr", has_text="seeded-000001.jpg").locator(".thumb")
+    assert icon.inner_text() == "JPG"
+    assert icon.get_attribute("aria-label") == "JPG file seeded-000001.jpg, no preview"
+    preview = page.locator("#files tbody tr", has_text="photo.jpg").locator("img.thumb")
+    preview.evaluate("(i) => i.decode()")
+    assert preview.evaluate("(i) => i.naturalWidth") > 0, "a real page still gets its thumbnail"
+    # The thumbnail itself is a clear 4xx, not a 500.
+    r = page.request.get(
+        f"{site.url}/api/v1/models/{site.model_id}/predictions/{unreadable}/pages/0/image?max_side=240"
+    )
+    assert r.status == 415 and "is not a JPEG" in r.json()["message"]
+    page.screenshot(path=str(SCREENS / "queue-no-preview.png"))
+    assert accessibility_problems(page) == []

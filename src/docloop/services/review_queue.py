@@ -253,6 +253,7 @@ def _summary(model_id: str, row: InferenceFile) -> dict[str, Any]:
     return {
         "id": row.id,
         "filename": row.filename,
+        "media_type": row.media_type,
         "created_at": row.created_at.isoformat(),
         "moderated": row.moderated,
         "moderated_by": row.moderated_by,

@@ -96,6 +96,23 @@ async function load() {
   mark();
 }
 
+// A file whose first page cannot be drawn (what is stored is not a page image, as for files
+// seeded by a benchmark or a fixture) shows its type instead of an empty grey box, and says so.
+function noPreview(f) {
+  const kind = (f.media_type?.split("/")[1] ?? f.filename.split(".").pop() ?? "file")
+    .replace("jpeg", "jpg").slice(0, 4).toUpperCase();
+  const icon = document.createElement("span");
+  icon.className = "thumb no-preview";
+  icon.setAttribute("role", "img");
+  icon.setAttribute("aria-label", `${kind} file ${f.filename}, no preview`);
+  icon.title = `${f.filename}: no page image to preview`;
+  const name = document.createElement("span");
+  name.className = "kind";
+  name.textContent = kind;
+  icon.append(name);
+  return icon;
+}
+
 function row(f, query) {
   const tr = document.createElement("tr");
   const link = document.createElement("a");
@@ -105,6 +122,7 @@ function row(f, query) {
   thumb.className = "thumb";
   thumb.alt = "";
   thumb.loading = "lazy";
+  thumb.onerror = () => thumb.replaceWith(noPreview(f));
   thumb.src = f.thumbnail_url ?? `/api/v1/models/${id}/predictions/${f.id}/pages/0/image?max_side=240`;
   const received = document.createElement("time");
   received.dateTime = f.created_at;
