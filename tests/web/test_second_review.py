@@ -83,6 +83,8 @@ def test_a_second_reviewer_reads_a_sampled_file_blind_and_submits(sampled: Site,
     waiting = page.locator("#second-reviews tbody tr", has_text="second-look.jpg")
     assert page.inner_text("h1").startswith("Second reviews: ")
     assert "waiting" in page.inner_text("h1") and waiting.count() == 1
+    assert waiting.locator("time").inner_text().startswith("Today, ")
+    page.screenshot(path=str(SCREENS / "second-reviews.png"))
     assert accessibility_problems(page) == []
 
     # Blind: the model's reading, every field unchecked; not the correction, the marks, the

@@ -2,6 +2,7 @@
 // files that can be sorted by any column. Filter and sort live in the page's URL and travel to
 // the editor, so "next" there walks this same queue in this same order.
 import { api } from "./api.js";
+import { sayTime } from "./dates.js";
 
 const form = document.getElementById("filters");
 const id = form.dataset.model;
@@ -10,19 +11,6 @@ const body = table.querySelector("tbody");
 const error = document.getElementById("queue-error");
 const FILTERS = ["start", "end", "moderated", "label", "below"];
 const view = { sort: "created_at", order: "desc", limit: 50, cursor: null, prev: null, next: null, selected: 0 };
-
-// A date people read at a glance: "Today, 08:29", "Yesterday, 17:02", "3 Dec, 08:29".
-export function humanDate(iso) {
-  const when = new Date(iso);
-  const time = when.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
-  const day = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
-  const days = Math.round((day(new Date()) - day(when)) / 86_400_000);
-  if (days === 0) return `Today, ${time}`;
-  if (days === 1) return `Yesterday, ${time}`;
-  const sameYear = when.getFullYear() === new Date().getFullYear();
-  const date = when.toLocaleDateString(undefined, { day: "numeric", month: "short", year: sameYear ? undefined : "numeric" });
-  return `${date}, ${time}`;
-}
 
 function confidence(score) {
   const span = document.createElement("span");
@@ -126,8 +114,7 @@ function row(f, query) {
   thumb.src = f.thumbnail_url ?? `/api/v1/models/${id}/predictions/${f.id}/pages/0/image?max_side=240`;
   const received = document.createElement("time");
   received.dateTime = f.created_at;
-  received.title = f.created_at.slice(0, 19).replace("T", " ");
-  received.textContent = humanDate(f.created_at);
+  sayTime(received);
   const state = document.createElement("span");
   state.className = `state ${f.moderated ? "approved" : "waiting"}`;
   state.textContent = f.moderated ? `approved by ${f.moderated_by ?? "?"}` : "waiting";
