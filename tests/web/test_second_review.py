@@ -88,8 +88,10 @@ def test_a_second_reviewer_reads_a_sampled_file_blind_and_submits(sampled: Site,
     assert accessibility_problems(page) == []
 
     # Blind: the model's reading, every field unchecked; not the correction, the marks, the
-    # approval nor who made them.
-    waiting.locator("a").click()
+    # approval nor who made them. Opened from the review queue, the file opens here too.
+    link = waiting.locator("a").get_attribute("href")
+    page.goto(f"{site.url}/models/{site.model_id}/review/{file_id}")
+    page.wait_for_url(f"{site.url}{link}")
     page.wait_for_selector("#overlay g.box rect")
     texts = [page.locator("#field-list li input.field-text").nth(i).input_value() for i in range(2)]
     assert texts == ["KL31B4000", "MH12AB1234"]

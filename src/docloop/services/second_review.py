@@ -197,6 +197,19 @@ def counts(ctx: AppContext, who: Principal) -> dict[str, int]:
     return {"waiting": found.get(True, 0), "submitted": found.get(False, 0)}
 
 
+def open_for(ctx: AppContext, who: Principal, file_id: str) -> str | None:
+    """The caller's open second review of the file, if any: the review editor sends them there
+    instead of showing the first decision."""
+    with ctx.session() as s:
+        return s.scalar(
+            select(SecondReview.id).where(
+                SecondReview.file_id == file_id,
+                SecondReview.reviewer == who.actor,
+                SecondReview.decided_at.is_(None),
+            )
+        )
+
+
 def _assigned(s: Session, who: Principal, review_id: str) -> tuple[SecondReview, Model]:
     """The second review and its model, if it is the caller's to see."""
     row = s.get(SecondReview, review_id)

@@ -197,8 +197,12 @@ async def review_page(
 @router.get("/models/{model_id}/review/{file_id}", response_class=HTMLResponse)
 async def review_file_page(
     request: Request, model_id: str, file_id: str, ctx: CtxDep, signed: Reviewing
-) -> HTMLResponse:
+) -> Response:
+    """The review editor; a file waiting for the visitor's blind second review opens there."""
     model = await run_in_threadpool(models.get_model, ctx, signed.principal, model_id)
+    second = await run_in_threadpool(second_review.open_for, ctx, signed.principal, file_id)
+    if second is not None:
+        return RedirectResponse(f"/second-reviews/{second}", status_code=303)
     return _page(request, "review_file.html", signed, model=model, file_id=file_id,
                  mode="review")  # fmt: skip
 
