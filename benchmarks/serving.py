@@ -4,7 +4,8 @@ Trains two small plate models on the bundled sample in a temporary home, starts 
 in a subprocess and measures, through HTTP as a client would:
 
 - start-up: seconds from launching the process to the first answer of ``/healthz``;
-- one client: LabelFile latency against the OCR engine alone (docloop's engine as the server
+- one client: prediction latency (the SDK's ``Client.predict``, the same work as v2's LabelFile)
+  against the OCR engine alone (docloop's engine as the server
   runs it, one engine in a child process), each request followed by the engine on the same
   image; the overhead is the median of those paired ratios, which the machine's drift affects
   less than a ratio of two medians;
@@ -26,11 +27,11 @@ import time
 from functools import partial
 from pathlib import Path
 
-import httpx
 import numpy as np
-from bench_common import HEADERS, PeakMemory, running_server, train_sample_models, unique_jpeg
+from bench_common import KEY, PeakMemory, running_server, train_sample_models, unique_jpeg
 from PIL import Image
 
+from docloop.client import Client, ClientError, Retry
 from docloop.ml.engines.processes import ProcessPoolEngine
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine
 from docloop.samples import PLATES
@@ -62,20 +63,21 @@ def main() -> None:
     with running_server(home, worker=False) as server:
         memory = PeakMemory(server.process.pid)
 
-        def label(client: httpx.Client, i: int) -> float:
-            """Request i: LabelFile on image i (made unique), alternating between the models."""
+        def connect() -> Client:
+            """A client of its own connection that never retries: a failure counts as one."""
+            return Client(server.url, KEY, timeout=300, retry=Retry(attempts=1))
+
+        def label(client: Client, i: int) -> float:
+            """Request i: a prediction on image i (made unique), alternating between the models."""
             path = images[i % len(images)]
             t = time.perf_counter()
-            r = client.post(
-                f"{server.url}/api/v2/OCR/Model/{model_ids[i % 2]}/LabelFile/",
-                files={"file": (path.name, payloads[i])},
-            )
-            took = time.perf_counter() - t
-            if r.status_code != 200:
-                failures.append(f"{r.status_code} {r.text[:200]}")
-            return took
+            try:
+                client.predict(model_ids[i % 2], (path.name, payloads[i]))
+            except ClientError as exc:
+                failures.append(str(exc)[:200])
+            return time.perf_counter() - t
 
-        client = httpx.Client(timeout=300, headers=HEADERS)
+        client = connect()
         # Both models and every OCR engine loaded first: engines start on demand, so the
         # warm-up requests come at once.
         warm = [threading.Thread(target=label, args=(client, next(numbers))) for _ in range(4)]
@@ -88,15 +90,15 @@ def main() -> None:
         lock = threading.Lock()
 
         def client_loop(work: list[int]) -> None:
-            conn = httpx.Client(timeout=300, headers=HEADERS)  # each client its own connection
-            while True:
-                with lock:
-                    if not work:
-                        return
-                    i = work.pop()
-                took = label(conn, i)
-                with lock:
-                    parallel.append(took)
+            with connect() as conn:
+                while True:
+                    with lock:
+                        if not work:
+                            return
+                        i = work.pop()
+                    took = label(conn, i)
+                    with lock:
+                        parallel.append(took)
 
         for r in range(rounds):
             took = []
@@ -123,10 +125,11 @@ def main() -> None:
                   f"{n / wall:.2f} req/s, ratio {sum(took) / wall:.2f}x")  # fmt: skip
         peak = memory.stop()
         engine.close()
+        client.close()
     served, own = statistics.median(single), statistics.median(alone)
     overhead = statistics.median(a / b for a, b in zip(single, alone, strict=True))
     print(f"start-up to /healthz: {server.startup_s:.2f} s")
-    print(f"one client: {len(single)} LabelFile, median {served * 1000:.0f} ms, engine alone "
+    print(f"one client: {len(single)} predictions, median {served * 1000:.0f} ms, engine alone "
           f"median {own * 1000:.0f} ms, overhead {overhead:.3f} (median of pairs)")  # fmt: skip
     print(f"{args.clients} clients: {len(parallel) / parallel_s:.2f} req/s against one client's "
           f"{len(single) / single_s:.2f} req/s, ratio {single_s / parallel_s:.2f}x "

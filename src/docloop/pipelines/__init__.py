@@ -1,1 +1,1 @@
-"""Ready pipeline tasks on the SDK for the schedulers people already run (Luigi)."""
+"""Ready pipeline tasks on the SDK for the schedulers people already run (Luigi, Airflow)."""

@@ -1,7 +1,7 @@
 """The steps of a retraining pipeline, as plain functions on the SDK.
 
-Schedulers wrap these (``luigi_tasks``); each takes a ``Client`` and returns JSON-able data,
-so a scheduler can store it as a task's output."""
+Schedulers wrap these (``luigi_tasks``, ``airflow_dag``); each takes a ``Client`` and returns
+JSON-able data, so a scheduler can store it as a task's output."""
 
 from __future__ import annotations
 
