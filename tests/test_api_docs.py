@@ -11,11 +11,14 @@ import pytest
 from fastapi.datastructures import DefaultPlaceholder
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.testclient import TestClient
 from openapi_spec_validator import validate
 
 from docloop.api.app import create_app
+from docloop.services import auth, models
 from docloop.services.context import AppContext
 from tests.live import serving
+from tests.test_review_queue import add_file
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -84,6 +87,25 @@ def test_the_document_types_answers_errors_and_bodies(ctx: AppContext) -> None:
     assert components["ErrorResponse"]["required"] == ["message", "error"]
     image = "/api/v1/models/{model_id}/predictions/{file_id}/pages/{page}/image"
     assert set(document["paths"][image]["get"]["responses"]["200"]["content"]) == {"image/jpeg"}
+
+
+def test_answers_hold_the_fields_the_service_gave_and_no_defaults(client: TestClient) -> None:
+    """A corrected prediction has no routing ``flags``: the response model declares them with
+    a default, which must not appear in the answer."""
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    who = auth.authenticate(ctx, "test-admin-key")
+    model_id = models.create_model(ctx, who, categories=["plate"]).id
+    box = {"label": "plate", "xmin": 1, "ymin": 1, "xmax": 20, "ymax": 10, "score": 0.9,
+           "ocr_text": "AB12", "status": "corrected"}  # fmt: skip
+    file_id = add_file(ctx, who, model_id, "a.png", 0, [box])
+    for url in (
+        f"/api/v1/models/{model_id}/predictions/{file_id}",
+        f"/api/v2/Inferences/Model/{model_id}/InferenceRequest/{file_id}",
+    ):
+        [field] = client.get(url).json()["result"][0]["prediction"]
+        assert "flags" not in field and field["alternative"] is False, url
+    waiting = client.get(f"/api/v1/models/{model_id}/review").json()
+    assert waiting["files"][0]["id"] == file_id and "counts" in waiting
 
 
 def test_examples_are_valid_answers_that_the_sdk_reads() -> None:

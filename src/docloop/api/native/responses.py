@@ -290,9 +290,20 @@ class Alert(ResponseModel):
     changed_at: str
 
 
+class DriftFigures(ResponseModel):
+    """The monitored figures over the window; null where there is nothing to measure."""
+
+    files: int
+    psi: dict[str, float | None] = Field(description="Per label, against its validation.")
+    low_confidence_share: float | None
+    correction_rate: float | None
+    latency_p50_s: float | None
+    latency_p95_s: float | None
+
+
 class MonitoringStatus(ResponseModel):
     window_days: int
-    figures: dict[str, Any]
+    figures: DriftFigures
     thresholds: dict[str, Number | None]
     alerts: list[Alert]
 

@@ -154,14 +154,14 @@ class Transcription(BaseModel):
 @router.get("/models/{model_id}/files/{file_id}/transcription", response_model=r.FileTranscription)
 async def get_transcription(
     model_id: str, file_id: str, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> transcriptions.Transcription:
     return await run_in_threadpool(transcriptions.get, ctx, who, model_id, file_id)
 
 
 @router.put("/models/{model_id}/files/{file_id}/transcription", response_model=r.FileTranscription)
 async def set_transcription(
     model_id: str, file_id: str, body: Transcription, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> transcriptions.Transcription:
     """Optional training data: the tagger also learns from the page as transcribed."""
     return await run_in_threadpool(transcriptions.put, ctx, who, model_id, file_id, body.lines)
 
@@ -171,7 +171,7 @@ async def set_transcription(
 )
 async def delete_transcription(
     model_id: str, file_id: str, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> transcriptions.Transcription:
     return await run_in_threadpool(transcriptions.delete, ctx, who, model_id, file_id)
 
 
@@ -246,7 +246,9 @@ async def rollback(model_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
 
 
 @router.get("/models/{model_id}/production/history", response_model=list[r.ProductionChange])
-async def production_history(model_id: str, ctx: CtxDep, who: Trainer) -> list[dict[str, Any]]:
+async def production_history(
+    model_id: str, ctx: CtxDep, who: Trainer
+) -> list[model_versions.ProductionChangeView]:
     return await run_in_threadpool(model_versions.history, ctx, who, model_id)
 
 
@@ -389,7 +391,9 @@ async def kpis_figures(
 
 
 @router.get("/models/{model_id}/monitoring", response_model=r.MonitoringStatus)
-async def monitoring_status(model_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
+async def monitoring_status(
+    model_id: str, ctx: CtxDep, who: Reviewer
+) -> monitoring.MonitoringStatus:
     """Drift and health figures over the monitoring window, thresholds and alert states."""
     return await run_in_threadpool(monitoring.status, ctx, who, model_id)
 
@@ -401,14 +405,14 @@ class RoutingSettings(BaseModel):
 
 
 @router.get("/models/{model_id}/routing", response_model=r.RoutingState)
-async def get_routing(model_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
+async def get_routing(model_id: str, ctx: CtxDep, who: Reviewer) -> routing.RoutingSettings:
     return await run_in_threadpool(routing.get_settings, ctx, who, model_id)
 
 
 @router.put("/models/{model_id}/routing", response_model=r.RoutingState)
 async def set_routing(
     model_id: str, body: RoutingSettings, ctx: CtxDep, who: ModelAdmin
-) -> dict[str, Any]:
+) -> routing.RoutingSettings:
     """Threshold and rules that decide which files skip review, and the webhook URL."""
     return await run_in_threadpool(
         lambda: routing.configure(
