@@ -222,10 +222,10 @@ def test_preannotation_offers_ocr_lines_before_any_model_exists(ctx) -> None:  #
     )
     run_jobs(ctx)
     out = annotation.preannotate(ctx, who, m.id, stored["id"])
-    assert out["source"] == "ocr" and out["object"]
-    assert {o["name"] for o in out["object"]} == {"number_plate"}
-    saved = annotation.set_annotations(ctx, who, m.id, stored["id"], out["object"][:1])
-    assert saved["object"][0]["ocr_text"] == out["object"][0]["ocr_text"]
+    assert out.source == "ocr" and out.object
+    assert {o["name"] for o in out.object} == {"number_plate"}
+    saved = annotation.set_annotations(ctx, who, m.id, stored["id"], out.object[:1])
+    assert saved.object[0]["ocr_text"] == out.object[0]["ocr_text"]
     with pytest.raises(InvalidInput, match="not one of the model's labels"):
         annotation.set_annotations(
             ctx, who, m.id, stored["id"], [{"name": "colour", "ocr_text": "x"}]

@@ -327,8 +327,8 @@ def test_upload_then_annotate_with_preannotation_in_the_browser(site, page) -> N
     text.press("Tab")
     _saved(page)
     page.screenshot(path=str(SCREENS / "annotate.png"))
-    [row] = [f for f in annotation.list_files(ctx, who, model_id) if f["filename"] == photo.name]
-    assert row["object"][0]["ocr_text"] == "ANNOTATED1" and row["object"][0]["bndbox"]
+    [row] = [f for f in annotation.list_files(ctx, who, model_id) if f.filename == photo.name]
+    assert row.object[0]["ocr_text"] == "ANNOTATED1" and row.object[0]["bndbox"]
 
 
 def test_predict_on_a_file_from_the_model_page(site, page) -> None:  # type: ignore[no-untyped-def]

@@ -120,7 +120,9 @@ async def upload(model_id: str, request: Request, ctx: CtxDep, who: DataEditor) 
 
 
 @router.get("/models/{model_id}/files", response_model=list[r.TrainingFile])
-async def list_training_files(model_id: str, ctx: CtxDep, who: Annotator) -> list[dict[str, Any]]:
+async def list_training_files(
+    model_id: str, ctx: CtxDep, who: Annotator
+) -> list[annotation.TrainingFileView]:
     """The model's training files with their annotations (uploaded or from approved reviews)."""
     return await run_in_threadpool(annotation.list_files, ctx, who, model_id)
 
@@ -128,7 +130,7 @@ async def list_training_files(model_id: str, ctx: CtxDep, who: Annotator) -> lis
 @router.get("/models/{model_id}/files/{file_id}", response_model=r.TrainingFile)
 async def get_training_file(
     model_id: str, file_id: str, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> annotation.TrainingFileView:
     return await run_in_threadpool(annotation.get_file, ctx, who, model_id, file_id)
 
 
@@ -139,7 +141,7 @@ class Annotations(BaseModel):
 @router.put("/models/{model_id}/files/{file_id}/annotations", response_model=r.TrainingFile)
 async def set_annotations(
     model_id: str, file_id: str, body: Annotations, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> annotation.TrainingFileView:
     return await run_in_threadpool(
         annotation.set_annotations, ctx, who, model_id, file_id, body.object
     )
@@ -176,7 +178,9 @@ async def delete_transcription(
 
 
 @router.post("/models/{model_id}/files/{file_id}/preannotation", response_model=r.Preannotation)
-async def preannotate(model_id: str, file_id: str, ctx: CtxDep, who: Annotator) -> dict[str, Any]:
+async def preannotate(
+    model_id: str, file_id: str, ctx: CtxDep, who: Annotator
+) -> annotation.Preannotation:
     """Suggested annotations (not saved): the model's predictions, or OCR lines without one."""
     return await run_in_threadpool(annotation.preannotate, ctx, who, model_id, file_id)
 
