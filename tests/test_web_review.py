@@ -231,7 +231,7 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     page.check("tr[data-label=number_plate] input[name=required]")
     page.click("#routing button[type=submit]")
     page.wait_for_function("document.getElementById('message').textContent === 'Routing saved.'")
-    assert routing.get_settings(ctx, who, model_id) == routing.RoutingSettings(
+    assert routing.get_settings(ctx, who, model_id) == routing.Routing(
         threshold=0.8, webhook_url=None,
         rules={"number_plate": {"required": True, "pattern": "[A-Z0-9]{6,11}"}},
     )  # fmt: skip

@@ -76,7 +76,7 @@ def configure(
     threshold: object,
     rules: object,
     webhook_url: object,
-) -> RoutingSettings:
+) -> Routing:
     """Set the model's routing threshold, rules and webhook (None clears each)."""
     require(who, "models")
     if threshold is not None and (
@@ -102,7 +102,7 @@ def configure(
 
 
 @dataclass(frozen=True, slots=True)
-class RoutingSettings:
+class Routing:
     """Which files skip review (threshold and per-label rules) and where approved ones go."""
 
     threshold: float | None
@@ -110,13 +110,13 @@ class RoutingSettings:
     webhook_url: str | None
 
 
-def settings_of(model: Model) -> RoutingSettings:
-    return RoutingSettings(
+def settings_of(model: Model) -> Routing:
+    return Routing(
         threshold=model.review_threshold, rules=model.rules or {}, webhook_url=model.webhook_url
     )
 
 
-def get_settings(ctx: AppContext, who: Principal, model_id: str) -> RoutingSettings:
+def get_settings(ctx: AppContext, who: Principal, model_id: str) -> Routing:
     with ctx.session() as s:
         return settings_of(load_model(s, who, model_id))
 

@@ -10,7 +10,6 @@ from docloop.api.responses import (
     Box,
     Category,
     FileView,
-    Number,
     Page,
     ResponseModel,
     Size,
@@ -155,15 +154,6 @@ class RunComparison(ResponseModel):
     differs: list[str] = Field(description='What is not the same, as "params.NAME".')
 
 
-class ProductionChange(ResponseModel):
-    version: int | None
-    previous_version: int | None
-    action: str = Field(description="promote, rollback or train.")
-    reason: str | None
-    by: str | None
-    at: str
-
-
 class QueuedFile(ResponseModel):
     """A file accepted for prediction in the background; poll it by ``request_file_id``."""
 
@@ -220,52 +210,8 @@ class ApprovedFile(FileView):
     added_to_training: bool = Field(description="Whether the file became training data.")
 
 
-class QueueCounts(ResponseModel):
-    moderated: int
-    unmoderated: int
-
-
-class QueueItem(ResponseModel):
-    id: str
-    filename: str
-    created_at: str
-    moderated: bool
-    moderated_by: str | None
-    assigned_to: str | None
-    flagged: int | None = Field(description="Fields that need a person.")
-    fields: int | None
-    min_score: float | None
-    labels: list[str]
-    thumbnail_url: str
-
-
-class ReviewPage(ResponseModel):
-    counts: QueueCounts
-    total: int
-    files: list[QueueItem]
-    next_cursor: str | None
-    prev_cursor: str | None
-
-
-class QueuePosition(ResponseModel):
-    position: int | None = Field(description="From 1; null when the filters leave it out.")
-    total: int
-    previous: str | None
-    next: str | None
-
-
 class NextFile(ResponseModel):
     next: str | None
-
-
-class ReviewStats(ResponseModel):
-    processed: int
-    approved: int
-    straight_through: int
-    approved_without_correction: int
-    automation_rate: float | None
-    fields_changed: int
-    files_corrected: int
 
 
 class KpiReport(ResponseModel):
@@ -279,54 +225,6 @@ class KpiReport(ResponseModel):
     weeks: list[dict[str, Any]]
     delivery: dict[str, Any]
     definitions: dict[str, dict[str, str]]
-
-
-class Alert(ResponseModel):
-    figure: str
-    label: str | None
-    firing: bool
-    value: float | None
-    threshold: float | None
-    changed_at: str
-
-
-class DriftFigures(ResponseModel):
-    """The monitored figures over the window; null where there is nothing to measure."""
-
-    files: int
-    psi: dict[str, float | None] = Field(description="Per label, against its validation.")
-    low_confidence_share: float | None
-    correction_rate: float | None
-    latency_p50_s: float | None
-    latency_p95_s: float | None
-
-
-class MonitoringStatus(ResponseModel):
-    window_days: int
-    figures: DriftFigures
-    thresholds: dict[str, Number | None]
-    alerts: list[Alert]
-
-
-class RoutingState(ResponseModel):
-    threshold: float | None
-    rules: dict[str, dict[str, Any]]
-    webhook_url: str | None
-
-
-class Export(ResponseModel):
-    """A background export; ``download`` is set once it is done."""
-
-    id: str
-    model_id: str
-    format: str
-    filters: dict[str, Any]
-    status: str = Field(description="queued, running, done or failed.")
-    progress: float
-    rows: int | None
-    error: str | None
-    created_at: str
-    download: str | None
 
 
 class Change(ResponseModel):

@@ -58,6 +58,7 @@ from docloop.services.models import ModelInfo
 # Answers that are not JSON: a CSV table of the KPIs, an export's file.
 KPI_CSV = binary("The figures, or with format=csv one table as CSV.", "text/csv")
 EXPORT_FILE = binary("The export's file.", *exports.FORMATS.values())
+FILE_ERRORS = error_responses(ErrorResponse, (413, 415))  # of the routes that take files
 router = TypedRouter(prefix="/api/v1", tags=["native"], responses=error_responses(ErrorResponse))
 
 
@@ -102,6 +103,7 @@ async def get_model(model_id: str, ctx: CtxDep, who: Viewer) -> dict[str, Any]:
     "/models/{model_id}/files",
     status_code=201,
     response_model=r.UploadedFiles,
+    responses=FILE_ERRORS,
     openapi_extra=bodies.NATIVE_UPLOAD,
 )
 async def upload(model_id: str, request: Request, ctx: CtxDep, who: DataEditor) -> dict[str, Any]:
@@ -249,7 +251,10 @@ async def rollback(model_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     return _model(await run_in_threadpool(model_versions.rollback, ctx, who, model_id))
 
 
-@router.get("/models/{model_id}/production/history", response_model=list[r.ProductionChange])
+@router.get(
+    "/models/{model_id}/production/history",
+    response_model=list[model_versions.ProductionChangeView],
+)
 async def production_history(
     model_id: str, ctx: CtxDep, who: Trainer
 ) -> list[model_versions.ProductionChangeView]:
@@ -259,6 +264,7 @@ async def production_history(
 @router.post(
     "/models/{model_id}/predictions",
     response_model=r.PredictedPages | r.QueuedPredictions,
+    responses=FILE_ERRORS,
     openapi_extra=bodies.NATIVE_PREDICT,
 )
 async def predict(
@@ -335,7 +341,7 @@ QueueParams = Annotated[
 ]
 
 
-@router.get("/models/{model_id}/review", response_model=r.ReviewPage)
+@router.get("/models/{model_id}/review", response_model=review_queue.QueuePage)
 async def review_queue_page(
     model_id: str,
     ctx: CtxDep,
@@ -354,7 +360,9 @@ async def review_queue_page(
     )
 
 
-@router.get("/models/{model_id}/review/{file_id}/position", response_model=r.QueuePosition)
+@router.get(
+    "/models/{model_id}/review/{file_id}/position", response_model=review_queue.QueuePosition
+)
 async def review_position(
     model_id: str, file_id: str, ctx: CtxDep, who: Reviewer, params: QueueParams
 ) -> review_queue.QueuePosition:
@@ -363,7 +371,7 @@ async def review_position(
     return await run_in_threadpool(review_queue.position, ctx, who, model_id, file_id, found, order)
 
 
-@router.get("/models/{model_id}/review/stats", response_model=r.ReviewStats)
+@router.get("/models/{model_id}/review/stats", response_model=review.ReviewStats)
 async def review_stats(model_id: str, ctx: CtxDep, who: Reviewer) -> review.ReviewStats:
     """Automation rate (files approved without any correction / files processed) and more."""
     return await run_in_threadpool(review.stats, ctx, who, model_id)
@@ -394,7 +402,7 @@ async def kpis_figures(
     )  # fmt: skip
 
 
-@router.get("/models/{model_id}/monitoring", response_model=r.MonitoringStatus)
+@router.get("/models/{model_id}/monitoring", response_model=monitoring.MonitoringStatus)
 async def monitoring_status(
     model_id: str, ctx: CtxDep, who: Reviewer
 ) -> monitoring.MonitoringStatus:
@@ -408,15 +416,15 @@ class RoutingSettings(BaseModel):
     webhook_url: str | None = Field(default=None, description="Receives each approved file.")
 
 
-@router.get("/models/{model_id}/routing", response_model=r.RoutingState)
-async def get_routing(model_id: str, ctx: CtxDep, who: Reviewer) -> routing.RoutingSettings:
+@router.get("/models/{model_id}/routing", response_model=routing.Routing)
+async def get_routing(model_id: str, ctx: CtxDep, who: Reviewer) -> routing.Routing:
     return await run_in_threadpool(routing.get_settings, ctx, who, model_id)
 
 
-@router.put("/models/{model_id}/routing", response_model=r.RoutingState)
+@router.put("/models/{model_id}/routing", response_model=routing.Routing)
 async def set_routing(
     model_id: str, body: RoutingSettings, ctx: CtxDep, who: ModelAdmin
-) -> routing.RoutingSettings:
+) -> routing.Routing:
     """Threshold and rules that decide which files skip review, and the webhook URL."""
     return await run_in_threadpool(
         lambda: routing.configure(
@@ -443,7 +451,7 @@ class ExportRequest(BaseModel):
     end: date
 
 
-@router.post("/models/{model_id}/exports", status_code=202, response_model=r.Export)
+@router.post("/models/{model_id}/exports", status_code=202, response_model=exports.ExportView)
 async def request_export(
     model_id: str, body: ExportRequest, ctx: CtxDep, who: Reviewer
 ) -> exports.ExportView:
@@ -453,7 +461,7 @@ async def request_export(
     )
 
 
-@router.get("/exports/{export_id}", response_model=r.Export)
+@router.get("/exports/{export_id}", response_model=exports.ExportView)
 async def get_export(export_id: str, ctx: CtxDep, who: Reviewer) -> exports.ExportView:
     return await run_in_threadpool(exports.get_export, ctx, who, export_id)
 
