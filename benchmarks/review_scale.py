@@ -178,9 +178,9 @@ def measure(base_url: str, n: int, repeat: int) -> dict[str, Any]:
             ctx, who, model_id, "csv", today - timedelta(days=DAYS + 1), today
         )
         t = time.perf_counter()
-        exports.run_export_job(ctx, {"export_id": job["id"]})  # the timed starts stay queued
+        exports.run_export_job(ctx, {"export_id": job.id})  # the timed starts stay queued
         out["export_all_s"] = round(time.perf_counter() - t, 1)
-        out["export_rows"] = exports.get_export(ctx, who, job["id"])["rows"]
+        out["export_rows"] = exports.get_export(ctx, who, job.id).rows
         out["peak_rss_mb_after_export"] = round(_peak_mb(), 1)
         return out
     finally:

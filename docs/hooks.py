@@ -56,6 +56,14 @@ def _schema_text(schema: dict[str, Any]) -> str:
     return f"{kind}" + (f" ({schema['format']})" if "format" in schema else "")
 
 
+def _answer_text(response: dict[str, Any]) -> str:
+    """A response's body: its schema for JSON, else its media types."""
+    content = response.get("content", {})
+    if "application/json" in content:
+        return f" ({_schema_text(content['application/json'].get('schema', {}))})"
+    return f" (`{'`, `'.join(content)}`)" if content else ""
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
@@ -113,7 +121,8 @@ def _api_markdown(document: dict[str, Any]) -> str:
                         if "example" in prop:
                             out += [f"Example `{name}`:", "", "```json", prop["example"], "```", ""]
             codes = ", ".join(
-                f"{code} {r.get('description', '')}" for code, r in op["responses"].items()
+                f"{code} {r.get('description', '')}".rstrip(".") + _answer_text(r)
+                for code, r in op["responses"].items()
             )
             out += [f"Responses: {codes}.", ""]
     schemas = document.get("components", {}).get("schemas", {})

@@ -117,11 +117,11 @@ def test_automation_figures_match_review_stats(trained) -> None:  # type: ignore
     expected = review.stats(ctx, who, mid)
     with ctx.session() as s:
         figures = review.automation_by_model(s)[mid]
-    assert figures.processed == expected["processed"]
-    assert figures.approved == expected["approved"] >= 2
-    assert figures.approved_without_correction == expected["approved_without_correction"]
+    assert figures.processed == expected.processed
+    assert figures.approved == expected.approved >= 2
+    assert figures.approved_without_correction == expected.approved_without_correction
     assert figures.approved_without_correction < figures.approved  # the edited file
-    assert figures.straight_through == expected["straight_through"]
+    assert figures.straight_through == expected.straight_through
 
 
 def test_routes_are_labelled_by_template_and_unknown_paths_share_one_label(client) -> None:  # type: ignore[no-untyped-def]

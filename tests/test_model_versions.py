@@ -55,7 +55,7 @@ def test_promote_and_rollback_walk_the_history(db_ctx) -> None:  # type: ignore[
     assert model_versions.rollback(db_ctx, who, m.id).version == 1
     with pytest.raises(NotFound):
         model_versions.promote(db_ctx, who, m.id, 9)
-    actions = [(c["action"], c["version"]) for c in model_versions.history(db_ctx, who, m.id)]
+    actions = [(c.action, c.version) for c in model_versions.history(db_ctx, who, m.id)]
     assert actions == [
         ("auto", 1), ("auto", 2), ("auto", 3), ("rollback", 2), ("rollback", 1),
         ("promote", 3), ("rollback", 1),

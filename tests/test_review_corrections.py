@@ -76,7 +76,7 @@ def test_a_persons_field_outranks_machine_readings_in_exports_and_webhooks(plate
     assert sent["fields"]["number_plate"]["ocr_text"] == "KL31B4066"
     job = exports.request_export(ctx, who, model_id, "csv", T0.date(), T0.date())
     run_jobs(ctx)
-    data = exports.download(ctx, who, job["id"])[0].decode("utf-8-sig")
+    data = exports.download(ctx, who, job.id)[0].decode("utf-8-sig")
     [row] = csv.DictReader(io.StringIO(data))
     assert row["number_plate"].split(" | ") == ["KL31B4066", "KL31B4O66", "KL 31 B 40GG"]
     # Once the reviewer confirms the drawn box, it is a person's field too.
@@ -121,8 +121,8 @@ def test_exports_stream_every_file_in_batches(plates, monkeypatch, fmt) -> None:
     ]
     job = exports.request_export(ctx, who, model_id, fmt, T0.date(), date.today())
     run_jobs(ctx)
-    assert exports.get_export(ctx, who, job["id"])["rows"] == 5
-    data = exports.download(ctx, who, job["id"])[0]
+    assert exports.get_export(ctx, who, job.id).rows == 5
+    data = exports.download(ctx, who, job.id)[0]
     if fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     elif fmt == "json":

@@ -17,7 +17,13 @@ from docloop.services import auth, models, predictions, review_queue, routing
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.predictions import DONE, epoch_day
-from docloop.services.review_queue import QueueOrder, ReviewFilter
+from docloop.services.review_queue import (
+    QueueCounts,
+    QueueOrder,
+    QueuePage,
+    QueuePosition,
+    ReviewFilter,
+)
 from tests.conftest import basic, png_bytes
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -74,9 +80,9 @@ def queue(db_ctx: AppContext) -> tuple[AppContext, Principal, str, dict[str, str
     return db_ctx, who, model_id, ids
 
 
-def _names(page: dict[str, Any], ids: dict[str, str]) -> list[str]:
+def _names(page: QueuePage, ids: dict[str, str]) -> list[str]:
     back = {v: k for k, v in ids.items()}
-    return [back[f["id"]] for f in page["files"]]
+    return [back[f.id] for f in page.files]
 
 
 def _walk(ctx, who, model_id, f, order, limit):  # type: ignore[no-untyped-def]
@@ -85,14 +91,14 @@ def _walk(ctx, who, model_id, f, order, limit):  # type: ignore[no-untyped-def]
     while True:
         page = review_queue.search(ctx, who, model_id, f, order, limit=limit, cursor=cursor)
         pages.append(page)
-        cursor = page["next_cursor"]
+        cursor = page.next_cursor
         if cursor is None:
             break
-    back, cursor = [pages[-1]], pages[-1]["prev_cursor"]
+    back, cursor = [pages[-1]], pages[-1].prev_cursor
     while cursor is not None:
         page = review_queue.search(ctx, who, model_id, f, order, limit=limit, cursor=cursor)
         back.append(page)
-        cursor = page["prev_cursor"]
+        cursor = page.prev_cursor
     return pages, back[::-1]
 
 
@@ -100,29 +106,29 @@ def test_filters_counts_and_summaries(queue) -> None:  # type: ignore[no-untyped
     ctx, who, model_id, ids = queue
     every = review_queue.search(ctx, who, model_id, ReviewFilter())
     assert _names(every, ids) == ["f.png", "e.png", "d.png", "c.png", "b.png", "a.png"]
-    assert every["counts"] == {"moderated": 1, "unmoderated": 5} and every["total"] == 6
-    by_name = {f["filename"]: f for f in every["files"]}
+    assert every.counts == QueueCounts(moderated=1, unmoderated=5) and every.total == 6
+    by_name = {f.filename: f for f in every.files}
     # A field marked wrong is not a field: e.png is read for its 0.8 plate only.
-    assert (by_name["e.png"]["fields"], by_name["e.png"]["min_score"]) == (1, 0.8)
-    assert by_name["b.png"]["labels"] == ["make", "plate"]
-    assert by_name["c.png"]["min_score"] is None and by_name["c.png"]["fields"] == 0
-    assert by_name["a.png"]["thumbnail_url"].endswith(
+    assert (by_name["e.png"].fields, by_name["e.png"].min_score) == (1, 0.8)
+    assert by_name["b.png"].labels == ["make", "plate"]
+    assert by_name["c.png"].min_score is None and by_name["c.png"].fields == 0
+    assert by_name["a.png"].thumbnail_url.endswith(
         f"/predictions/{ids['a.png']}/pages/0/image?max_side=240"
     )
     waiting = review_queue.search(ctx, who, model_id, ReviewFilter(moderated=False))
-    assert "d.png" not in _names(waiting, ids) and waiting["total"] == 5
-    assert waiting["counts"] == every["counts"], "counts do not depend on the moderated filter"
+    assert "d.png" not in _names(waiting, ids) and waiting.total == 5
+    assert waiting.counts == every.counts, "counts do not depend on the moderated filter"
     makes = review_queue.search(ctx, who, model_id, ReviewFilter(label="make"))
     assert _names(makes, ids) == ["d.png", "b.png"]
-    assert makes["counts"] == {"moderated": 1, "unmoderated": 1}
+    assert makes.counts == QueueCounts(moderated=1, unmoderated=1)
     for near in ("pl_te", "%", "plat", "late"):  # a whole label, taken literally
-        assert review_queue.search(ctx, who, model_id, ReviewFilter(label=near))["total"] == 0
+        assert review_queue.search(ctx, who, model_id, ReviewFilter(label=near)).total == 0
     low = review_queue.search(ctx, who, model_id, ReviewFilter(below=0.65))
     assert _names(low, ids) == ["f.png", "b.png"]
     day = T0.date()
-    assert review_queue.search(ctx, who, model_id, ReviewFilter(start=day, end=day))["total"] == 6
+    assert review_queue.search(ctx, who, model_id, ReviewFilter(start=day, end=day)).total == 6
     later = review_queue.search(ctx, who, model_id, ReviewFilter(start=day + timedelta(days=1)))
-    assert later["total"] == 0 and later["files"] == []
+    assert later.total == 0 and later.files == []
 
 
 def test_sort_orders_and_keyset_pages_walk_every_file_once(queue) -> None:  # type: ignore[no-untyped-def]
@@ -143,10 +149,10 @@ def test_sort_orders_and_keyset_pages_walk_every_file_once(queue) -> None:  # ty
             forwards, backwards = _walk(
                 ctx, who, model_id, ReviewFilter(), walk, 4 if sort == "fields" else 2
             )
-            seen = [f["id"] for p in forwards for f in p["files"]]
-            assert seen == [f["id"] for f in whole["files"]], (sort, order)
-            assert [f["id"] for p in backwards for f in p["files"]] == seen, (sort, order)
-            assert forwards[0]["prev_cursor"] is None and forwards[-1]["next_cursor"] is None
+            seen = [f.id for p in forwards for f in p.files]
+            assert seen == [f.id for f in whole.files], (sort, order)
+            assert [f.id for p in backwards for f in p.files] == seen, (sort, order)
+            assert forwards[0].prev_cursor is None and forwards[-1].next_cursor is None
     named = review_queue.search(ctx, who, model_id, ReviewFilter(), QueueOrder("filename", "asc"))
     assert _names(named, ids) == sorted(ids)
 
@@ -154,22 +160,22 @@ def test_sort_orders_and_keyset_pages_walk_every_file_once(queue) -> None:  # ty
 def test_position_and_next_walk_the_filtered_order(queue) -> None:  # type: ignore[no-untyped-def]
     ctx, who, model_id, ids = queue
     waiting, order = ReviewFilter(moderated=False), QueueOrder("min_score", "asc")
-    listed = [f["id"] for f in review_queue.search(ctx, who, model_id, waiting, order)["files"]]
+    listed = [f.id for f in review_queue.search(ctx, who, model_id, waiting, order).files]
     for n, file_id in enumerate(listed):
         at = review_queue.position(ctx, who, model_id, file_id, waiting, order)
-        assert at == {
-            "position": n + 1,
-            "total": len(listed),
-            "previous": listed[n - 1] if n else None,
-            "next": listed[n + 1] if n + 1 < len(listed) else None,
-        }
+        assert at == QueuePosition(
+            position=n + 1,
+            total=len(listed),
+            previous=listed[n - 1] if n else None,
+            next=listed[n + 1] if n + 1 < len(listed) else None,
+        )
         assert review_queue.next_file(ctx, who, model_id, file_id, waiting, order) == (
             listed[n + 1] if n + 1 < len(listed) else listed[0]
         )
     # Approving a file takes it out of the waiting queue; "next" still continues from its place.
     predictions.set_moderated(ctx, who, model_id, listed[1], True)
     at = review_queue.position(ctx, who, model_id, listed[1], waiting, order)
-    assert (at["position"], at["total"], at["next"]) == (None, len(listed) - 1, listed[2])
+    assert (at.position, at.total, at.next) == (None, len(listed) - 1, listed[2])
     assert review_queue.next_file(ctx, who, model_id, "", waiting, order) == listed[0]
 
 
@@ -215,7 +221,7 @@ def test_bad_queue_parameters_are_named(queue) -> None:  # type: ignore[no-untyp
     page = review_queue.search(ctx, who, model_id, ReviewFilter(), limit=2)
     with pytest.raises(InvalidInput, match="another sort order"):
         review_queue.search(
-            ctx, who, model_id, ReviewFilter(), QueueOrder("filename"), cursor=page["next_cursor"]
+            ctx, who, model_id, ReviewFilter(), QueueOrder("filename"), cursor=page.next_cursor
         )
     with pytest.raises(InvalidInput, match="cursor"):
         review_queue.search(ctx, who, model_id, ReviewFilter(), cursor="not-a-cursor")
@@ -310,12 +316,12 @@ def test_loop_figures_are_counted_in_sql(queue) -> None:  # type: ignore[no-unty
     with ctx.session() as s:
         row = predictions._new_file(s, model_id, "g.png", "0", "image/png", None, status=DONE)
         row.moderated, row.moderated_by = True, predictions.STRAIGHT_THROUGH
-    assert review.stats(ctx, who, model_id) == {
-        "processed": 7,
-        "approved": 3,
-        "straight_through": 1,
-        "approved_without_correction": 1,
-        "automation_rate": round(1 / 7, 4),
-        "fields_changed": 6,
-        "files_corrected": 6,
-    }
+    assert review.stats(ctx, who, model_id) == review.ReviewStats(
+        processed=7,
+        approved=3,
+        straight_through=1,
+        approved_without_correction=1,
+        automation_rate=round(1 / 7, 4),
+        fields_changed=6,
+        files_corrected=6,
+    )

@@ -17,7 +17,7 @@ from docloop.db.tables import TrainingFile
 from docloop.errors import InvalidInput
 from docloop.services import auth, datasets, exports, predictions, review, review_queue, routing
 from docloop.services.jobs import backoff
-from docloop.services.review_queue import QueueOrder, ReviewFilter
+from docloop.services.review_queue import QueueCounts, QueueOrder, ReviewFilter
 from tests.conftest import run_jobs, sample_items
 
 
@@ -130,15 +130,15 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
         assert _Receiver.bodies[0]["event"] == "file.approved"
 
         figures = review.stats(ctx, who, model_id)
-        assert figures["straight_through"] == len(through)
-        assert figures["automation_rate"] == pytest.approx(
-            figures["approved_without_correction"] / figures["processed"], abs=1e-4
+        assert figures.straight_through == len(through)
+        assert figures.automation_rate == pytest.approx(
+            figures.approved_without_correction / figures.processed, abs=1e-4
         )
 
         today = date.today()
         job = exports.request_export(ctx, who, model_id, "csv", today, today)
         run_jobs(ctx)
-        data, media_type, _ = exports.download(ctx, who, job["id"])
+        data, media_type, _ = exports.download(ctx, who, job.id)
         rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
         assert media_type == "text/csv"
         assert list(rows[0]) == [
@@ -158,7 +158,7 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
         run_jobs(ctx)
         from openpyxl import load_workbook
 
-        sheet = load_workbook(io.BytesIO(exports.download(ctx, who, job["id"])[0])).active
+        sheet = load_workbook(io.BytesIO(exports.download(ctx, who, job.id)[0])).active
         assert sheet.max_row == len(rows) + 1
         with pytest.raises(InvalidInput, match="format"):
             exports.request_export(ctx, who, model_id, "pdf", today, today)
@@ -193,9 +193,9 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
     assert [p["alternative"] for p in view["prediction"]] == [False, True, True]
     stored = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
     assert [p["alternative"] for p in stored] == [False, True, True]
-    listed = review_queue.search(ctx, who, model_id, ReviewFilter())["files"]
-    [mine] = [f for f in listed if f["id"] == file_id]
-    assert (mine["fields"], mine["min_score"]) == (2, 0.03)  # the queue lists fields only
+    listed = review_queue.search(ctx, who, model_id, ReviewFilter()).files
+    [mine] = [f for f in listed if f.id == file_id]
+    assert (mine.fields, mine.min_score) == (2, 0.03)  # the queue lists fields only
     predictions.set_moderated(ctx, who, model_id, file_id, True)
     with ctx.session() as s:
         [row] = s.query(TrainingFile).filter(TrainingFile.source == f"review:{file_id}").all()
@@ -203,7 +203,7 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
     today = date.today()
     job = exports.request_export(ctx, who, model_id, "csv", today, today)
     run_jobs(ctx)
-    data = exports.download(ctx, who, job["id"])[0].decode("utf-8-sig")
+    data = exports.download(ctx, who, job.id)[0].decode("utf-8-sig")
     [mine] = [r for r in csv.DictReader(io.StringIO(data)) if r["request_file_id"] == file_id]
     # The confirmed reading comes first: a person's field outranks the machine's.
     assert mine["number_plate"] == "KA01Z9 | MH12AB1234"
@@ -222,10 +222,10 @@ def test_preannotation_offers_ocr_lines_before_any_model_exists(ctx) -> None:  #
     )
     run_jobs(ctx)
     out = annotation.preannotate(ctx, who, m.id, stored["id"])
-    assert out["source"] == "ocr" and out["object"]
-    assert {o["name"] for o in out["object"]} == {"number_plate"}
-    saved = annotation.set_annotations(ctx, who, m.id, stored["id"], out["object"][:1])
-    assert saved["object"][0]["ocr_text"] == out["object"][0]["ocr_text"]
+    assert out.source == "ocr" and out.object
+    assert {o["name"] for o in out.object} == {"number_plate"}
+    saved = annotation.set_annotations(ctx, who, m.id, stored["id"], out.object[:1])
+    assert saved.object[0]["ocr_text"] == out.object[0]["ocr_text"]
     with pytest.raises(InvalidInput, match="not one of the model's labels"):
         annotation.set_annotations(
             ctx, who, m.id, stored["id"], [{"name": "colour", "ocr_text": "x"}]
@@ -267,23 +267,23 @@ def test_queue_filters_counts_and_assignment(trained) -> None:  # type: ignore[n
     ids = [predictions.predict_files(ctx, who, model_id, [f])[0]["request_file_id"] for f in files]
     predictions.set_moderated(ctx, who, model_id, ids[0], True)
     mine = review_queue.search(ctx, who, model_id, ReviewFilter())
-    assert mine["counts"]["moderated"] >= 1 and mine["counts"]["unmoderated"] >= 3
+    assert mine.counts.moderated >= 1 and mine.counts.unmoderated >= 3
     waiting = review_queue.search(ctx, who, model_id, ReviewFilter(moderated=False))
-    assert ids[0] not in [f["id"] for f in waiting["files"]]
-    assert waiting["counts"] == mine["counts"], "counts do not depend on the moderated filter"
+    assert ids[0] not in [f.id for f in waiting.files]
+    assert waiting.counts == mine.counts, "counts do not depend on the moderated filter"
     none = review_queue.search(ctx, who, model_id, ReviewFilter(below=0.0))
-    assert none["total"] == 0 and none["counts"] == {"moderated": 0, "unmoderated": 0}
+    assert none.total == 0 and none.counts == QueueCounts(moderated=0, unmoderated=0)
     tomorrow = date.today() + timedelta(days=1)
-    assert review_queue.search(ctx, who, model_id, ReviewFilter(start=tomorrow))["total"] == 0
+    assert review_queue.search(ctx, who, model_id, ReviewFilter(start=tomorrow)).total == 0
     users.create_user(ctx, email="queue@example.com", password="queue password", role="reviewer")
     review.assign(ctx, who, model_id, ids[3], " Queue@Example.com")
     by_assignee = review_queue.search(
         ctx, who, model_id, ReviewFilter(moderated=False), QueueOrder("assigned_to", "asc")
     )
-    assignees = [f["assigned_to"] for f in by_assignee["files"]]
+    assignees = [f.assigned_to for f in by_assignee.files]
     named = [a for a in assignees if a]  # other tests of the shared model assign files too
     assert assignees[: len(named)] == sorted(named), "by assignee, the unassigned last"
-    mine = [f["id"] for f in by_assignee["files"] if f["assigned_to"] == "queue@example.com"]
+    mine = [f.id for f in by_assignee.files if f.assigned_to == "queue@example.com"]
     assert mine == [ids[3]]
     with pytest.raises(InvalidInput, match="nobody@example.com"):
         review.assign(ctx, who, model_id, ids[3], "nobody@example.com")

@@ -74,7 +74,7 @@ def test_a_transcription_is_part_of_the_dataset_version(db_ctx) -> None:  # type
     before, _, _ = dataset_versions.record(
         db_ctx, m.id, dataset_versions.current_files(db_ctx, m.id)
     )
-    file_id = next(f["id"] for f in list_files(db_ctx, who, m.id) if f["filename"] == path.name)
+    file_id = next(f.id for f in list_files(db_ctx, who, m.id) if f.filename == path.name)
     from docloop.services import transcriptions
 
     transcriptions.put(db_ctx, who, m.id, file_id, LINES)
@@ -116,7 +116,7 @@ def test_import_uploads_lines_tsv_unless_told_not_to(tmp_path: Path) -> None:
     ctx = build_context(Settings(home=tmp_path / "home", ocr_processes=False))
     try:
         who = auth.local_principal(ctx, auth.DEFAULT_WORKSPACE)
-        counts = {f["filename"]: f["transcribed_lines"] for f in list_files(ctx, who, model_id)}
+        counts = {f.filename: f.transcribed_lines for f in list_files(ctx, who, model_id)}
         assert counts == {f"{anns[0].stem}.jpg": 1, f"{anns[1].stem}.jpg": 0}
         files = dataset_versions.current_files(ctx, model_id)
         [line] = next(f for f in files if f["transcription"])["transcription"]
@@ -142,7 +142,7 @@ def test_import_uploads_lines_tsv_unless_told_not_to(tmp_path: Path) -> None:
     try:
         who = auth.local_principal(ctx, auth.DEFAULT_WORKSPACE)
         listed = list_files(ctx, who, other.stdout.strip())
-        assert [f["transcribed_lines"] for f in listed] == [0, 0]
+        assert [f.transcribed_lines for f in listed] == [0, 0]
     finally:
         ctx.close()
 

@@ -231,10 +231,10 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     page.check("tr[data-label=number_plate] input[name=required]")
     page.click("#routing button[type=submit]")
     page.wait_for_function("document.getElementById('message').textContent === 'Routing saved.'")
-    assert routing.get_settings(ctx, who, model_id) == {
-        "threshold": 0.8, "webhook_url": None,
-        "rules": {"number_plate": {"required": True, "pattern": "[A-Z0-9]{6,11}"}},
-    }  # fmt: skip
+    assert routing.get_settings(ctx, who, model_id) == routing.Routing(
+        threshold=0.8, webhook_url=None,
+        rules={"number_plate": {"required": True, "pattern": "[A-Z0-9]{6,11}"}},
+    )  # fmt: skip
     routing.configure(ctx, who, model_id, threshold=None, rules=None, webhook_url=None)
 
 
@@ -327,8 +327,8 @@ def test_upload_then_annotate_with_preannotation_in_the_browser(site, page) -> N
     text.press("Tab")
     _saved(page)
     page.screenshot(path=str(SCREENS / "annotate.png"))
-    [row] = [f for f in annotation.list_files(ctx, who, model_id) if f["filename"] == photo.name]
-    assert row["object"][0]["ocr_text"] == "ANNOTATED1" and row["object"][0]["bndbox"]
+    [row] = [f for f in annotation.list_files(ctx, who, model_id) if f.filename == photo.name]
+    assert row.object[0]["ocr_text"] == "ANNOTATED1" and row.object[0]["bndbox"]
 
 
 def test_predict_on_a_file_from_the_model_page(site, page) -> None:  # type: ignore[no-untyped-def]

@@ -512,7 +512,7 @@ def models_versions(
         )  # fmt: skip
     console.print(table)
     for c in changes:
-        console.print(f"{c['at'][:19]} {c['action']:>8} -> version {c['version']}: {c['reason']}")
+        console.print(f"{c.at[:19]} {c.action:>8} -> version {c.version}: {c.reason}")
 
 
 @runs_app.command("list")

@@ -14,6 +14,7 @@ from docloop.api.compat.routes import router as compat_router
 from docloop.api.native.quality import router as quality_router
 from docloop.api.native.routes import router as native_router
 from docloop.api.permissions import PUBLIC
+from docloop.api.responses import Health, Readiness
 from docloop.config import Settings
 from docloop.services import readiness
 from docloop.services.context import AppContext, build_context
@@ -55,12 +56,18 @@ def create_app(settings: Settings, *, ctx: AppContext | None = None) -> FastAPI:
     metrics.install(app)
     docs.install(app)
 
-    @app.get("/healthz", tags=["ops"], dependencies=[PUBLIC])
+    @app.get("/healthz", tags=["ops"], dependencies=[PUBLIC], response_model=Health)
     async def healthz() -> dict[str, str]:
         """Alive: answers without touching any dependency (a liveness probe)."""
         return {"status": "ok", "version": __version__}
 
-    @app.get("/readyz", tags=["ops"], dependencies=[PUBLIC])
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        dependencies=[PUBLIC],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency does not answer."}},
+    )
     def readyz() -> JSONResponse:
         """Ready: 200 when the database, blob store and OCR engine all answer, else 503 with
         the failing checks' reasons (a readiness probe)."""

@@ -23,7 +23,7 @@ def install(app: FastAPI) -> None:
     app.mount(PREFIX, StaticFiles(directory=str(STATIC)), name="api-docs-static")
     openapi_url = app.openapi_url or "/openapi.json"
 
-    @app.get("/docs", include_in_schema=False, dependencies=[PUBLIC])
+    @app.get("/docs", include_in_schema=False, dependencies=[PUBLIC], response_class=HTMLResponse)
     async def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
@@ -33,7 +33,7 @@ def install(app: FastAPI) -> None:
             swagger_favicon_url=f"{PREFIX}/favicon.png",
         )
 
-    @app.get("/redoc", include_in_schema=False, dependencies=[PUBLIC])
+    @app.get("/redoc", include_in_schema=False, dependencies=[PUBLIC], response_class=HTMLResponse)
     async def redoc() -> HTMLResponse:
         return get_redoc_html(
             openapi_url=openapi_url,

@@ -185,7 +185,18 @@ def install(app: FastAPI) -> None:
     def render(ctx: AppContext) -> bytes:
         return generate_latest(ctx.metrics.registry) + generate_latest(registry)
 
-    @app.get("/metrics", include_in_schema=False, dependencies=[PUBLIC])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        dependencies=[PUBLIC],
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Prometheus text exposition format.",
+                "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            }
+        },
+    )
     async def metrics(request: Request) -> Response:
         ctx: AppContext = request.app.state.ctx
         return Response(await run_in_threadpool(render, ctx), media_type=CONTENT_TYPE_LATEST)

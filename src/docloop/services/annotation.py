@@ -7,6 +7,7 @@ lines (each labelled with the model's first label), to be accepted or fixed inst
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -24,7 +25,31 @@ from docloop.services.review import stored_page_image, stored_text_under
 from docloop.services.users import require
 
 
-def list_files(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class TrainingFileView:
+    """A training file with its annotations, in the Nanonets upload shape."""
+
+    id: str
+    filename: str
+    source: str
+    """Where it came from: upload, review, import, ..."""
+    pages: list[dict[str, int]]
+    """Each page's width and height."""
+    object: list[dict[str, Any]]
+    """``{"name", "bndbox", "ocr_text", "page"}`` each; bndbox None when only text is known."""
+    transcribed_lines: int
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Preannotation:
+    """Suggested annotations (Nanonets upload shape), from the model or else from OCR."""
+
+    source: str
+    object: list[dict[str, Any]]
+
+
+def list_files(ctx: AppContext, who: Principal, model_id: str) -> list[TrainingFileView]:
     with ctx.session() as s:
         load_model(s, who, model_id)
         rows = s.scalars(
@@ -35,14 +60,14 @@ def list_files(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str,
         return [_view(r) for r in rows]
 
 
-def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
+def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> TrainingFileView:
     with ctx.session() as s:
         return _view(load_training_file(s, who, model_id, file_id))
 
 
 def set_annotations(
     ctx: AppContext, who: Principal, model_id: str, file_id: str, objects: object
-) -> dict[str, Any]:
+) -> TrainingFileView:
     """Replace the file's annotations (validated like an upload's); the next training uses them."""
     require(who, "annotate")
     with ctx.session() as s:
@@ -54,7 +79,7 @@ def set_annotations(
         return _view(row)
 
 
-def preannotate(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
+def preannotate(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> Preannotation:
     """Suggested annotations for the file (not saved): the served model's predictions, or the
     OCR lines when the model has no trained version yet."""
     require(who, "annotate")
@@ -74,7 +99,7 @@ def preannotate(ctx: AppContext, who: Principal, model_id: str, file_id: str) ->
             suggestions += [
                 _object(labels[0], t.box.as_dict(), t.text, page_no) for t in page_lines
             ]
-    return {"source": "model" if version is not None else "ocr", "object": suggestions}
+    return Preannotation(source="model" if version is not None else "ocr", object=suggestions)
 
 
 def page_image(ctx: AppContext, who: Principal, model_id: str, file_id: str, page: int) -> bytes:
@@ -105,17 +130,17 @@ def load_training_file(session: Any, who: Principal, model_id: str, file_id: str
     return row
 
 
-def _view(row: TrainingFile) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "filename": row.filename,
-        "source": row.source or "upload",
-        "pages": row.pages,
-        "object": [
+def _view(row: TrainingFile) -> TrainingFileView:
+    return TrainingFileView(
+        id=row.id,
+        filename=row.filename,
+        source=row.source or "upload",
+        pages=row.pages,
+        object=[
             {"name": a["label"], "bndbox": a.get("box"), "ocr_text": a.get("text") or "",
              "page": a.get("page", 0)}
             for a in row.annotations
         ],
-        "transcribed_lines": len(row.transcription or []),
-        "created_at": utc(row.created_at).isoformat(),
-    }  # fmt: skip
+        transcribed_lines=len(row.transcription or []),
+        created_at=utc(row.created_at).isoformat(),
+    )  # fmt: skip

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
@@ -39,7 +40,7 @@ BATCH = 500
 
 def request_export(
     ctx: AppContext, who: Principal, model_id: str, fmt: str, start: date, end: date
-) -> dict[str, Any]:
+) -> ExportView:
     require(who, "review")
     if fmt not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}")
@@ -60,7 +61,7 @@ def request_export(
         return _view(export)
 
 
-def get_export(ctx: AppContext, who: Principal, export_id: str) -> dict[str, Any]:
+def get_export(ctx: AppContext, who: Principal, export_id: str) -> ExportView:
     with ctx.session() as s:
         return _view(_load(s, who, export_id))
 
@@ -83,13 +84,28 @@ def _load(session: Any, who: Principal, export_id: str) -> Export:
     return export
 
 
-def _view(e: Export) -> dict[str, Any]:
-    return {
-        "id": e.id, "model_id": e.model_id, "format": e.format, "filters": e.filters,
-        "status": e.status, "progress": e.progress, "rows": e.rows, "error": e.error,
-        "created_at": e.created_at.isoformat(),
-        "download": f"/api/v1/exports/{e.id}/file" if e.status == "done" else None,
-    }  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class ExportView:
+    """A background export as its requester follows it; ``download`` is set once it is done."""
+
+    id: str
+    model_id: str
+    format: str
+    filters: dict[str, str]
+    status: str
+    progress: float
+    rows: int | None
+    error: str | None
+    created_at: str
+    download: str | None
+
+
+def _view(e: Export) -> ExportView:
+    return ExportView(
+        id=e.id, model_id=e.model_id, format=e.format, filters=e.filters, status=e.status,
+        progress=e.progress, rows=e.rows, error=e.error, created_at=e.created_at.isoformat(),
+        download=f"/api/v1/exports/{e.id}/file" if e.status == "done" else None,
+    )  # fmt: skip
 
 
 def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:

@@ -177,7 +177,19 @@ def rollback(ctx: AppContext, who: Principal, model_id: str) -> ModelInfo:
         return describe(s, model)
 
 
-def history(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class ProductionChangeView:
+    """A change of the served version: to which, from which, why and by whom."""
+
+    version: int | None
+    previous_version: int | None
+    action: str
+    reason: str | None
+    by: str | None
+    at: str
+
+
+def history(ctx: AppContext, who: Principal, model_id: str) -> list[ProductionChangeView]:
     """Every change of the served version, oldest first."""
     with ctx.session() as s:
         model = load_model(s, who, model_id)
@@ -187,14 +199,14 @@ def history(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str, An
             .order_by(ProductionChange.id)
         ).all()
         return [
-            {
-                "version": _number(s, c.version_id),
-                "previous_version": _number(s, c.previous_version_id),
-                "action": c.action,
-                "reason": c.reason,
-                "by": c.by,
-                "at": c.at.isoformat(),
-            }
+            ProductionChangeView(
+                version=_number(s, c.version_id),
+                previous_version=_number(s, c.previous_version_id),
+                action=c.action,
+                reason=c.reason,
+                by=c.by,
+                at=c.at.isoformat(),
+            )
             for c in changes
         ]
 

@@ -13,7 +13,6 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -132,23 +131,44 @@ def _notice(model_id: str, name: str, r: Reading, threshold: float, files: int) 
     )  # fmt: skip
 
 
-def status(ctx: AppContext, who: Principal, model_id: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert's last state: whether its figure is past its threshold, and since when."""
+
+    figure: str
+    label: str | None
+    firing: bool
+    value: float | None
+    threshold: float | None
+    changed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringStatus:
+    """A model's figures over the monitoring window, the thresholds and its alerts."""
+
+    window_days: int
+    figures: DriftFigures
+    thresholds: dict[str, float | None]
+    alerts: list[AlertView]
+
+
+def status(ctx: AppContext, who: Principal, model_id: str) -> MonitoringStatus:
     """The model's current figures, the thresholds, and each alert's state."""
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         figures = current(s, model, ctx.settings)
         alerts = s.scalars(select(AlertState).where(AlertState.model_id == model.id)).all()
-        return {
-            "window_days": ctx.settings.monitor_window_days,
-            "figures": drift.as_dict(figures),
-            "thresholds": {k: getattr(ctx.settings, v) for k, v in THRESHOLDS.items()},
-            "alerts": [
-                {"figure": a.figure, "label": a.label or None, "firing": a.firing,
-                 "value": a.value, "threshold": a.threshold,
-                 "changed_at": aware(a.changed_at).isoformat()}
+        return MonitoringStatus(
+            window_days=ctx.settings.monitor_window_days,
+            figures=figures,
+            thresholds={k: getattr(ctx.settings, v) for k, v in THRESHOLDS.items()},
+            alerts=[
+                AlertView(figure=a.figure, label=a.label or None, firing=a.firing, value=a.value,
+                          threshold=a.threshold, changed_at=aware(a.changed_at).isoformat())
                 for a in sorted(alerts, key=lambda a: (a.figure, a.label))
             ],
-        }  # fmt: skip
+        )  # fmt: skip
 
 
 def start_background(ctx: AppContext) -> threading.Event:

@@ -130,6 +130,16 @@ class Automation:
     straight_through: int
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewStats(Automation):
+    """One model's figures of the loop: automation and the reviewers' corrections."""
+
+    automation_rate: float | None
+    """Files approved without any correction / files processed; None before any file."""
+    fields_changed: int
+    files_corrected: int
+
+
 def automation_by_model(session: Session) -> dict[str, Automation]:
     """``stats``'s automation figures of every model in two grouped queries (for /metrics)."""
     from docloop.services.predictions import STRAIGHT_THROUGH
@@ -165,7 +175,7 @@ def automation_by_model(session: Session) -> dict[str, Automation]:
     }
 
 
-def stats(ctx: AppContext, who: Principal, model_id: str) -> dict[str, Any]:
+def stats(ctx: AppContext, who: Principal, model_id: str) -> ReviewStats:
     """The business figures of the loop: how many files went through without a person's
     correction (automation rate), and how many fields reviewers changed. Aggregates in SQL,
     so the model page costs the same with 100,000 files."""
@@ -194,15 +204,15 @@ def stats(ctx: AppContext, who: Principal, model_id: str) -> dict[str, Any]:
             )
         )
     untouched = approved - (approved_corrected or 0)
-    return {
-        "processed": processed,
-        "approved": approved,
-        "straight_through": straight,
-        "approved_without_correction": untouched,
-        "automation_rate": round(untouched / processed, 4) if processed else None,
-        "fields_changed": fields_changed,
-        "files_corrected": corrected,
-    }
+    return ReviewStats(
+        processed=processed,
+        approved=approved,
+        straight_through=straight,
+        approved_without_correction=untouched,
+        automation_rate=round(untouched / processed, 4) if processed else None,
+        fields_changed=fields_changed,
+        files_corrected=corrected,
+    )
 
 
 def assign(

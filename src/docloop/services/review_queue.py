@@ -73,6 +73,56 @@ class QueueOrder:
         return QueueOrder(self.sort, "asc" if self.descending else "desc")
 
 
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    """Files approved and waiting among those the filter selects, whatever its moderated."""
+
+    moderated: int
+    unmoderated: int
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    """A file as the queue lists it, from its summary columns."""
+
+    id: str
+    filename: str
+    media_type: str
+    """What the file is, for the queue's placeholder when there is no preview."""
+    created_at: str
+    moderated: bool
+    moderated_by: str | None
+    assigned_to: str | None
+    flagged: int | None
+    """Fields that need a person."""
+    fields: int | None
+    min_score: float | None
+    labels: list[str]
+    thumbnail_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePage:
+    """One keyset page of the queue, with the cursors to the pages before and after it."""
+
+    counts: QueueCounts
+    total: int
+    files: list[QueueItem]
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePosition:
+    """A file's 1-based place in the queue (None when the filter leaves it out), the total and
+    the files just before and after that place."""
+
+    position: int | None
+    total: int
+    previous: str | None
+    next: str | None
+
+
 def check(f: ReviewFilter, order: QueueOrder, limit: int = DEFAULT_LIMIT) -> None:
     """InvalidInput naming the first parameter that cannot be used."""
     if f.below is not None and not 0 <= f.below <= 1:
@@ -96,7 +146,7 @@ def search(
     *,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> QueuePage:
     """One page of the files matching the filter, in ``order``, with cursors to the pages
     before and after it, the total, and the counts of moderated and not moderated files for
     the same filter whatever its moderated setting (so both are always visible)."""
@@ -107,9 +157,9 @@ def search(
         load_model(s, who, model_id)
         counts = _counts(s, model_id, f)
         total = (
-            counts["moderated" if f.moderated else "unmoderated"]
+            (counts.moderated if f.moderated else counts.unmoderated)
             if f.moderated is not None
-            else counts["moderated"] + counts["unmoderated"]
+            else counts.moderated + counts.unmoderated
         )
         backward = key is not None and key[2] == "p"
         walk = order.reversed() if backward else order
@@ -122,13 +172,13 @@ def search(
             rows.reverse()
         before = more if backward else key is not None
         after = key is not None if backward else more
-        return {
-            "counts": counts,
-            "total": total,
-            "files": [_summary(model_id, r) for r in rows],
-            "next_cursor": _encode(order, rows[-1], "n") if rows and after else None,
-            "prev_cursor": _encode(order, rows[0], "p") if rows and before else None,
-        }
+        return QueuePage(
+            counts=counts,
+            total=total,
+            files=[_summary(model_id, r) for r in rows],
+            next_cursor=_encode(order, rows[-1], "n") if rows and after else None,
+            prev_cursor=_encode(order, rows[0], "p") if rows and before else None,
+        )
 
 
 def position(
@@ -138,7 +188,7 @@ def position(
     file_id: str,
     f: ReviewFilter,
     order: QueueOrder = QueueOrder(),
-) -> dict[str, Any]:
+) -> QueuePosition:
     """Where a file stands in the filtered, sorted queue: its 1-based ``position`` (None when
     the filter leaves it out, e.g. once approved in the waiting queue), the ``total``, and the
     files just before and after its place in that order."""
@@ -173,19 +223,19 @@ def next_file(
 
 def _position(
     session: Session, model_id: str, row: InferenceFile, f: ReviewFilter, order: QueueOrder
-) -> dict[str, Any]:
+) -> QueuePosition:
     value = getattr(row, SORTS[order.sort].key)
     base = _filtered(model_id, f)
     total = session.scalar(_count(base)) or 0
     listed = session.scalar(_count(base.where(InferenceFile.id == row.id)))
     ahead = session.scalar(_count(base.where(_after(order.reversed(), value, row.id)))) or 0
     ids = base.with_only_columns(InferenceFile.id)
-    return {
-        "position": ahead + 1 if listed else None,
-        "total": total,
-        "previous": _first(session, ids, order.reversed(), row),
-        "next": _first(session, ids, order, row),
-    }
+    return QueuePosition(
+        position=ahead + 1 if listed else None,
+        total=total,
+        previous=_first(session, ids, order.reversed(), row),
+        next=_first(session, ids, order, row),
+    )
 
 
 def _first(session: Session, ids: Select[Any], order: QueueOrder, row: InferenceFile) -> str | None:
@@ -212,14 +262,14 @@ def _filtered(model_id: str, f: ReviewFilter, *, moderated: bool = True) -> Sele
     return query
 
 
-def _counts(session: Session, model_id: str, f: ReviewFilter) -> dict[str, int]:
+def _counts(session: Session, model_id: str, f: ReviewFilter) -> QueueCounts:
     query = (
         _filtered(model_id, f, moderated=False)
         .with_only_columns(InferenceFile.moderated, func.count())
         .group_by(InferenceFile.moderated)
     )
     found = {bool(m): n for m, n in session.execute(query)}
-    return {"moderated": found.get(True, 0), "unmoderated": found.get(False, 0)}
+    return QueueCounts(moderated=found.get(True, 0), unmoderated=found.get(False, 0))
 
 
 def _count(query: Select[Any]) -> Select[Any]:
@@ -249,22 +299,22 @@ def _after(order: QueueOrder, value: Any, file_id: str) -> ColumnElement[bool]:
     return key > at
 
 
-def _summary(model_id: str, row: InferenceFile) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "filename": row.filename,
-        "media_type": row.media_type,
-        "created_at": row.created_at.isoformat(),
-        "moderated": row.moderated,
-        "moderated_by": row.moderated_by,
-        "assigned_to": row.assigned_to,
-        "flagged": row.flagged_count,
-        "fields": row.field_count,
-        "min_score": row.min_score,
-        "labels": split_labels(row.labels),
-        "thumbnail_url": f"/api/v1/models/{model_id}/predictions/{row.id}/pages/0/image"
+def _summary(model_id: str, row: InferenceFile) -> QueueItem:
+    return QueueItem(
+        id=row.id,
+        filename=row.filename,
+        media_type=row.media_type,
+        created_at=row.created_at.isoformat(),
+        moderated=row.moderated,
+        moderated_by=row.moderated_by,
+        assigned_to=row.assigned_to,
+        flagged=row.flagged_count,
+        fields=row.field_count,
+        min_score=row.min_score,
+        labels=split_labels(row.labels),
+        thumbnail_url=f"/api/v1/models/{model_id}/predictions/{row.id}/pages/0/image"
         f"?max_side={THUMBNAIL_SIDE}",
-    }
+    )
 
 
 def _encode(order: QueueOrder, row: InferenceFile, direction: str) -> str:

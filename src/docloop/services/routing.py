@@ -16,6 +16,7 @@ may pick, not fields the file waits on. Rules, per label:
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -75,7 +76,7 @@ def configure(
     threshold: object,
     rules: object,
     webhook_url: object,
-) -> dict[str, Any]:
+) -> Routing:
     """Set the model's routing threshold, rules and webhook (None clears each)."""
     require(who, "models")
     if threshold is not None and (
@@ -100,15 +101,22 @@ def configure(
         return settings_of(model)
 
 
-def settings_of(model: Model) -> dict[str, Any]:
-    return {
-        "threshold": model.review_threshold,
-        "rules": model.rules or {},
-        "webhook_url": model.webhook_url,
-    }
+@dataclass(frozen=True, slots=True)
+class Routing:
+    """Which files skip review (threshold and per-label rules) and where approved ones go."""
+
+    threshold: float | None
+    rules: dict[str, dict[str, Any]]
+    webhook_url: str | None
 
 
-def get_settings(ctx: AppContext, who: Principal, model_id: str) -> dict[str, Any]:
+def settings_of(model: Model) -> Routing:
+    return Routing(
+        threshold=model.review_threshold, rules=model.rules or {}, webhook_url=model.webhook_url
+    )
+
+
+def get_settings(ctx: AppContext, who: Principal, model_id: str) -> Routing:
     with ctx.session() as s:
         return settings_of(load_model(s, who, model_id))
 

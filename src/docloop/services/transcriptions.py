@@ -8,6 +8,7 @@ validation figures or its text correction, which must describe the engine's own 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from docloop.services.annotation import load_training_file
@@ -18,14 +19,24 @@ from docloop.services.models import load_model, touch
 from docloop.services.users import require
 
 
-def get(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Transcription:
+    """A training file's transcription: each printed line's page, box and text."""
+
+    file_id: str
+    filename: str
+    lines: list[dict[str, Any]]
+    """``{"page", "bndbox", "text"}`` each, the box in pixels."""
+
+
+def get(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> Transcription:
     with ctx.session() as s:
         return _view(load_training_file(s, who, model_id, file_id))
 
 
 def put(
     ctx: AppContext, who: Principal, model_id: str, file_id: str, lines: object
-) -> dict[str, Any]:
+) -> Transcription:
     """Replace the file's transcription; the next training learns from it."""
     require(who, "annotate")
     with ctx.session() as s:
@@ -36,14 +47,14 @@ def put(
         return _view(row)
 
 
-def delete(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> dict[str, Any]:
+def delete(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> Transcription:
     return put(ctx, who, model_id, file_id, None)
 
 
-def _view(row: Any) -> dict[str, Any]:
+def _view(row: Any) -> Transcription:
     lines = row.transcription or []
-    return {
-        "file_id": row.id,
-        "filename": row.filename,
-        "lines": [{"page": ln["page"], "bndbox": ln["box"], "text": ln["text"]} for ln in lines],
-    }
+    return Transcription(
+        file_id=row.id,
+        filename=row.filename,
+        lines=[{"page": ln["page"], "bndbox": ln["box"], "text": ln["text"]} for ln in lines],
+    )

@@ -119,7 +119,7 @@ async def login_page(request: Request, next: str = "/models", error: str = "") -
     return response
 
 
-@router.post("/login", dependencies=[PUBLIC])
+@router.post("/login", response_class=HTMLResponse, dependencies=[PUBLIC])
 async def login(
     request: Request,
     ctx: CtxDep,
@@ -150,7 +150,7 @@ async def login(
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", response_class=RedirectResponse)
 async def logout(
     request: Request, ctx: CtxDep, signed: AnyoneSignedIn, csrf_token: str = Form("")
 ) -> Response:

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
+from docloop.api import bodies
+from docloop.api.compat import responses as v2
 from docloop.api.compat.paths import both_slashes, flag
 from docloop.api.compat.schemas import label_page, moderated_listing
 from docloop.api.deps import CtxDep
 from docloop.api.forms import list_field, parse_body
 from docloop.api.permissions import Predictor, Reviewer
+from docloop.api.responses import TypedRouter
 from docloop.errors import InvalidInput, NotFound
 from docloop.services import predictions, review, webhooks
 
-router = APIRouter()
+router = TypedRouter()
 MESSAGES = {"done": "Success", "pending": "Pending", "failed": "Failed"}
 
 
@@ -39,8 +42,14 @@ def _file_answer(model_id: str, view: dict[str, Any], include: bool) -> dict[str
     router,
     "GET",
     "/Inferences/Model/{model_id}/InferenceRequestFiles/GetPredictions/{request_file_id}",
+    response_model=v2.V2File,
 )
-@both_slashes(router, "GET", "/Inferences/Model/{model_id}/InferenceRequest/{request_file_id}")
+@both_slashes(
+    router,
+    "GET",
+    "/Inferences/Model/{model_id}/InferenceRequest/{request_file_id}",
+    response_model=v2.V2File,
+)
 async def inference_request(
     model_id: str, request_file_id: str, request: Request, ctx: CtxDep, who: Predictor
 ) -> dict[str, Any]:
@@ -49,7 +58,10 @@ async def inference_request(
 
 
 @both_slashes(
-    router, "GET", "/Inferences/Model/{model_id}/InferenceRequest/{request_file_id}/page/{page_id}"
+    router,
+    "GET",
+    "/Inferences/Model/{model_id}/InferenceRequest/{request_file_id}/page/{page_id}",
+    response_model=v2.V2File,
 )
 async def inference_page(
     model_id: str,
@@ -84,8 +96,10 @@ async def _listing(
     return moderated_listing(model_id, views, _alternatives(request))
 
 
-both_slashes(router, "GET", "/Inferences/Model/{model_id}/InferenceRequest/")(_listing)
-both_slashes(router, "GET", "/Inferences/Model/{model_id}/ImageLevelInferences")(_listing)
+for _path in ("/InferenceRequest/", "/ImageLevelInferences"):
+    both_slashes(
+        router, "GET", "/Inferences/Model/{model_id}" + _path, response_model=v2.V2Listing
+    )(_listing)
 
 
 async def _verify(model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewer) -> Any:
@@ -108,24 +122,45 @@ for _prefix in (
     "/ImageLevelInferences/Model/{model_id}",
     "/Inferences/Model/{model_id}/ImageLevelInferences",
 ):
-    both_slashes(router, "POST", _prefix + "/Verify/{request_file_id}")(_verify)
-    both_slashes(router, "POST", _prefix + "/UnVerify/{request_file_id}")(_unverify)
+    both_slashes(
+        router, "POST", _prefix + "/Verify/{request_file_id}", response_model=v2.V2Verified
+    )(_verify)
+    both_slashes(
+        router, "POST", _prefix + "/UnVerify/{request_file_id}", response_model=v2.V2Verified
+    )(_unverify)
 
 
-@both_slashes(router, "PATCH", "/Inferences/Model/{model_id}/ImageLevelInference")
+@both_slashes(
+    router,
+    "PATCH",
+    "/Inferences/Model/{model_id}/ImageLevelInference",
+    response_model=v2.V2Page,
+    openapi_extra=bodies.V2_CORRECTED_PAGE,
+)
 async def patch_page(model_id: str, request: Request, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     body = await parse_body(request, ctx.settings.max_upload_bytes)
     page = await run_in_threadpool(predictions.update_page, ctx, who, model_id, body.fields)
     return {"message": "Success", "result": [page]}
 
 
-@both_slashes(router, "DELETE", "/Inferences/Model/{model_id}/InferenceRequestFiles/{file_id}")
+@both_slashes(
+    router,
+    "DELETE",
+    "/Inferences/Model/{model_id}/InferenceRequestFiles/{file_id}",
+    response_model=v2.V2Deleted,
+)
 async def delete_file(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> Any:
     await run_in_threadpool(predictions.delete_file, ctx, who, model_id, file_id)
     return {"message": "Success", "request_file_id": file_id}
 
 
-@both_slashes(router, "POST", "/team/members/model/{model_id}/assign/files")
+@both_slashes(
+    router,
+    "POST",
+    "/team/members/model/{model_id}/assign/files",
+    response_model=v2.V2Assigned,
+    openapi_extra=bodies.V2_ASSIGN,
+)
 async def assign_files(
     model_id: str, request: Request, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
@@ -143,7 +178,13 @@ async def assign_files(
     return {"message": "Success", "member": member.strip().lower(), "result": assigned}
 
 
-@both_slashes(router, "POST", "/Inferences/Model/{model_id}/ImageLevelInferences/retryallexports")
+@both_slashes(
+    router,
+    "POST",
+    "/Inferences/Model/{model_id}/ImageLevelInferences/retryallexports",
+    response_model=v2.V2Retried,
+    openapi_extra=bodies.V2_RETRY_EXPORTS,
+)
 async def retry_exports(
     model_id: str, request: Request, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from docloop.api import bodies
+from docloop.api.compat import responses as v2
 from docloop.api.compat.paths import both_slashes, flag
 from docloop.api.compat.schemas import (
     annotations_object,
@@ -25,12 +26,13 @@ from docloop.api.compat.uploads import incoming_files
 from docloop.api.deps import CtxDep
 from docloop.api.forms import ParsedBody, list_field, parse_body
 from docloop.api.permissions import Annotator, ModelAdmin, Needs, Viewer
+from docloop.api.responses import TypedRouter
 from docloop.errors import InvalidInput
 from docloop.services import annotation, datasets, models, predictions, training
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 
-router = APIRouter()
+router = TypedRouter()
 FAMILIES = ("OCR", "ObjectDetection")
 
 Action = Callable[[AppContext, Principal, str, ParsedBody, Request], Awaitable[Any]]
@@ -53,7 +55,13 @@ def _alternatives(request: Request, body: ParsedBody) -> bool:
     )
 
 
-@both_slashes(router, "POST", "/{family}/Model/")
+@both_slashes(
+    router,
+    "POST",
+    "/{family}/Model/",
+    response_model=v2.V2Model,
+    openapi_extra=bodies.V2_CREATE_MODEL,
+)
 async def create_model(
     family: str, request: Request, ctx: CtxDep, who: ModelAdmin
 ) -> dict[str, Any]:
@@ -66,7 +74,7 @@ async def create_model(
     return model_object(info)
 
 
-@both_slashes(router, "GET", "/{family}/Model/{model_id}")
+@both_slashes(router, "GET", "/{family}/Model/{model_id}", response_model=v2.V2Model)
 async def get_model(family: str, model_id: str, ctx: CtxDep, who: Viewer) -> dict[str, Any]:
     _family(family)
     return model_object(await run_in_threadpool(models.get_model, ctx, who, model_id))
@@ -83,11 +91,14 @@ async def list_models(
     return [model_object(m) for m in await run_in_threadpool(models.list_models, ctx, who)]
 
 
-both_slashes(router, "GET", "/{family}/Model/")(list_models)
-both_slashes(router, "GET", "/{family}/Models/")(list_models)
+MODELS = list[v2.V2Model] | v2.V2Model
+both_slashes(router, "GET", "/{family}/Model/", response_model=MODELS)(list_models)
+both_slashes(router, "GET", "/{family}/Models/", response_model=MODELS)(list_models)
 
 
-@both_slashes(router, "GET", "/{family}/Model/{model_id}/Annotations")
+@both_slashes(
+    router, "GET", "/{family}/Model/{model_id}/Annotations", response_model=v2.V2Annotations
+)
 async def annotations(family: str, model_id: str, ctx: CtxDep, who: Annotator) -> dict[str, Any]:
     _family(family)
     files = await run_in_threadpool(annotation.list_files, ctx, who, model_id)
@@ -205,24 +216,31 @@ def _by_model_id_field(action: Action, permission: str) -> Callable[..., Awaitab
     return endpoint
 
 
-# Each call with the permission it needs (``services/users.PERMISSIONS``).
-ACTIONS: dict[str, tuple[Action, str]] = {
-    "UploadFile": (_upload_file, "data"),
-    "UploadUrls": (_upload_urls, "data"),
-    "Train": (_train, "train"),
-    "LabelFile": (_label_file, "predict"),
-    "LabelUrls": (_label_urls, "predict"),
-    "LabelFile/Async": (_label_file_async, "predict"),
-    "LabelUrls/Async": (_label_urls_async, "predict"),
+# Each call with the permission it needs (``services/users.PERMISSIONS``) and its answer
+# (LabelFile and LabelUrls answer like their Async twin when the body sets ``async``).
+LABELLED = v2.V2Prediction | v2.V2Queued
+ACTIONS: dict[str, tuple[Action, str, Any]] = {
+    "UploadFile": (_upload_file, "data", v2.V2Upload),
+    "UploadUrls": (_upload_urls, "data", v2.V2Upload),
+    "Train": (_train, "train", v2.V2Model),
+    "LabelFile": (_label_file, "predict", LABELLED),
+    "LabelUrls": (_label_urls, "predict", LABELLED),
+    "LabelFile/Async": (_label_file_async, "predict", v2.V2Queued),
+    "LabelUrls/Async": (_label_urls_async, "predict", v2.V2Queued),
 }
-# Request bodies of the calls that read multipart forms by hand, for the OpenAPI document.
+# Request bodies of the calls that read their body by hand, for the OpenAPI document.
 BODIES = {
     "UploadFile": bodies.V2_UPLOAD_FILE,
+    "UploadUrls": bodies.V2_UPLOAD_URLS,
     "LabelFile": bodies.V2_LABEL_FILE,
+    "LabelUrls": bodies.V2_LABEL_URLS,
     "LabelFile/Async": bodies.V2_LABEL_FILE,
+    "LabelUrls/Async": bodies.V2_LABEL_URLS,
 }
-for _name, (_action, _permission) in ACTIONS.items():
-    _extra = {"openapi_extra": BODIES[_name]} if _name in BODIES else {}
+for _name, (_action, _permission, _answer) in ACTIONS.items():
+    _extra = {"response_model": _answer}
+    if _name in BODIES:
+        _extra["openapi_extra"] = BODIES[_name]
     both_slashes(router, "POST", f"/{{family}}/Model/{{model_id}}/{_name}/", **_extra)(
         _with_model_id(_action, _permission)
     )

@@ -7,10 +7,15 @@ in ``inference_routes``.
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from docloop.api.compat import inference_routes, model_routes
+from docloop.api.compat.responses import V2Error
+from docloop.api.responses import ErrorResponse, TypedRouter, error_responses
 
-router = APIRouter(prefix="/api/v2", tags=["nanonets-v2"])
+# Errors in Nanonets' error object; a parameter that does not parse is a native error body.
+ERRORS = {
+    **error_responses(V2Error, (400, 401, 403, 404, 409, 413)),
+    **error_responses(ErrorResponse, (422,)),
+}
+router = TypedRouter(prefix="/api/v2", tags=["nanonets-v2"], responses=ERRORS)
 router.include_router(model_routes.router)
 router.include_router(inference_routes.router)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from docloop.services.annotation import TrainingFileView
 from docloop.services.models import ModelInfo
 from docloop.services.routing import UNTOUCHED
 
@@ -27,17 +28,17 @@ def model_object(m: ModelInfo) -> dict[str, Any]:
     }
 
 
-def annotations_object(m: ModelInfo, files: list[dict[str, Any]]) -> dict[str, Any]:
+def annotations_object(m: ModelInfo, files: list[TrainingFileView]) -> dict[str, Any]:
     """The training files with their annotations (``Data``) and the model's state (``Meta``):
     what the official wrapper's state check reads."""
     return {
         "Data": [
             {
-                "id": f["id"],
-                "filename": f["filename"],
-                "object": f["object"],
-                "pages": f["pages"],
-                "created_at": f["created_at"],
+                "id": f.id,
+                "filename": f.filename,
+                "object": f.object,
+                "pages": f.pages,
+                "created_at": f.created_at,
             }
             for f in files
         ],

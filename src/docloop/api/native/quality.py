@@ -6,16 +6,19 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from docloop.api import bodies
 from docloop.api.deps import CtxDep
 from docloop.api.forms import parse_body
+from docloop.api.native import responses as r
 from docloop.api.permissions import ModelAdmin, Reviewer
+from docloop.api.responses import ErrorResponse, TypedRouter, error_responses
 from docloop.services import quality, second_review
 
-router = APIRouter(prefix="/api/v1", tags=["quality"])
+router = TypedRouter(prefix="/api/v1", tags=["quality"], responses=error_responses(ErrorResponse))
 
 
 class Share(BaseModel):
@@ -26,26 +29,30 @@ class Share(BaseModel):
     )  # fmt: skip
 
 
-@router.put("/models/{model_id}/second-review")
+@router.put("/models/{model_id}/second-review", response_model=r.SecondReviewShare)
 async def set_share(model_id: str, body: Share, ctx: CtxDep, who: ModelAdmin) -> dict[str, Any]:
     return await run_in_threadpool(second_review.set_share, ctx, who, model_id, body.share)
 
 
-@router.get("/second-reviews")
+@router.get("/second-reviews", response_model=list[r.SecondReview])
 async def second_reviews(ctx: CtxDep, who: Reviewer, decided: bool = False) -> list[Any]:
     """The caller's open second reviews (``decided=true``: those they submitted), each with
     the fields the model predicted and never the first reviewer's decision."""
     return await run_in_threadpool(second_review.queue, ctx, who, decided)
 
 
-@router.get("/second-reviews/{review_id}")
+@router.get("/second-reviews/{review_id}", response_model=r.SecondReviewItem)
 async def second_review_item(review_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     """One of the caller's second reviews, for the blind editor: the fields the model predicted
     (each saying whether it is a doubted ``alternative``) and each page's size."""
     return await run_in_threadpool(second_review.get, ctx, who, review_id)
 
 
-@router.put("/second-reviews/{review_id}")
+@router.put(
+    "/second-reviews/{review_id}",
+    response_model=r.SecondReview,
+    openapi_extra=bodies.SECOND_REVIEW,
+)
 async def submit_second_review(
     review_id: str, request: Request, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
@@ -55,7 +62,7 @@ async def submit_second_review(
     return await run_in_threadpool(second_review.submit, ctx, who, review_id, body.fields)
 
 
-@router.get("/quality")
+@router.get("/quality", response_model=r.QualityReport)
 async def quality_figures(
     ctx: CtxDep,
     who: Reviewer,

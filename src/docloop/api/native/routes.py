@@ -6,7 +6,7 @@ from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from docloop.api import bodies
 from docloop.api.deps import CtxDep
 from docloop.api.forms import list_field, parse_body
+from docloop.api.native import responses as r
 from docloop.api.permissions import (
     Annotator,
     DataEditor,
@@ -22,6 +23,15 @@ from docloop.api.permissions import (
     Reviewer,
     Trainer,
     Viewer,
+)
+from docloop.api.responses import (
+    JPEG,
+    Assigned,
+    ErrorResponse,
+    Page,
+    TypedRouter,
+    binary,
+    error_responses,
 )
 from docloop.domain import Box
 from docloop.errors import InvalidInput
@@ -45,7 +55,11 @@ from docloop.services import (
 )
 from docloop.services.models import ModelInfo
 
-router = APIRouter(prefix="/api/v1", tags=["native"])
+# Answers that are not JSON: a CSV table of the KPIs, an export's file.
+KPI_CSV = binary("The figures, or with format=csv one table as CSV.", "text/csv")
+EXPORT_FILE = binary("The export's file.", *exports.FORMATS.values())
+FILE_ERRORS = error_responses(ErrorResponse, (413, 415))  # of the routes that take files
+router = TypedRouter(prefix="/api/v1", tags=["native"], responses=error_responses(ErrorResponse))
 
 
 class ModelCreate(BaseModel):
@@ -67,7 +81,7 @@ def _model(m: ModelInfo) -> dict[str, Any]:
     return out
 
 
-@router.post("/models", status_code=201)
+@router.post("/models", status_code=201, response_model=r.Model)
 async def create_model(body: ModelCreate, ctx: CtxDep, who: ModelAdmin) -> dict[str, Any]:
     info = await run_in_threadpool(
         models.create_model, ctx, who, categories=body.labels, name=body.name
@@ -75,17 +89,23 @@ async def create_model(body: ModelCreate, ctx: CtxDep, who: ModelAdmin) -> dict[
     return _model(info)
 
 
-@router.get("/models")
+@router.get("/models", response_model=list[r.Model])
 async def list_models(ctx: CtxDep, who: Viewer) -> list[dict[str, Any]]:
     return [_model(m) for m in await run_in_threadpool(models.list_models, ctx, who)]
 
 
-@router.get("/models/{model_id}")
+@router.get("/models/{model_id}", response_model=r.Model)
 async def get_model(model_id: str, ctx: CtxDep, who: Viewer) -> dict[str, Any]:
     return _model(await run_in_threadpool(models.get_model, ctx, who, model_id))
 
 
-@router.post("/models/{model_id}/files", status_code=201, openapi_extra=bodies.NATIVE_UPLOAD)
+@router.post(
+    "/models/{model_id}/files",
+    status_code=201,
+    response_model=r.UploadedFiles,
+    responses=FILE_ERRORS,
+    openapi_extra=bodies.NATIVE_UPLOAD,
+)
 async def upload(model_id: str, request: Request, ctx: CtxDep, who: DataEditor) -> dict[str, Any]:
     """Multipart ``file`` parts plus ``annotations`` (the v2 ``data`` shape), or JSON ``urls``."""
     body = await parse_body(request, ctx.settings.max_upload_bytes)
@@ -101,16 +121,18 @@ async def upload(model_id: str, request: Request, ctx: CtxDep, who: DataEditor) 
     return {"files": stored}
 
 
-@router.get("/models/{model_id}/files")
-async def list_training_files(model_id: str, ctx: CtxDep, who: Annotator) -> list[dict[str, Any]]:
+@router.get("/models/{model_id}/files", response_model=list[r.TrainingFile])
+async def list_training_files(
+    model_id: str, ctx: CtxDep, who: Annotator
+) -> list[annotation.TrainingFileView]:
     """The model's training files with their annotations (uploaded or from approved reviews)."""
     return await run_in_threadpool(annotation.list_files, ctx, who, model_id)
 
 
-@router.get("/models/{model_id}/files/{file_id}")
+@router.get("/models/{model_id}/files/{file_id}", response_model=r.TrainingFile)
 async def get_training_file(
     model_id: str, file_id: str, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> annotation.TrainingFileView:
     return await run_in_threadpool(annotation.get_file, ctx, who, model_id, file_id)
 
 
@@ -118,10 +140,10 @@ class Annotations(BaseModel):
     object: list[dict[str, Any]] = Field(description="The Nanonets upload shape, per field.")
 
 
-@router.put("/models/{model_id}/files/{file_id}/annotations")
+@router.put("/models/{model_id}/files/{file_id}/annotations", response_model=r.TrainingFile)
 async def set_annotations(
     model_id: str, file_id: str, body: Annotations, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> annotation.TrainingFileView:
     return await run_in_threadpool(
         annotation.set_annotations, ctx, who, model_id, file_id, body.object
     )
@@ -133,35 +155,43 @@ class Transcription(BaseModel):
     )
 
 
-@router.get("/models/{model_id}/files/{file_id}/transcription")
+@router.get("/models/{model_id}/files/{file_id}/transcription", response_model=r.FileTranscription)
 async def get_transcription(
     model_id: str, file_id: str, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> transcriptions.Transcription:
     return await run_in_threadpool(transcriptions.get, ctx, who, model_id, file_id)
 
 
-@router.put("/models/{model_id}/files/{file_id}/transcription")
+@router.put("/models/{model_id}/files/{file_id}/transcription", response_model=r.FileTranscription)
 async def set_transcription(
     model_id: str, file_id: str, body: Transcription, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> transcriptions.Transcription:
     """Optional training data: the tagger also learns from the page as transcribed."""
     return await run_in_threadpool(transcriptions.put, ctx, who, model_id, file_id, body.lines)
 
 
-@router.delete("/models/{model_id}/files/{file_id}/transcription")
+@router.delete(
+    "/models/{model_id}/files/{file_id}/transcription", response_model=r.FileTranscription
+)
 async def delete_transcription(
     model_id: str, file_id: str, ctx: CtxDep, who: Annotator
-) -> dict[str, Any]:
+) -> transcriptions.Transcription:
     return await run_in_threadpool(transcriptions.delete, ctx, who, model_id, file_id)
 
 
-@router.post("/models/{model_id}/files/{file_id}/preannotation")
-async def preannotate(model_id: str, file_id: str, ctx: CtxDep, who: Annotator) -> dict[str, Any]:
+@router.post("/models/{model_id}/files/{file_id}/preannotation", response_model=r.Preannotation)
+async def preannotate(
+    model_id: str, file_id: str, ctx: CtxDep, who: Annotator
+) -> annotation.Preannotation:
     """Suggested annotations (not saved): the model's predictions, or OCR lines without one."""
     return await run_in_threadpool(annotation.preannotate, ctx, who, model_id, file_id)
 
 
-@router.get("/models/{model_id}/files/{file_id}/pages/{page}/image")
+@router.get(
+    "/models/{model_id}/files/{file_id}/pages/{page}/image",
+    response_class=Response,
+    responses=JPEG,
+)
 async def training_page_image(
     model_id: str, file_id: str, page: int, ctx: CtxDep, who: Annotator
 ) -> Response:
@@ -169,7 +199,7 @@ async def training_page_image(
     return _jpeg(data)
 
 
-@router.get("/models/{model_id}/files/{file_id}/pages/{page}/text")
+@router.get("/models/{model_id}/files/{file_id}/pages/{page}/text", response_model=r.TextUnder)
 async def training_text_under(
     model_id: str, file_id: str, page: int, ctx: CtxDep, who: Annotator,
     xmin: float, ymin: float, xmax: float, ymax: float,
@@ -179,7 +209,7 @@ async def training_text_under(
     return {"text": text}
 
 
-@router.post("/models/{model_id}/train", status_code=202)
+@router.post("/models/{model_id}/train", status_code=202, response_model=r.Model)
 async def train(model_id: str, ctx: CtxDep, who: Trainer, force: bool = False) -> dict[str, Any]:
     """Queue a training; ``force`` serves the new version even if it validates worse."""
     return _model(
@@ -187,19 +217,19 @@ async def train(model_id: str, ctx: CtxDep, who: Trainer, force: bool = False) -
     )
 
 
-@router.get("/models/{model_id}/runs")
+@router.get("/models/{model_id}/runs", response_model=list[r.RunSummary])
 async def list_runs(model_id: str, ctx: CtxDep, who: Trainer) -> list[dict[str, Any]]:
     """The model's trainings, newest first, with their outcome and headline figures."""
     return await run_in_threadpool(runs.list_runs, ctx, who, model_id)
 
 
-@router.get("/runs/compare")
+@router.get("/runs/compare", response_model=r.RunComparison)
 async def compare_runs(ids: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """Parameters and figures of comma-separated run ids side by side."""
     return await run_in_threadpool(runs.compare, ctx, who, [i for i in ids.split(",") if i])
 
 
-@router.get("/runs/{run_id}")
+@router.get("/runs/{run_id}", response_model=r.RunDetail, response_model_exclude_unset=True)
 async def show_run(run_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """One training: steps, validation report, MLflow parameters, figures and artifacts."""
     return await run_in_threadpool(runs.show_run, ctx, who, run_id)
@@ -209,24 +239,34 @@ class Promotion(BaseModel):
     version: int = Field(ge=1, description="The version number to serve.")
 
 
-@router.put("/models/{model_id}/production")
+@router.put("/models/{model_id}/production", response_model=r.Model)
 async def promote(model_id: str, body: Promotion, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """Serve another version from now on (no downtime: requests in flight finish as they are)."""
     return _model(await run_in_threadpool(model_versions.promote, ctx, who, model_id, body.version))
 
 
-@router.post("/models/{model_id}/production/rollback")
+@router.post("/models/{model_id}/production/rollback", response_model=r.Model)
 async def rollback(model_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """Serve again the version the current one replaced."""
     return _model(await run_in_threadpool(model_versions.rollback, ctx, who, model_id))
 
 
-@router.get("/models/{model_id}/production/history")
-async def production_history(model_id: str, ctx: CtxDep, who: Trainer) -> list[dict[str, Any]]:
+@router.get(
+    "/models/{model_id}/production/history",
+    response_model=list[model_versions.ProductionChangeView],
+)
+async def production_history(
+    model_id: str, ctx: CtxDep, who: Trainer
+) -> list[model_versions.ProductionChangeView]:
     return await run_in_threadpool(model_versions.history, ctx, who, model_id)
 
 
-@router.post("/models/{model_id}/predictions", openapi_extra=bodies.NATIVE_PREDICT)
+@router.post(
+    "/models/{model_id}/predictions",
+    response_model=r.PredictedPages | r.QueuedPredictions,
+    responses=FILE_ERRORS,
+    openapi_extra=bodies.NATIVE_PREDICT,
+)
 async def predict(
     model_id: str, request: Request, ctx: CtxDep, who: Predictor, wait: bool = True
 ) -> dict[str, Any]:
@@ -250,7 +290,7 @@ async def predict(
     return {"pages": pages}
 
 
-@router.get("/models/{model_id}/datasets")
+@router.get("/models/{model_id}/datasets", response_model=list[r.DatasetVersion])
 async def list_dataset_versions(
     model_id: str, ctx: CtxDep, who: DataEditor
 ) -> list[dict[str, Any]]:
@@ -258,7 +298,7 @@ async def list_dataset_versions(
     return await run_in_threadpool(dataset_versions.list_versions, ctx, who, model_id)
 
 
-@router.get("/models/{model_id}/datasets/diff")
+@router.get("/models/{model_id}/datasets/diff", response_model=r.DatasetDiff)
 async def diff_dataset_versions(
     model_id: str, ctx: CtxDep, who: DataEditor, old: str, new: str
 ) -> dict[str, Any]:
@@ -266,14 +306,14 @@ async def diff_dataset_versions(
     return await run_in_threadpool(dataset_versions.diff, ctx, who, model_id, old, new)
 
 
-@router.get("/models/{model_id}/predictions")
+@router.get("/models/{model_id}/predictions", response_model=r.FilesByModeration)
 async def list_predictions(
     model_id: str, ctx: CtxDep, who: Reviewer, start_day: int, end_day: int
 ) -> dict[str, Any]:
     return await run_in_threadpool(predictions.list_by_days, ctx, who, model_id, start_day, end_day)
 
 
-@router.get("/models/{model_id}/predictions/{file_id}")
+@router.get("/models/{model_id}/predictions/{file_id}", response_model=r.FileForReview)
 async def get_prediction(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     return await run_in_threadpool(
         lambda: predictions.get_file(ctx, who, model_id, file_id, reviewers=True)
@@ -301,7 +341,7 @@ QueueParams = Annotated[
 ]
 
 
-@router.get("/models/{model_id}/review")
+@router.get("/models/{model_id}/review", response_model=review_queue.QueuePage)
 async def review_queue_page(
     model_id: str,
     ctx: CtxDep,
@@ -309,7 +349,7 @@ async def review_queue_page(
     params: QueueParams,
     limit: int = Query(review_queue.DEFAULT_LIMIT, ge=1, le=review_queue.MAX_LIMIT),
     cursor: str | None = None,
-) -> dict[str, Any]:
+) -> review_queue.QueuePage:
     """One page of the processed files matching the filters, sorted by ``sort`` (``order``),
     with moderated / not moderated counts and cursors to the pages before and after."""
     found, order = params
@@ -320,22 +360,24 @@ async def review_queue_page(
     )
 
 
-@router.get("/models/{model_id}/review/{file_id}/position")
+@router.get(
+    "/models/{model_id}/review/{file_id}/position", response_model=review_queue.QueuePosition
+)
 async def review_position(
     model_id: str, file_id: str, ctx: CtxDep, who: Reviewer, params: QueueParams
-) -> dict[str, Any]:
+) -> review_queue.QueuePosition:
     """ "File 3 of 9": the file's place in the filtered, sorted queue and its neighbours."""
     found, order = params
     return await run_in_threadpool(review_queue.position, ctx, who, model_id, file_id, found, order)
 
 
-@router.get("/models/{model_id}/review/stats")
-async def review_stats(model_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
+@router.get("/models/{model_id}/review/stats", response_model=review.ReviewStats)
+async def review_stats(model_id: str, ctx: CtxDep, who: Reviewer) -> review.ReviewStats:
     """Automation rate (files approved without any correction / files processed) and more."""
     return await run_in_threadpool(review.stats, ctx, who, model_id)
 
 
-@router.get("/kpis", response_model=None)
+@router.get("/kpis", response_model=r.KpiReport, responses=KPI_CSV)
 async def kpis_figures(
     ctx: CtxDep,
     who: Reviewer,
@@ -360,8 +402,10 @@ async def kpis_figures(
     )  # fmt: skip
 
 
-@router.get("/models/{model_id}/monitoring")
-async def monitoring_status(model_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
+@router.get("/models/{model_id}/monitoring", response_model=monitoring.MonitoringStatus)
+async def monitoring_status(
+    model_id: str, ctx: CtxDep, who: Reviewer
+) -> monitoring.MonitoringStatus:
     """Drift and health figures over the monitoring window, thresholds and alert states."""
     return await run_in_threadpool(monitoring.status, ctx, who, model_id)
 
@@ -372,15 +416,15 @@ class RoutingSettings(BaseModel):
     webhook_url: str | None = Field(default=None, description="Receives each approved file.")
 
 
-@router.get("/models/{model_id}/routing")
-async def get_routing(model_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
+@router.get("/models/{model_id}/routing", response_model=routing.Routing)
+async def get_routing(model_id: str, ctx: CtxDep, who: Reviewer) -> routing.Routing:
     return await run_in_threadpool(routing.get_settings, ctx, who, model_id)
 
 
-@router.put("/models/{model_id}/routing")
+@router.put("/models/{model_id}/routing", response_model=routing.Routing)
 async def set_routing(
     model_id: str, body: RoutingSettings, ctx: CtxDep, who: ModelAdmin
-) -> dict[str, Any]:
+) -> routing.Routing:
     """Threshold and rules that decide which files skip review, and the webhook URL."""
     return await run_in_threadpool(
         lambda: routing.configure(
@@ -394,7 +438,7 @@ class Assignment(BaseModel):
     reviewer: str | None = Field(default=None, description="The reviewer's email, or null.")
 
 
-@router.put("/models/{model_id}/predictions/{file_id}/assignee")
+@router.put("/models/{model_id}/predictions/{file_id}/assignee", response_model=Assigned)
 async def assign(
     model_id: str, file_id: str, body: Assignment, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
@@ -407,22 +451,22 @@ class ExportRequest(BaseModel):
     end: date
 
 
-@router.post("/models/{model_id}/exports", status_code=202)
+@router.post("/models/{model_id}/exports", status_code=202, response_model=exports.ExportView)
 async def request_export(
     model_id: str, body: ExportRequest, ctx: CtxDep, who: Reviewer
-) -> dict[str, Any]:
+) -> exports.ExportView:
     """Build a download of the extracted fields in the background; poll it, then fetch it."""
     return await run_in_threadpool(
         exports.request_export, ctx, who, model_id, body.format, body.start, body.end
     )
 
 
-@router.get("/exports/{export_id}")
-async def get_export(export_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
+@router.get("/exports/{export_id}", response_model=exports.ExportView)
+async def get_export(export_id: str, ctx: CtxDep, who: Reviewer) -> exports.ExportView:
     return await run_in_threadpool(exports.get_export, ctx, who, export_id)
 
 
-@router.get("/exports/{export_id}/file")
+@router.get("/exports/{export_id}/file", response_class=Response, responses=EXPORT_FILE)
 async def download_export(export_id: str, ctx: CtxDep, who: Reviewer) -> Response:
     data, media_type, name = await run_in_threadpool(exports.download, ctx, who, export_id)
     return Response(
@@ -431,7 +475,7 @@ async def download_export(export_id: str, ctx: CtxDep, who: Reviewer) -> Respons
     )  # fmt: skip
 
 
-@router.get("/models/{model_id}/review/next")
+@router.get("/models/{model_id}/review/next", response_model=r.NextFile)
 async def review_next(
     model_id: str,
     ctx: CtxDep,
@@ -456,7 +500,11 @@ async def review_next(
     }
 
 
-@router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/image")
+@router.get(
+    "/models/{model_id}/predictions/{file_id}/pages/{page}/image",
+    response_class=Response,
+    responses=JPEG,
+)
 async def page_image(
     model_id: str,
     file_id: str,
@@ -469,7 +517,9 @@ async def page_image(
     return _jpeg(data)
 
 
-@router.get("/models/{model_id}/predictions/{file_id}/pages/{page}/text")
+@router.get(
+    "/models/{model_id}/predictions/{file_id}/pages/{page}/text", response_model=r.TextUnder
+)
 async def text_under(
     model_id: str, file_id: str, page: int, ctx: CtxDep, who: Reviewer,
     xmin: float, ymin: float, xmax: float, ymax: float,
@@ -480,7 +530,7 @@ async def text_under(
     return {"text": text}
 
 
-@router.get("/models/{model_id}/predictions/{file_id}/changes")
+@router.get("/models/{model_id}/predictions/{file_id}/changes", response_model=list[r.Change])
 async def prediction_changes(
     model_id: str, file_id: str, ctx: CtxDep, who: Reviewer
 ) -> list[dict[str, Any]]:
@@ -494,7 +544,7 @@ class Approval(BaseModel):
     )
 
 
-@router.put("/models/{model_id}/predictions/{file_id}/approval")
+@router.put("/models/{model_id}/predictions/{file_id}/approval", response_model=r.ApprovedFile)
 async def approve(
     model_id: str, file_id: str, ctx: CtxDep, who: Reviewer, body: Approval | None = None
 ) -> dict[str, Any]:
@@ -507,12 +557,16 @@ async def approve(
     return approved
 
 
-@router.delete("/models/{model_id}/predictions/{file_id}/approval")
+@router.delete("/models/{model_id}/predictions/{file_id}/approval", response_model=r.ApprovedFile)
 async def unapprove(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     return await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, False)
 
 
-@router.put("/models/{model_id}/predictions/{file_id}/pages/{page_id}")
+@router.put(
+    "/models/{model_id}/predictions/{file_id}/pages/{page_id}",
+    response_model=Page,
+    openapi_extra=bodies.NATIVE_CORRECTED_PAGE,
+)
 async def correct_page(
     model_id: str, file_id: str, page_id: str, request: Request, ctx: CtxDep, who: Reviewer
 ) -> dict[str, Any]:
