@@ -46,7 +46,9 @@ def crops_from_dataset(args: argparse.Namespace) -> tuple[bytes, list[Line], lis
         for ident in ids:
             image = np.asarray(Image.open(tool.image_path(args.data, ident)).convert("RGB"))
             anns = [
-                Annotation(o["name"], Box(**o["bndbox"]) if o.get("bndbox") else None, o.get("ocr_text"))
+                Annotation(
+                    o["name"], Box(**o["bndbox"]) if o.get("bndbox") else None, o.get("ocr_text")
+                )
                 for o in tool.annotations(args.data, ident)
             ]
             out[split] += field_lines(image, split_words(ocr[ident]), anns, ident)
@@ -73,7 +75,9 @@ def load(path: Path) -> tuple[bytes, list[Line], list[Line]]:
     lines, start = [], 0
     for shape, text, name in zip(data["shapes"], data["texts"], data["fields"], strict=True):
         size = int(np.prod(shape))
-        lines.append(Line(data["pixels"][start : start + size].reshape(shape), str(text), str(name)))
+        lines.append(
+            Line(data["pixels"][start : start + size].reshape(shape), str(text), str(name))
+        )
         start += size
     n = int(data["n_train"])
     return data["model"].tobytes(), lines[:n], lines[n:]
@@ -122,7 +126,11 @@ def main() -> None:
         print(f"wrote {args.dump}")
         return
     config = replace(
-        TuneConfig(), epochs=args.epochs, lr=args.lr, copies=args.copies, budget_s=args.budget,
+        TuneConfig(),
+        epochs=args.epochs,
+        lr=args.lr,
+        copies=args.copies,
+        budget_s=args.budget,
         neck=not args.head_only,
     )
 

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     )
     train_epochs: int = Field(default=60, description="Epochs of the field tagger's training.")
     train_seed: int = Field(default=0, description="Random seed of training (reproducible runs).")
+    train_recognizer: bool = Field(
+        default=True,
+        description="Fine-tune the text recognizer on the model's field lines during training "
+        "(served only where it reads held-out fields better than the shipped one).",
+    )
     train_members: int | None = Field(
         default=None,
         ge=1,

@@ -79,7 +79,9 @@ def _average_pool(x: Tensor, **a: Any) -> Tensor:
     )
 
 
-def _batch_norm(x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, var: Tensor, **a: Any) -> Tensor:
+def _batch_norm(
+    x: Tensor, scale: Tensor, bias: Tensor, mean: Tensor, var: Tensor, **a: Any
+) -> Tensor:
     return F.batch_norm(x, mean, var, scale, bias, training=False, eps=a.get("epsilon", 1e-5))
 
 
@@ -168,7 +170,9 @@ class OnnxGraph(nn.Module):
         unknown = sorted({n.op_type for n in graph.node} - set(OPS))
         if unknown:
             raise UnsupportedOp(f"ONNX op types without a torch twin here: {', '.join(unknown)}")
-        statistics = {n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4)}
+        statistics = {
+            n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4)
+        }
         self.weights = nn.ParameterList()
         self.slots: dict[str, int] = {}  # initializer name -> index in ``weights``
         self.constants: dict[str, str] = {}  # initializer name -> buffer attribute
@@ -198,7 +202,9 @@ class OnnxGraph(nn.Module):
     def named_weights(self) -> Iterable[tuple[str, nn.Parameter]]:
         return ((name, self.weights[i]) for name, i in self.slots.items())
 
-    def run(self, feeds: dict[str, Tensor], output: str, start: int = 0, stop: int | None = None) -> Tensor:
+    def run(
+        self, feeds: dict[str, Tensor], output: str, start: int = 0, stop: int | None = None
+    ) -> Tensor:
         """Nodes ``start:stop`` on ``feeds`` (tensors by name); the value named ``output``."""
         env = dict(feeds)
         for op, inputs, outputs, attrs in self.nodes[start:stop]:

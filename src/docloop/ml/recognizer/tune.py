@@ -78,7 +78,9 @@ class Recognizer:
         if last[0] != "Softmax":
             raise ValueError("the recognizer does not end in a softmax over its characters")
         self.logits_name = last[1][0]
-        self.cut, self.trunk_output = _cut(nodes, _last(nodes, POOLS) + 1 if neck else _last(nodes, ("MatMul",)))
+        self.cut, self.trunk_output = _cut(
+            nodes, _last(nodes, POOLS) + 1 if neck else _last(nodes, ("MatMul",))
+        )
         head_inputs = {i for n in nodes[self.cut :] for i in n[1] if i in self.graph.slots}
         for name, param in self.graph.named_weights():
             param.requires_grad_(param.requires_grad and name in head_inputs)
@@ -150,8 +152,12 @@ def augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
     pipeline = A.Compose(
         [
             A.Affine(
-                rotate=(-3, 3), shear=(-6, 6), scale=(0.92, 1.05),
-                translate_percent=(-0.03, 0.03), border_mode=cv2.BORDER_REPLICATE, p=0.8,
+                rotate=(-3, 3),
+                shear=(-6, 6),
+                scale=(0.92, 1.05),
+                translate_percent=(-0.03, 0.03),
+                border_mode=cv2.BORDER_REPLICATE,
+                p=0.8,
             ),  # fmt: skip
             A.Perspective(scale=(0.01, 0.04), border_mode=cv2.BORDER_REPLICATE, p=0.3),
             A.OneOf([A.GaussianBlur(blur_limit=(3, 5)), A.MotionBlur(blur_limit=(3, 5))], p=0.3),
@@ -168,7 +174,7 @@ def tune(
     model_bytes: bytes,
     train: Sequence[Line],
     held: Sequence[Line],
-    config: TuneConfig = TuneConfig(),
+    config: TuneConfig = TuneConfig(),  # noqa: B008 (frozen, so safe to share)
     device: torch.device | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Tuned:
