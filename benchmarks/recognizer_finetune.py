@@ -66,6 +66,7 @@ def dump(path: Path, model: bytes, train: list[Line], val: list[Line]) -> None:
         shapes=np.array([ln.crop.shape for ln in lines]),
         texts=np.array([ln.text for ln in lines]),
         fields=np.array([ln.field for ln in lines]),
+        readings=np.array([ln.reading or "" for ln in lines]),
         n_train=np.array(len(train)),
     )
 
@@ -73,11 +74,13 @@ def dump(path: Path, model: bytes, train: list[Line], val: list[Line]) -> None:
 def load(path: Path) -> tuple[bytes, list[Line], list[Line]]:
     data = np.load(path)
     lines, start = [], 0
-    for shape, text, name in zip(data["shapes"], data["texts"], data["fields"], strict=True):
+    # Dumps made before engine readings were kept have none (the figure is then left out).
+    readings = data["readings"] if "readings" in data else [None] * len(data["texts"])
+    rows = zip(data["shapes"], data["texts"], data["fields"], readings, strict=True)
+    for shape, text, name, reading in rows:
         size = int(np.prod(shape))
-        lines.append(
-            Line(data["pixels"][start : start + size].reshape(shape), str(text), str(name))
-        )
+        pixels = data["pixels"][start : start + size].reshape(shape)
+        lines.append(Line(pixels, str(text), str(name), None if reading is None else str(reading)))
         start += size
     n = int(data["n_train"])
     return data["model"].tobytes(), lines[:n], lines[n:]
@@ -138,7 +141,9 @@ def main() -> None:
         n = figures["held_fields"]
         print(
             f"{name}: {n} fields, exact stock {figures['held_exact_stock'] / n:.3f} "
-            f"tuned {figures['held_exact_tuned'] / n:.3f}, {figures['train_lines']} train lines, "
+            f"tuned {figures['held_exact_tuned'] / n:.3f} "
+            f"engine {(figures['held_exact_engine'] or 0) / n:.3f}, "
+            f"{figures['train_lines']} train lines, "
             f"{len(figures['losses'])} epochs, {figures['seconds']:.0f} s",
             flush=True,
         )

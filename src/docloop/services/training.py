@@ -396,11 +396,13 @@ class _TrainingJob:
         figures = tuned.figures
         self.tracker.log(
             f"recognizer: held-out fields read exactly {figures['held_exact_stock']} as shipped, "
-            f"{figures['held_exact_tuned']} tuned, of {figures['held_fields']}; "
+            f"{figures['held_exact_engine']} by the engine, {figures['held_exact_tuned']} tuned, "
+            f"of {figures['held_fields']}; "
             + ("the tuned one serves" if figures["used"] else "the shipped one serves")
         )
         self.tracker.metrics(
             {k: figures[k] for k in ("held_exact_stock", "held_exact_tuned", "held_fields")}
+            | {"held_exact_engine": figures["held_exact_engine"]}
         )
         return (tuned.onnx if figures["used"] else None), figures
 

@@ -77,5 +77,5 @@ def field_lines(
         for ln, piece in zip(under, pieces, strict=True):
             crop = crops.cut(image, ln.box) if piece else None
             if piece and crop is not None:
-                out.append(Line(crop, piece, f"{key}:{n}"))
+                out.append(Line(crop, piece, f"{key}:{n}", ln.text))
     return out

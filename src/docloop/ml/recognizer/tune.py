@@ -9,8 +9,10 @@ perspective, brightness and contrast, noise, JPEG artefacts, small rotations and
 phone photo of the same plate does to it.
 
 Whether the tuned weights serve is decided on held-out fields: their exact reads by the tuned
-recognizer against the shipped one on the same crops; the tuned one serves only when it reads
-more of them right.
+recognizer against the shipped one on the same crops and against the engine's own readings of
+those lines; the tuned one serves only when it reads more of them right than either. (Judged
+against the shipped graph on the same crops alone, a tuned recognizer that won 39 to 34 of 45
+held-out plates served, and read 37 of 52 `val` plates where the engine's reading gave 44.)
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Line:
     crop: np.ndarray
     text: str
     field: str
+    reading: str | None = None  # the engine's own reading of the line, where known
 
 
 @dataclass
@@ -179,8 +182,9 @@ def tune(
     device: torch.device | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Tuned:
-    """Tune on ``train``, score both recognizers on ``held``; the tuned graph when it reads
-    more held-out fields right, else the shipped one, with the figures either way."""
+    """Tune on ``train`` and score it on ``held``; the tuned graph when it reads more held-out
+    fields right than both the shipped one on the same crops and the engine's own readings
+    (what serving reads without it), else the shipped graph, with the figures either way."""
     started = time.time()
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed)
@@ -188,13 +192,15 @@ def tune(
     rec.graph.to(device)
     usable = [(line, ids) for line in train if (ids := rec.encode(line.text))]
     figures: dict[str, Any] = {"train_lines": len(usable), "held_lines": len(held)}
-    stock = _field_reads(rec, held, device)
+    stock = _fields_right(held, rec.read([line.crop for line in held], device))
+    engine = _engine_right(held)
     losses = _fit(rec, usable, config, device, progress) if usable else []
-    tuned = _field_reads(rec, held, device)
-    better = tuned > stock
+    tuned = _fields_right(held, rec.read([line.crop for line in held], device))
+    better = tuned > max(stock, engine or 0)
     figures.update(
         held_fields=len({line.field for line in held}),
         held_exact_stock=stock,
+        held_exact_engine=engine,
         held_exact_tuned=tuned,
         used=better,
         losses=[round(x, 4) for x in losses],
@@ -204,15 +210,20 @@ def tune(
     return Tuned(with_weights(rec.proto, rec.graph) if better else model_bytes, figures)
 
 
-def _field_reads(rec: Recognizer, lines: Sequence[Line], device: torch.device) -> int:
+def _fields_right(lines: Sequence[Line], readings: Sequence[str]) -> int:
     """Fields whose every line reads exactly as annotated (whitespace aside)."""
-    if not lines:
-        return 0
-    readings = rec.read([line.crop for line in lines], device)
     right: dict[str, bool] = defaultdict(lambda: True)
     for line, reading in zip(lines, readings, strict=True):
         right[line.field] &= "".join(reading.split()) == "".join(line.text.split())
     return sum(right.values())
+
+
+def _engine_right(lines: Sequence[Line]) -> int | None:
+    """Fields the engine itself read right, line by line (it cuts each line along its tilt,
+    tighter than the upright box a line is re-read from); None where a reading is unknown."""
+    if any(line.reading is None for line in lines):
+        return None
+    return _fields_right(lines, [line.reading or "" for line in lines])
 
 
 def _fit(
