@@ -67,8 +67,7 @@ def make_settings(home: Path, database_url: str | None = None, **kw: object) -> 
         system_metrics_s=0.5,
         # Throwaway databases are migrated by the process that makes them (not on PostgreSQL
         # by default, where `docloop migrate` does it once per deployment).
-        # The recognizer's fine-tuning is tested on its own (tests/test_recognizer.py).
-        **{"auto_migrate": True, "train_epochs": 20, "train_recognizer": False, **kw},  # type: ignore[arg-type]
+        **{"auto_migrate": True, "train_epochs": 20, **kw},  # type: ignore[arg-type]
     )
 
 
