@@ -1,4 +1,10 @@
-"""A trained field model as one immutable blob: the ONNX network plus what decoding learned."""
+"""A trained field model as one immutable blob: the ONNX network plus what decoding learned.
+
+From format 4 a bundle may also hold the model's own text recognizer (``recognizer.onnx``, the
+shipped PP-OCR graph with tuned weights, ``ml/recognizer``), kept in the same zip rather than as
+a blob of its own: a version stays one immutable artifact that serving loads, caches and
+replaces whole, at some 12 MB more for a model whose training tuned it.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +20,11 @@ from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 
-FORMAT = "docloop-field-tagger/3"
-# Formats this release reads; 2 predates stored decoding thresholds (``decoding.FORMAT_2``).
-READABLE = {"docloop-field-tagger/2", FORMAT}
+FORMAT = "docloop-field-tagger/4"
+# Formats this release reads; 2 predates stored decoding thresholds (``decoding.FORMAT_2``),
+# 2 and 3 a tuned recognizer.
+READABLE = {"docloop-field-tagger/2", "docloop-field-tagger/3", FORMAT}
+RECOGNIZER = "recognizer.onnx"
 
 
 class UnknownFormat(ValueError):
@@ -37,6 +45,7 @@ class FieldModelBundle:
     reader: Rereader
     metrics: dict[str, Any]
     decoding: DecodeConfig = field(default_factory=DecodeConfig)
+    recognizer: bytes | None = None  # the tuned line recognizer, when it read better
 
     def to_bytes(self) -> bytes:
         meta = {
@@ -53,6 +62,8 @@ class FieldModelBundle:
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("meta.json", json.dumps(meta, sort_keys=True))
             zf.writestr("model.onnx", self.onnx)
+            if self.recognizer is not None:
+                zf.writestr(RECOGNIZER, self.recognizer)
         return buf.getvalue()
 
     @classmethod
@@ -60,6 +71,7 @@ class FieldModelBundle:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             meta = json.loads(zf.read("meta.json"))
             onnx = zf.read("model.onnx")
+            recognizer = zf.read(RECOGNIZER) if RECOGNIZER in zf.namelist() else None
         if meta.get("format") not in READABLE:
             raise UnknownFormat(meta.get("format"))
         return cls(
@@ -72,4 +84,5 @@ class FieldModelBundle:
             reader=Rereader.from_dict(meta["reader"]) if "reader" in meta else Rereader(),
             metrics=meta["metrics"],
             decoding=DecodeConfig.from_dict(meta.get("decoding")),
+            recognizer=recognizer,
         )

@@ -14,6 +14,7 @@ from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.data import Example, collate
 from docloop.ml.decode import group_fields
 from docloop.ml.features import page_features, pair_features
+from docloop.ml.recognizer.reading import LineReader
 from docloop.ml.tokens import split_words
 
 
@@ -27,11 +28,22 @@ class FieldPredictor:
         )
         # Models trained before later word features were added read only the first ones.
         self.geo_dim = next(i.shape[-1] for i in self.session.get_inputs() if i.name == "geo")
+        self.lines = LineReader(bundle.recognizer) if bundle.recognizer is not None else None
 
     def predict_words(
-        self, words: Sequence[OcrToken], width: int, height: int
+        self,
+        words: Sequence[OcrToken],
+        width: int,
+        height: int,
+        image: np.ndarray | None = None,
     ) -> list[FieldPrediction]:
+        """Fields from a page's words; with the page's ``image`` and a tuned recognizer in the
+        bundle, the candidate fields' lines are read again by it first."""
         probs = self.probabilities(words, width, height)
+        if image is not None and self.lines is not None:
+            words, probs = self.lines.reread_candidates(
+                image, words, probs, self.bundle.decoding.doubt_min_prob
+            )
         return group_fields(
             words,
             probs,
@@ -45,9 +57,16 @@ class FieldPredictor:
             config=self.bundle.decoding,
         )
 
-    def predict(self, lines: Sequence[OcrToken], width: int, height: int) -> list[FieldPrediction]:
-        """Fields on a page from the OCR engine's lines."""
-        return self.predict_words(split_words(lines), width, height)
+    def predict(
+        self,
+        lines: Sequence[OcrToken],
+        width: int,
+        height: int,
+        image: np.ndarray | None = None,
+    ) -> list[FieldPrediction]:
+        """Fields on a page from the OCR engine's lines (and its RGB image, for a model with
+        its own recognizer)."""
+        return self.predict_words(split_words(lines), width, height, image)
 
     def probabilities(self, words: Sequence[OcrToken], width: int, height: int) -> np.ndarray:
         if not words:

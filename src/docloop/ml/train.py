@@ -228,14 +228,16 @@ def export_bundle(
     labels: Sequence[str],
     networks: Sequence[FieldTagger],
     metrics: dict[str, Any],
+    recognizer: bytes | None = None,
 ) -> FieldModelBundle:
-    """The servable artifact: the averaged networks as ONNX, and decoders fitted on every page."""
+    """The servable artifact: the averaged networks as ONNX, decoders fitted on every page, and
+    the model's own line recognizer when training tuned one that reads better."""
     sample = next(e for e in examples if len(e.classes))
     refiner, shapes, layout, reader = _fit_decoders(pages, labels)
     model = Ensemble(networks) if len(networks) > 1 else networks[0]
     onnx = to_onnx(model, sample)
     return FieldModelBundle(
-        list(labels), onnx, refiner, shapes, layout, reader, metrics, DecodeConfig()
+        list(labels), onnx, refiner, shapes, layout, reader, metrics, DecodeConfig(), recognizer
     )
 
 

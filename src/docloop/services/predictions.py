@@ -81,7 +81,7 @@ def _read_fields(
     fields = []
     for ln, p in zip(lines, pages, strict=True):
         with ctx.metrics.inference_seconds.time():
-            fields.append(predictor.predict(ln, p.width, p.height))
+            fields.append(predictor.predict(ln, p.width, p.height, p.image))
     ctx.metrics.prediction_served(version.model_id, len(pages), sum(map(len, fields)))
     return fields
 

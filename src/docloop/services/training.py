@@ -19,6 +19,7 @@ from docloop.db.tables import Model, ModelVersion, TrainingFile, TrainingRun, ut
 from docloop.domain import Annotation, Box, JobKind, OcrToken
 from docloop.errors import Conflict, Interrupted, InvalidInput
 from docloop.ml.data import LabelledPage
+from docloop.ml.io import decode
 from docloop.ml.tokens import split_words
 from docloop.services import (
     dataset_versions,
@@ -351,11 +352,18 @@ class _TrainingJob:
             lambda _key: train.evaluate_members(pages, examples, self.labels, networks, config),
         )
         self.report(TRAIN_END)
+        self.stop_point()
+        recognizer, recognizer_key = self.pipe.step(
+            "recognizer",
+            [ocr_key, self.ctx.settings.train_recognizer, self.ctx.settings.ocr_charset],
+            lambda _key: self._tune_recognizer(pages, clean),
+        )
+        metrics = {**metrics, "recognizer": recognizer[1]} if recognizer[1] else metrics
         bundle, _ = self.pipe.step(
             "export",
-            [train_key, eval_key],
+            [train_key, eval_key, recognizer_key],
             lambda _key: train.export_bundle(
-                pages, examples, self.labels, networks, metrics
+                pages, examples, self.labels, networks, metrics, recognizer[0]
             ).to_bytes(),
         )
         self._log_figures(metrics)
@@ -364,6 +372,39 @@ class _TrainingJob:
         cost = self.tracker.finish("FINISHED", gpu=_gpu())
         self._update_run(status="succeeded", finished_at=utcnow())
         self._record_cost(cost)
+
+    def _tune_recognizer(
+        self, pages: list[LabelledPage], files: list[dict[str, Any]]
+    ) -> tuple[bytes | None, dict[str, Any]]:
+        """The tuned recognizer when it reads held-out fields better (else None), and the
+        figures that decided; (None, {}) when the setting turns tuning off."""
+        if not self.ctx.settings.train_recognizer:
+            return None, {}
+        from docloop.ml.engines.rapid import recognizer_model
+        from docloop.ml.recognizer.lines import tune_on_pages
+
+        settings = self.ctx.settings
+        model = recognizer_model(settings.ocr_charset, settings.home / "ocr-models").read_bytes()
+        names = {f["blob_hash"]: f["filename"] for f in files}
+
+        def image_of(page: LabelledPage) -> Any:
+            blob, page_no = page.key.rsplit(":", 1)
+            _, decoded = decode(self.ctx.blobs.get(blob), names[blob], max_pages=settings.max_pages)
+            return decoded[int(page_no)].image
+
+        tuned = tune_on_pages(model, pages, image_of, progress=self.tracker.log)
+        figures = tuned.figures
+        self.tracker.log(
+            f"recognizer: held-out fields read exactly {figures['held_exact_stock']} as shipped, "
+            f"{figures['held_exact_engine']} by the engine, {figures['held_exact_tuned']} tuned, "
+            f"of {figures['held_fields']}; "
+            + ("the tuned one serves" if figures["used"] else "the shipped one serves")
+        )
+        self.tracker.metrics(
+            {k: figures[k] for k in ("held_exact_stock", "held_exact_tuned", "held_fields")}
+            | {"held_exact_engine": figures["held_exact_engine"]}
+        )
+        return (tuned.onnx if figures["used"] else None), figures
 
     def _ocr_progress(self, done: int, total: int) -> None:
         self.report(OCR_SHARE * done / max(total, 1))

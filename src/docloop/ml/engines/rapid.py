@@ -47,6 +47,17 @@ SCAN_LONG_SIDE = 960  # detection size of larger scans
 REC_MIN_WIDTH = 160
 
 
+def models_dir() -> Path:
+    """The folder of the ONNX models in rapidocr's wheel."""
+    return Path(str(files("rapidocr") / "models"))
+
+
+def recognizer_model(charset: str, cache_dir: Path) -> Path:
+    """The recognizer graph the engine reads lines with (the wheel's, cut to ``charset``):
+    what a model's training tunes (``ml/recognizer``)."""
+    return sliced_recognizer(models_dir() / "PP-OCRv6_rec_small.onnx", charset, cache_dir)
+
+
 @dataclass(frozen=True)
 class OcrProfile:
     """How the engine runs; only ``charset`` changes what it reads, so only it names the cache."""
@@ -83,11 +94,8 @@ class RapidOcrEngine:
         # other engines for the cores.
         cv2.setNumThreads(self.profile.threads)
         threadpool_limits(limits=self.profile.threads, user_api="blas")
-        models = Path(str(files("rapidocr") / "models"))
-        det = models / "PP-OCRv6_det_small.onnx"
-        rec = sliced_recognizer(
-            models / "PP-OCRv6_rec_small.onnx", self.profile.charset, self._cache_dir
-        )
+        det = models_dir() / "PP-OCRv6_det_small.onnx"
+        rec = recognizer_model(self.profile.charset, self._cache_dir)
         threads = self.profile.threads
         engine = RapidOCR(
             params={

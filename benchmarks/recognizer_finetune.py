@@ -1,0 +1,158 @@
+"""Exact reads of field line crops by the shipped recognizer and by one fine-tuned on train.
+
+Cuts every annotated field's text lines from the dataset's photos (docloop's OCR, cached under
+``--cache`` as ``quality_table.py`` keeps it), tunes the recognizer on the ``train`` fields as a
+training does (``ml/recognizer/tune.py``) and prints the ``val`` fields read exactly, stock and
+tuned, with the seconds it took; ``--folds K`` also prints K-fold figures on ``train``.
+
+``--dump FILE.npz`` writes the crops, texts and the recognizer and stops; ``--from FILE.npz``
+tunes from such a file, needing only torch, onnx, numpy, opencv and albumentations (no OCR
+engine): the way to time it on another machine, a GPU one say.
+
+    python benchmarks/recognizer_finetune.py --data ../shared/datasets/plates [--folds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from docloop.ml.recognizer.tune import Line, TuneConfig, tune
+
+
+def crops_from_dataset(args: argparse.Namespace) -> tuple[bytes, list[Line], list[Line]]:
+    """The latin-sliced recognizer as the engine runs it, and the train and val lines."""
+    from importlib.resources import files
+
+    from PIL import Image
+    from quality_table import docloop_lines, load_eval_tool
+
+    from docloop.domain import Annotation, Box
+    from docloop.ml.engines.charset import sliced_recognizer
+    from docloop.ml.recognizer.lines import field_lines
+    from docloop.ml.tokens import split_words
+
+    tool = load_eval_tool(args.eval_tool)
+    splits = {s: tool.load_split(args.data, s) for s in ("train", "val")}
+    ocr = docloop_lines(args.data, splits["train"] + splits["val"], tool, args.cache)
+    out: dict[str, list[Line]] = {}
+    for split, ids in splits.items():
+        out[split] = []
+        for ident in ids:
+            image = np.asarray(Image.open(tool.image_path(args.data, ident)).convert("RGB"))
+            anns = [
+                Annotation(
+                    o["name"], Box(**o["bndbox"]) if o.get("bndbox") else None, o.get("ocr_text")
+                )
+                for o in tool.annotations(args.data, ident)
+            ]
+            out[split] += field_lines(image, split_words(ocr[ident]), anns, ident)
+    source = Path(str(files("rapidocr") / "models")) / "PP-OCRv6_rec_small.onnx"
+    model = sliced_recognizer(source, "latin", args.cache).read_bytes()
+    return model, out["train"], out["val"]
+
+
+def dump(path: Path, model: bytes, train: list[Line], val: list[Line]) -> None:
+    lines = train + val
+    np.savez_compressed(
+        path,
+        model=np.frombuffer(model, np.uint8),
+        pixels=np.concatenate([ln.crop.reshape(-1) for ln in lines]),
+        shapes=np.array([ln.crop.shape for ln in lines]),
+        texts=np.array([ln.text for ln in lines]),
+        fields=np.array([ln.field for ln in lines]),
+        readings=np.array([ln.reading or "" for ln in lines]),
+        n_train=np.array(len(train)),
+    )
+
+
+def load(path: Path) -> tuple[bytes, list[Line], list[Line]]:
+    data = np.load(path)
+    lines, start = [], 0
+    # Dumps made before engine readings were kept have none (the figure is then left out).
+    readings = data["readings"] if "readings" in data else [None] * len(data["texts"])
+    rows = zip(data["shapes"], data["texts"], data["fields"], readings, strict=True)
+    for shape, text, name, reading in rows:
+        size = int(np.prod(shape))
+        pixels = data["pixels"][start : start + size].reshape(shape)
+        lines.append(Line(pixels, str(text), str(name), None if reading is None else str(reading)))
+        start += size
+    n = int(data["n_train"])
+    return data["model"].tobytes(), lines[:n], lines[n:]
+
+
+def folds(train: list[Line], k: int) -> list[tuple[list[Line], list[Line]]]:
+    """K splits of ``train`` by photo (a field's lines stay together)."""
+    photos = sorted({ln.field.rsplit(":", 1)[0] for ln in train})
+    fold_of = {p: i % k for i, p in enumerate(photos)}
+    return [
+        (
+            [ln for ln in train if fold_of[ln.field.rsplit(":", 1)[0]] != f],
+            [ln for ln in train if fold_of[ln.field.rsplit(":", 1)[0]] == f],
+        )
+        for f in range(k)
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path)
+    ap.add_argument("--eval-tool", type=Path, default=Path("../shared/tools/eval_api.py"))
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "docloop-bench")
+    ap.add_argument("--dump", type=Path)
+    ap.add_argument("--from", dest="source", type=Path)
+    ap.add_argument("--folds", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=TuneConfig.epochs)
+    ap.add_argument("--lr", type=float, default=TuneConfig.lr)
+    ap.add_argument("--copies", type=int, default=TuneConfig.copies)
+    ap.add_argument("--budget", type=float, default=TuneConfig.budget_s)
+    ap.add_argument("--head-only", action="store_true", help="train the last layer alone")
+    ap.add_argument("--limit", type=int, help="use this many train and val lines (a smoke run)")
+    args = ap.parse_args()
+    if args.source:
+        model, train, val = load(args.source)
+        if args.limit:
+            train, val = train[: args.limit], val[: args.limit]
+    else:
+        if args.data is None:
+            ap.error("--data or --from is required")
+        t = time.time()
+        model, train, val = crops_from_dataset(args)
+        print(f"crops: {len(train)} train, {len(val)} val lines in {time.time() - t:.0f} s")
+    if args.dump:
+        dump(args.dump, model, train, val)
+        print(f"wrote {args.dump}")
+        return
+    config = replace(
+        TuneConfig(),
+        epochs=args.epochs,
+        lr=args.lr,
+        copies=args.copies,
+        budget_s=args.budget,
+        neck=not args.head_only,
+    )
+
+    def report(name: str, held: list[Line], figures: dict[str, float]) -> None:
+        n = figures["held_fields"]
+        print(
+            f"{name}: {n} fields, exact stock {figures['held_exact_stock'] / n:.3f} "
+            f"tuned {figures['held_exact_tuned'] / n:.3f} "
+            f"engine {(figures['held_exact_engine'] or 0) / n:.3f}, "
+            f"{figures['train_lines']} train lines, "
+            f"{len(figures['losses'])} epochs, {figures['seconds']:.0f} s",
+            flush=True,
+        )
+
+    progress = (lambda s: print(s, file=sys.stderr, flush=True)) if args.folds == 0 else None
+    report("val", val, tune(model, train, val, config, progress=progress).figures)
+    for f, (part, held) in enumerate(folds(train, args.folds) if args.folds else []):
+        report(f"train fold {f + 1}/{args.folds}", held, tune(model, part, held, config).figures)
+
+
+if __name__ == "__main__":
+    main()

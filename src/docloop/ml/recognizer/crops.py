@@ -1,0 +1,61 @@
+"""Text-line crops as the PP-OCR recognizer takes them, the same in training and serving.
+
+The engine's recognizer gets each detected line cut from the page in BGR, resized to 48 pixels
+high keeping its aspect ratio, scaled to [-1, 1] and zero-padded on the right to the batch's
+width (at least ``MIN_WIDTH``, as ``engines/rapid.py`` runs it). A line box here is the
+axis-aligned box docloop keeps of the engine's quadrilateral, so a tilted line is cut a little
+looser than the engine cut it; training and serving cut it the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from docloop.domain import Box
+
+HEIGHT = 48
+MIN_WIDTH = 160  # the engine's padded width (``engines/rapid.REC_MIN_WIDTH``)
+MAX_WIDTH = 320  # wider lines are squeezed to it (rapidocr's default input width)
+WIDTHS = (MIN_WIDTH, 240, MAX_WIDTH)
+
+
+def cut(image: np.ndarray, box: Box) -> np.ndarray | None:
+    """The line's pixels from an RGB page, as BGR uint8; None when the box holds no pixel."""
+    h, w = image.shape[:2]
+    x0, y0 = max(int(math.floor(box.xmin)), 0), max(int(math.floor(box.ymin)), 0)
+    x1, y1 = min(int(math.ceil(box.xmax)), w), min(int(math.ceil(box.ymax)), h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return np.ascontiguousarray(image[y0:y1, x0:x1, ::-1])
+
+
+def width_of(crop: np.ndarray) -> int:
+    """Pixels the crop spans once resized to ``HEIGHT`` (at most ``MAX_WIDTH``)."""
+    h, w = crop.shape[:2]
+    return max(1, min(MAX_WIDTH, math.ceil(HEIGHT * w / h)))
+
+
+def normalized(crop: np.ndarray, width: int) -> np.ndarray:
+    """(3, HEIGHT, width) float32 in [-1, 1], the resized crop left-aligned, zeros after it."""
+    resized_w = min(width_of(crop), width)
+    resized = cv2.resize(crop, (resized_w, HEIGHT)).astype(np.float32)
+    out = np.zeros((3, HEIGHT, width), np.float32)
+    out[:, :, :resized_w] = resized.transpose(2, 0, 1) / 127.5 - 1.0
+    return out
+
+
+def batch(crops: Sequence[np.ndarray], width: int | None = None) -> np.ndarray:
+    """Crops as one (N, 3, HEIGHT, W) array; W is ``width`` or the widest crop's (at least
+    ``MIN_WIDTH``)."""
+    w = width or max([MIN_WIDTH, *(width_of(c) for c in crops)])
+    return np.stack([normalized(c, w) for c in crops])
+
+
+def bucket(crop: np.ndarray) -> int:
+    """The padded width a crop trains at: the narrowest of ``WIDTHS`` it fits, so a training
+    batch shares one width without padding short lines to the longest one."""
+    return next(w for w in WIDTHS if width_of(crop) <= w)

@@ -1,0 +1,255 @@
+"""The model's own recognizer: the torch twin of the shipped ONNX graph, its fine-tuning, the
+tuned weights written back for ONNX Runtime, and prediction reading with them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper
+from PIL import Image, ImageDraw, ImageFont
+
+from docloop.domain import Annotation, Box, OcrToken
+from docloop.ml.bundle import FieldModelBundle
+from docloop.ml.engines.rapid import models_dir, recognizer_model
+from docloop.ml.infer import FieldPredictor
+from docloop.ml.recognizer import crops
+from docloop.ml.recognizer.align import split_text
+from docloop.ml.recognizer.lines import field_lines
+from docloop.ml.recognizer.onnx_graph import OnnxGraph, UnsupportedOp, with_weights
+from docloop.ml.recognizer.reading import LineReader
+from docloop.ml.recognizer.tune import Line, Recognizer, TuneConfig, tune
+
+OLD_BUNDLE = Path(__file__).parent / "data" / "bundle_format_2" / "bundle.zip"
+
+
+@cache
+def _latin(tmp: str = "/tmp/docloop-ocr") -> bytes:
+    """The recognizer the engine runs (the wheel's, cut to the latin charset)."""
+    return recognizer_model("latin", Path(tmp)).read_bytes()
+
+
+def _line(text: str, height: int = 40) -> np.ndarray:
+    """``text`` drawn black on white, as a BGR crop."""
+    font = ImageFont.load_default(size=int(height * 0.7))
+    width = int(font.getlength(text)) + height // 2
+    image = Image.new("RGB", (width, height), "white")
+    ImageDraw.Draw(image).text((height // 4, height // 8), text, fill="black", font=font)
+    return np.asarray(image)[:, :, ::-1].copy()
+
+
+def _ort(model: bytes, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+@pytest.mark.parametrize("width", [160, 320])
+def test_the_torch_twin_computes_what_onnx_runtime_computes(width: int) -> None:
+    path = models_dir() / "PP-OCRv6_rec_small.onnx"
+    graph = OnnxGraph(onnx.load(str(path))).eval()
+    x = crops.batch([_line("MH12AB1234"), _line("KA 03"), _line("TOTAL 12.50")], width)
+    with torch.no_grad():
+        ours = graph(torch.from_numpy(x)).numpy()
+    theirs = _ort(path.read_bytes(), x)
+    assert ours.shape == theirs.shape == (3, width // 8, 18710)
+    assert np.abs(ours - theirs).max() < 1e-4
+    assert len(graph.metadata["character"].split("\n")) == 18708
+
+
+def test_an_op_without_a_twin_is_refused_by_name() -> None:
+    node = helper.make_node("Gemm", ["x", "w"], ["y"])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [2, 2], [1.0, 0.0, 0.0, 1.0])],
+    )
+    with pytest.raises(UnsupportedOp, match="Gemm"):
+        OnnxGraph(helper.make_model(graph))
+
+
+def test_tuned_weights_written_back_run_in_onnx_runtime_as_in_torch() -> None:
+    rec = Recognizer(_latin())
+    with torch.no_grad():
+        for p in rec.trainable():
+            p.add_(0.01 * torch.randn_like(p))
+    x = crops.batch([_line("MH12AB1234"), _line("TN06")], 160)
+    with torch.no_grad():
+        ours = rec.graph(torch.from_numpy(x)).numpy()
+    theirs = _ort(with_weights(rec.proto, rec.graph), x)
+    assert np.abs(ours - theirs).max() < 1e-4
+    assert np.abs(theirs - _ort(_latin(), x)).max() > 1e-3  # the new weights, not the old
+
+
+def test_fine_tuning_lowers_the_ctc_loss_on_a_few_lines() -> None:
+    lines = [Line(_line(t), t, t) for t in ("MH12AB1234", "KA03MG2784", "TN06", "DL8CAF5030")]
+    config = TuneConfig(epochs=4, copies=1, lr=1e-3, batch=4)
+    tuned = tune(_latin(), lines, lines[:2], config, torch.device("cpu"))
+    losses = tuned.figures["losses"]
+    assert len(losses) == 4 and losses[-1] < losses[0]
+    assert tuned.figures["held_fields"] == 2
+
+
+def test_the_tuned_recognizer_serves_only_when_it_beats_the_engines_own_reading() -> None:
+    """The engine reads each line from a tighter cut than the re-read one: its readings are the
+    bar to clear, not only the shipped recognizer's on the same crops."""
+    lines = [Line(_line(t), t, t, t) for t in ("MH12AB1234", "TN06")]
+    config = TuneConfig(epochs=1, copies=0, batch=2)
+    tuned = tune(_latin(), lines, lines, config, torch.device("cpu"))
+    assert tuned.figures["held_exact_engine"] == 2 and not tuned.figures["used"]
+    assert tuned.onnx == _latin()
+
+
+def test_a_field_is_split_into_its_lines_by_their_readings() -> None:
+    assert split_text("MH12AB1234", ["MH12", "AB1234"]) == ["MH12", "AB1234"]
+    assert split_text("MH12AB1234", ["MK12", "A81234"]) == ["MH12", "AB1234"]
+    assert split_text("MH12AB1234", ["IND", "MH 12 AB 1234"]) == [None, "MH12AB1234"]
+    # The engine missed a row: the one line it found does not show the whole text.
+    assert split_text("MH12AB1234", ["MH12"]) == [None]
+
+
+def test_field_lines_cut_each_line_under_the_box_with_its_part_of_the_text() -> None:
+    page = np.full((120, 300, 3), 255, np.uint8)
+    words = [
+        OcrToken("MH", Box(20, 10, 60, 40), 0.9, 0),
+        OcrToken("12", Box(62, 10, 100, 40), 0.9, 0),
+        OcrToken("AB1234", Box(20, 50, 140, 80), 0.9, 1),
+        OcrToken("DEALER", Box(20, 95, 140, 115), 0.9, 2),
+    ]
+    ann = Annotation("number_plate", Box(10, 5, 150, 85), "MH12AB1234")
+    lines = field_lines(page, words, [ann], "p")
+    assert [(ln.text, ln.field, ln.crop.shape) for ln in lines] == [
+        ("MH12", "p:0", (30, 80, 3)),
+        ("AB1234", "p:0", (30, 120, 3)),
+    ]
+
+
+def _biased(character: str) -> bytes:
+    """The engine's recognizer, made to read every step as ``character``."""
+    model = onnx.load_from_string(_latin())
+    chars = {p.key: p.value for p in model.metadata_props}["character"].split("\n")
+    graph = OnnxGraph(model)
+    bias = next(
+        name for op, inputs, _, _ in reversed(graph.nodes) if op == "Add" for name in inputs
+        if name in graph.slots
+    )  # fmt: skip
+    with torch.no_grad():
+        graph.parameter(bias)[chars.index(character) + 1] += 100.0
+    return with_weights(model, graph)
+
+
+def test_the_bundle_keeps_its_recognizer_and_older_bundles_have_none() -> None:
+    old = FieldModelBundle.from_bytes(OLD_BUNDLE.read_bytes())
+    assert old.recognizer is None
+    old.recognizer = _latin()
+    again = FieldModelBundle.from_bytes(old.to_bytes())
+    assert again.recognizer == _latin()
+    assert (
+        FieldModelBundle.from_bytes(
+            FieldModelBundle.from_bytes(OLD_BUNDLE.read_bytes()).to_bytes()
+        ).recognizer
+        is None
+    )
+
+
+def _plate_page() -> tuple[list[OcrToken], np.ndarray]:
+    cases = json.loads((OLD_BUNDLE.parent / "cases.json").read_text())
+    case = next(c for c in cases if c["fields"])
+    lines = [OcrToken(t["text"], Box(**t["box"]), t["score"], t["line"]) for t in case["lines"]]
+    return lines, np.full((case["height"], case["width"], 3), 200, np.uint8)
+
+
+def test_prediction_reads_candidate_lines_with_the_bundle_recognizer() -> None:
+    bundle = FieldModelBundle.from_bytes(OLD_BUNDLE.read_bytes())
+    lines, image = _plate_page()
+    plain = FieldPredictor(bundle).predict(lines, image.shape[1], image.shape[0], image)
+    bundle.recognizer = _biased("Z")
+    tuned = FieldPredictor(bundle)
+    assert tuned.lines is not None
+    read = tuned.predict(lines, image.shape[1], image.shape[0], image)
+    assert plain and read
+    assert all("Z" not in f.text for f in plain)
+    assert all(set(f.text) <= {"Z", " "} for f in read)
+    # Without the page image it reads as the engine did.
+    same = tuned.predict(lines, image.shape[1], image.shape[0])
+    assert [f.text for f in same] == [f.text for f in plain]
+
+
+def test_reading_lines_again_keeps_each_word_with_its_probabilities() -> None:
+    reader = LineReader(_biased("Z"))
+    words = [
+        OcrToken("MH", Box(0, 0, 40, 30), 0.9, 0),
+        OcrToken("12", Box(42, 0, 80, 30), 0.9, 0),
+        OcrToken("OTHER", Box(0, 40, 80, 70), 0.9, 1),
+    ]
+    probs = np.array([[0.1, 0.9], [0.3, 0.7], [1.0, 0.0]], np.float32)
+    image = np.full((80, 100, 3), 255, np.uint8)
+    got, rows = reader.reread_candidates(image, words, probs, min_prob=0.5)
+    assert [w.text for w in got] == ["Z", "OTHER"]
+    assert got[0].line == 0 and got[0].lattice is not None
+    assert rows.tolist() == [probs[0].tolist(), probs[2].tolist()]
+
+
+_NO_TORCH = """
+import json, sys
+import numpy as np
+from pathlib import Path
+from docloop.domain import Box, OcrToken
+from docloop.ml.bundle import FieldModelBundle
+from docloop.ml.infer import FieldPredictor
+bundle = FieldModelBundle.from_bytes(Path(sys.argv[1]).read_bytes())
+bundle.recognizer = Path(sys.argv[2]).read_bytes()
+lines = [OcrToken("MH12AB1234", Box(10, 10, 200, 50), 0.9, 0)]
+fields = FieldPredictor(bundle).predict(lines, 300, 100, np.full((100, 300, 3), 255, np.uint8))
+print(json.dumps({"fields": len(fields), "torch": [m for m in sys.modules if m.split(".")[0] == "torch"]}))
+"""
+
+
+def test_reading_with_the_bundle_recognizer_never_imports_torch() -> None:
+    _latin()
+    model = recognizer_model("latin", Path("/tmp/docloop-ocr"))
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_TORCH, str(OLD_BUNDLE), str(model)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": src},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["torch"] == []
+
+
+@pytest.mark.slow
+def test_training_tunes_the_recognizer_and_records_both_readings(tmp_path: Path) -> None:
+    from docloop.db.tables import ModelVersion
+    from docloop.services import auth, models, training
+    from docloop.services.context import build_context
+    from tests.conftest import _ENGINE, make_settings, run_jobs, upload_samples
+
+    settings = make_settings(tmp_path / "home", train_recognizer=True, train_epochs=15)
+    context = build_context(settings, ocr=_ENGINE)
+    try:
+        who = auth.authenticate(context, "test-admin-key")
+        model = models.create_model(context, who, categories=["number_plate"])
+        upload_samples(context, who, model.id, 16)
+        training.request_training(context, who, model.id)
+        run_jobs(context)
+        with context.session() as s:
+            version = s.query(ModelVersion).filter_by(model_id=model.id).one()
+            figures, artifact = version.metrics["recognizer"], version.artifact_hash
+        bundle = FieldModelBundle.from_bytes(context.blobs.get(artifact))
+        assert figures["train_lines"] > 0 and figures["held_fields"] > 0
+        best_before = max(figures["held_exact_stock"], figures["held_exact_engine"])
+        assert figures["used"] == (figures["held_exact_tuned"] > best_before)
+        assert (bundle.recognizer is not None) == figures["used"]
+    finally:
+        context.close()
