@@ -1,7 +1,8 @@
 """The learning curve's table (Markdown, printed) and plot (PNG) from ``learning_curve.py``'s rows.
 
 One panel per dataset: text F1 (micro over labels) against the number of training files, on a
-log scale, without synthetic pages (solid) and with them (dashed); plates also show AP50.
+log scale, without synthetic pages (solid) and with them (dashed); plates also show AP50. Each
+point is the mean over the subsets drawn of that size, its vertical bar their range.
 Drawn with PIL, which the project already needs.
 
     python benchmarks/learning_curve_plot.py plates.jsonl receipts.jsonl \\
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,8 @@ NAMES = {"micro_text_f1": "text F1", "mean_ap50": "AP50"}
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """One Markdown table per dataset: a row per size, both runs side by side."""
+    """One Markdown table per dataset: a row per size, both runs side by side, each figure the
+    mean over the subsets drawn (text F1 with its range when there are several)."""
     out = []
     for data in dict.fromkeys(r["data"] for r in rows):
         mine = [r for r in rows if r["data"] == data]
@@ -36,26 +39,40 @@ def table(rows: list[dict[str, Any]]) -> str:
             metrics = metrics[:2]
         heads = [NAMES.get(m, m.removeprefix("label:")) for m in metrics]
         out.append(f"**{data}** (without / with synthetic pages)\n")
-        out.append("| files | " + " | ".join(heads) + " | train s |")
-        out.append("|---" * (len(heads) + 2) + "|")
+        out.append("| files | subsets | " + " | ".join(heads) + " | train s |")
+        out.append("|---" * (len(heads) + 3) + "|")
         for files in sorted({r["files"] for r in mine}):
-            pair = [r for r in mine if r["files"] == files]
-            pair.sort(key=lambda r: r["synthetic"])
-            cells = [" / ".join(_fmt(_value(r, m)) for r in pair) for m in metrics]
-            secs = " / ".join(str(r["train_s"]) for r in pair)
-            out.append(f"| {files} | " + " | ".join(cells) + f" | {secs} |")
+            runs = [
+                [r for r in mine if r["files"] == files and r["synthetic"] == share]
+                for share in sorted({r["synthetic"] for r in mine})
+            ]
+            cells = [
+                " / ".join(_cell([_value(r, m) for r in run], m == "micro_text_f1") for run in runs)
+                for m in metrics
+            ]
+            secs = " / ".join(
+                str(round(statistics.mean(r["train_s"] for r in run))) if run else "-"
+                for run in runs
+            )
+            out.append(f"| {files} | {len(runs[0])} | " + " | ".join(cells) + f" | {secs} |")
         out.append("")
     return "\n".join(out)
+
+
+def _cell(values: list[float | None], spread: bool) -> str:
+    known = [v for v in values if v is not None]
+    if not known:
+        return "-"
+    text = f"{statistics.mean(known):.3f}"
+    if spread and len(known) > 1:
+        text += f" ({min(known):.2f}-{max(known):.2f})"
+    return text
 
 
 def _value(row: dict[str, Any], metric: str) -> float | None:
     if metric.startswith("label:"):
         return row["per_label"][metric.removeprefix("label:")]
     return row[metric]
-
-
-def _fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def plot(rows: list[dict[str, Any]], path: Path) -> None:
@@ -106,11 +123,17 @@ def _panel(
     legend = y(0.32)
     for metric in metrics:
         for share in sorted({r["synthetic"] for r in rows}):
-            points = [
-                (x(r["files"]), y(r[metric]))
-                for r in sorted(rows, key=lambda r: r["files"])
-                if r["synthetic"] == share and r[metric] is not None
-            ]
+            points = []
+            for files in sizes:
+                values = [
+                    r[metric]
+                    for r in rows
+                    if r["files"] == files and r["synthetic"] == share and r[metric] is not None
+                ]
+                if values:
+                    px = x(files) + (3 if share else -3)
+                    points.append((px, y(statistics.mean(values))))
+                    draw.line((px, y(min(values)), px, y(max(values))), fill=COLOURS[metric])
             _line(draw, points, COLOURS[metric], dashed=share > 0)
             for px, py in points:
                 draw.ellipse((px - 3, py - 3, px + 3, py + 3), fill=COLOURS[metric])

@@ -72,13 +72,18 @@ def render_lines(
         chosen = style or _any_style(text, rng)
         # Plates are stamped upright; receipts print in any face.
         faces = fonts if chosen == "receipt" else upright
-        font = ImageFont.truetype(str(faces[int(rng.integers(len(faces)))]), DRAW_SIZE)
+        font = _font(faces[int(rng.integers(len(faces)))])
         if chosen == "receipt":
             out.append((_receipt(text, font, rng), text))
         else:
             rows = _rows(text) if chosen == "plate2" else [text]
             out.append((_plate(rows, font, rng), ROW_BREAK.join(rows)))
     return out
+
+
+@functools.cache
+def _font(path: Path) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), DRAW_SIZE)
 
 
 def _any_style(text: str, rng: np.random.Generator) -> str:
