@@ -82,6 +82,13 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 ENTRYPOINT ["docloop"]
 
 FROM runtime AS docloop-trainer
+# Fonts for synthetic line images (docloop.ml.synthetic.line_images draws with whatever is here).
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fontconfig fonts-dejavu-core fonts-liberation \
+    fonts-freefont-ttf \
+ && rm -rf /var/lib/apt/lists/*
+USER 10001:10001
 COPY --from=venv-trainer /opt/docloop /opt/docloop
 CMD ["worker"]
 

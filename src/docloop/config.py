@@ -102,6 +102,14 @@ class Settings(BaseSettings):
         description="Networks averaged per training (each costs one network's training time); "
         "unset: up to 3, as many as a few minutes allow (one on a few hundred receipts).",
     )
+    train_synthetic: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of the pages a training step reads that are synthetic pages made from "
+        "them: the page's layout with new values of its fields' forms (0: none); unset: the "
+        "trainer's default, chosen by the learning curve (docs/learning-curve.md).",
+    )
     train_processes: int = Field(
         default=1, ge=1, description="Data-parallel training processes (torchrun) per training."
     )

@@ -322,6 +322,8 @@ class _TrainingJob:
             seed=self.ctx.settings.train_seed,
             members=self.ctx.settings.train_members,
         )
+        if self.ctx.settings.train_synthetic is not None:
+            config = replace(config, synthetic=self.ctx.settings.train_synthetic)
         processes = self.ctx.settings.train_processes
         self.tracker.params(
             {
