@@ -13,6 +13,7 @@ from docloop.ml.decoding import DecodeConfig
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
+from docloop.ml.usefulness import PageClusters
 
 FORMAT = "docloop-field-tagger/3"
 # Formats this release reads; 2 predates stored decoding thresholds (``decoding.FORMAT_2``).
@@ -37,6 +38,8 @@ class FieldModelBundle:
     reader: Rereader
     metrics: dict[str, Any]
     decoding: DecodeConfig = field(default_factory=DecodeConfig)
+    # The training pages' layout clusters (empty in models trained before active learning).
+    clusters: PageClusters = field(default_factory=PageClusters)
 
     def to_bytes(self) -> bytes:
         meta = {
@@ -48,6 +51,7 @@ class FieldModelBundle:
             "reader": self.reader.to_dict(),
             "metrics": self.metrics,
             "decoding": self.decoding.to_dict(),
+            "clusters": self.clusters.to_dict(),
         }
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -72,4 +76,5 @@ class FieldModelBundle:
             reader=Rereader.from_dict(meta["reader"]) if "reader" in meta else Rereader(),
             metrics=meta["metrics"],
             decoding=DecodeConfig.from_dict(meta.get("decoding")),
+            clusters=PageClusters.from_dict(meta.get("clusters")),
         )
