@@ -26,6 +26,7 @@ from docloop.api.permissions import (
 from docloop.domain import Box
 from docloop.errors import InvalidInput
 from docloop.services import (
+    active_learning,
     annotation,
     dataset_versions,
     datasets,
@@ -105,6 +106,19 @@ async def upload(model_id: str, request: Request, ctx: CtxDep, who: DataEditor) 
 async def list_training_files(model_id: str, ctx: CtxDep, who: Annotator) -> list[dict[str, Any]]:
     """The model's training files with their annotations (uploaded or from approved reviews)."""
     return await run_in_threadpool(annotation.list_files, ctx, who, model_id)
+
+
+@router.get("/models/{model_id}/annotation-queue")
+async def annotation_queue(
+    model_id: str,
+    ctx: CtxDep,
+    who: Annotator,
+    n: int = Query(25, ge=1, le=active_learning.MAX_BATCH),
+) -> list[dict[str, Any]]:
+    """The ``n`` training files without annotations most useful to annotate next, as the
+    served model sees them (its doubt, and how unlike its training pages they look), spread
+    over kinds of page; 409 until the model is trained."""
+    return await run_in_threadpool(active_learning.next_to_annotate, ctx, who, model_id, n)
 
 
 @router.get("/models/{model_id}/files/{file_id}")
