@@ -24,9 +24,12 @@ def test_the_annotation_queue_ranks_unannotated_files(trained, client) -> None: 
     ids = {f["id"] for f in stored}
     try:
         with TestClient(create_app(ctx.settings, ctx=ctx), headers=basic("test-admin-key")) as c:
-            found = c.get(f"/api/v1/models/{model_id}/annotation-queue", params={"n": 2}).json()
-            assert len(found) == 2 and {f["id"] for f in found} <= ids, found
-            assert all(0 <= f["usefulness"] <= 1 for f in found)
+            every = c.get(f"/api/v1/models/{model_id}/annotation-queue", params={"n": 5}).json()
+            assert {f["id"] for f in every} == ids, "only the files without annotations"
+            scores = [f["usefulness"] for f in every]
+            assert all(0 <= s <= 1 for s in scores) and scores[0] == max(scores), every
+            two = c.get(f"/api/v1/models/{model_id}/annotation-queue", params={"n": 2}).json()
+            assert two[0] == every[0] and len(two) == 2
             r = c.get(f"/api/v1/models/{model_id}/annotation-queue", params={"n": 0})
             assert r.status_code == 422
         # A model with no trained version cannot say what it doubts.
