@@ -67,6 +67,11 @@ def test_create_upload_train_predict_review_export(server: str, tmp_path: Path) 
     )  # fmt: skip
     assert remote.exit_code == 0 and f"url: {server}" in remote.stderr, remote.output
     assert json.loads(remote.stdout)["result"][0]["prediction"][0]["label"] == "number_plate"
+    env = {"DOCLOOP_API_KEY": KEY}
+    listed = runner.invoke(app, ["annotate-next", model.id[:8], "--url", server], env=env)
+    assert listed.exit_code == 0 and listed.stdout == "", listed.output  # all annotated
+    refused = runner.invoke(app, ["annotate-next", model.id, "-n", "0", "--url", server], env=env)
+    assert refused.exit_code == 2 and "the server said 422" in refused.stderr, refused.output
 
 
 def test_the_cli_acts_on_a_remote_server(server: str, tmp_path: Path) -> None:
