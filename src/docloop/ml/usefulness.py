@@ -131,9 +131,9 @@ class PageClusters:
         return cls(centroids.round(5).tolist(), counts, round(float(np.median(dists)), 5))
 
     def novelty(self, embedding: np.ndarray) -> float:
-        """Half distance (one scale away: 0.25, three or more: 0.5), half the nearest cluster's
-        sparseness (a cluster with its fair share of training pages or more: 0; a cluster of
-        one page among many: nearly 0.5)."""
+        """Half the distance to the nearest centroid (0.5 from three ``scale``s away, in
+        proportion nearer), half that cluster's sparseness (a cluster with its fair share of
+        training pages or more: 0; a cluster of one page among many: nearly 0.5)."""
         if not self.centroids:
             return 0.0
         c = np.asarray(self.centroids)
@@ -203,7 +203,7 @@ def assess(
         + weights.novelty * novelty
     )
     return Usefulness(
-        *(round(v, 4) for v in (confidence, margin, dis, novelty, score))  # type: ignore[arg-type]
+        round(confidence, 4), round(margin, 4), round(dis, 4), round(novelty, 4), round(score, 4)
     )
 
 
