@@ -131,3 +131,22 @@ def test_a_start_date_after_the_end_date_is_said_plainly(site: Site, page: Any) 
     page.click("#filters button[type=submit]")
     page.wait_for_selector("#files tbody tr")
     assert error.is_hidden()
+
+
+def test_the_usefulness_column_sorts_most_useful_first(site: Site, page: Any) -> None:
+    from docloop.db.tables import InferenceFile
+
+    ids = _seed_queue(site)
+    useful = {"a.jpg": 0.5, "b.jpg": 0.1, "c.jpg": 0.9, "d.jpg": 0.3, "e.jpg": 0.7}
+    with site.ctx.session() as s:
+        for name, score in useful.items():
+            s.get(InferenceFile, ids[name]).usefulness = score
+    _queue(page, site)
+    page.click("th[data-sort=usefulness] button")  # the first click: most useful first
+    page.wait_for_function(
+        "document.querySelector('th[data-sort=usefulness]').ariaSort === 'descending'"
+    )
+    # sticker.jpg has no score, as a file predicted before scores were stored: it comes first.
+    assert _rows(page) == ["sticker.jpg", "c.jpg", "e.jpg", "a.jpg", "d.jpg", "b.jpg"]
+    shown = page.locator("#files tbody tr td:nth-child(7)").all_inner_texts()
+    assert shown == ["-", "0.90", "0.70", "0.50", "0.30", "0.10"]
