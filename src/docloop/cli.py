@@ -772,7 +772,8 @@ def annotate_next(
         ctx = _ctx(home)
         who = auth.local_principal(ctx, workspace)
         with _user_errors():
-            found = active_learning.next_to_annotate(ctx, who, _model_id(ctx, who, model), n)
+            picked = active_learning.next_to_annotate(ctx, who, _model_id(ctx, who, model), n)
+        found = [asdict(f) for f in picked]
     for f in found:
         console.print(f"{f['usefulness']:.3f}\t{f['filename']}\t{f['id']}", highlight=False)
 

@@ -8,7 +8,7 @@ layout clusters, so a batch of 25 is not 25 near-duplicates of one doubtful page
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select
@@ -27,11 +27,20 @@ from docloop.services.users import require
 MAX_BATCH = 200
 
 
+@dataclass(frozen=True, slots=True)
+class ToAnnotate:
+    """A training file worth annotating next; ``usefulness`` is its most useful page's score."""
+
+    id: str
+    filename: str
+    usefulness: float
+
+
 def next_to_annotate(
     ctx: AppContext, who: Principal, model_id: str, n: int = 25
-) -> list[dict[str, Any]]:
-    """Up to ``n`` of the model's training files with no annotation, most useful first, each
-    with its ``usefulness`` (its most useful page's score). Needs a trained model."""
+) -> list[ToAnnotate]:
+    """Up to ``n`` of the model's training files with no annotation, most useful first.
+    Needs a trained model."""
     require(who, "annotate")
     if not 1 <= n <= MAX_BATCH:
         raise InvalidInput(f"n must be between 1 and {MAX_BATCH}")
@@ -57,6 +66,6 @@ def next_to_annotate(
         if pages:
             score, page, size = max(pages, key=lambda p: p[0])
             embedding = layout_embedding(split_words(page), size["width"], size["height"])
-            scored.append(({"id": file_id, "filename": name, "usefulness": score}, embedding))
-    picked = pick_batch([f["usefulness"] for f, _ in scored], np.array([e for _, e in scored]), n)
+            scored.append((ToAnnotate(file_id, name, score), embedding))
+    picked = pick_batch([f.usefulness for f, _ in scored], np.array([e for _, e in scored]), n)
     return [scored[i][0] for i in picked]

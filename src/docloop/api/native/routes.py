@@ -118,7 +118,8 @@ async def annotation_queue(
     """The ``n`` training files without annotations most useful to annotate next, as the
     served model sees them (its doubt, and how unlike its training pages they look), spread
     over kinds of page; 409 until the model is trained."""
-    return await run_in_threadpool(active_learning.next_to_annotate, ctx, who, model_id, n)
+    found = await run_in_threadpool(active_learning.next_to_annotate, ctx, who, model_id, n)
+    return [asdict(f) for f in found]
 
 
 @router.get("/models/{model_id}/files/{file_id}")
