@@ -30,9 +30,10 @@ import numpy as np
 from PIL import Image, ImageDraw
 from quality_table import TrainVal, dataset_arguments, labelled_pages, predict_all
 
-from docloop.domain import OcrToken
+from docloop.domain import FieldPrediction, OcrToken
 from docloop.ml.data import LabelledPage
 from docloop.ml.infer import FieldPredictor
+from docloop.ml.labels import comparable
 from docloop.ml.train import TrainConfig, fit
 from docloop.ml.usefulness import layout_embedding, pick_batch
 from docloop.services.training import epochs_for
@@ -68,6 +69,12 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=60, help="the server's train_epochs setting")
     ap.add_argument("--members", type=int, help="the server's train_members setting")
     ap.add_argument("--plot", type=Path, help="write the mean curves to this PNG")
+    ap.add_argument(
+        "--corrections",
+        action="store_true",
+        help="only count, for each start set's model, the pool files it reads wrong among the "
+        "first --step of each queue order (no retraining)",
+    )
     args = ap.parse_args()
 
     split = TrainVal.read(args)
@@ -77,6 +84,9 @@ def main() -> None:
         f"val {len(split.val_ids)} files, OCR {args.ocr}, train_epochs {args.epochs}, "
         f"train_members {args.members or 'by budget'}"
     )
+    if args.corrections:
+        corrections(args, split, pages)
+        return
     runs: list[dict[str, list[Row]]] = []
     for seed in range(args.seed, args.seed + args.seeds):
         runs.append(curves(args, split, pages, seed))
@@ -130,6 +140,55 @@ def curves(
             rows[order].append(row)
             report(seed, order, row)
     return rows
+
+
+def corrections(args: argparse.Namespace, split: TrainVal, pages: dict[str, LabelledPage]) -> None:
+    """What the review queue's orders put first: for each seed, the model trained on the start
+    set reads the pool, and the files it reads wrong (a field's text or box, IoU < 0.5, or a
+    field missing) are counted among the first ``--step`` files of each order."""
+    keys = sorted(pages)
+    print(f"\n| seed | pool | wrong in pool | first {args.step}: most useful | lowest confidence "
+          "| random (expected) |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for seed in range(args.seed, args.seed + args.seeds):
+        rng = np.random.default_rng(seed)
+        first = [keys[i] for i in rng.choice(len(keys), size=args.start, replace=False)]
+        config = TrainConfig(epochs=epochs_for(len(first), args.epochs), members=args.members)
+        bundle = fit([pages[k] for k in first], split.labels, config)
+        assert bundle is not None
+        predictor = FieldPredictor(bundle)
+        pool = [pages[k] for k in keys if k not in set(first)]
+        found = [predictor.assess(split.ocr[p.key], p.width, p.height) for p in pool]
+        wrong = [
+            _needs_correction(page, fields) for page, (fields, _) in zip(pool, found, strict=True)
+        ]
+        embeddings = np.array([layout_embedding(p.words, p.width, p.height) for p in pool])
+        useful = pick_batch([u.score for _, u in found], embeddings, args.step)
+        # As the queue sorts lowest confidence first: a file with no field comes last.
+        lowest = sorted(
+            range(len(pool)), key=lambda i: min((f.score for f in found[i][0]), default=2.0)
+        )[: args.step]
+        expected = sum(wrong) * args.step / len(pool)
+        print(
+            f"| {seed} | {len(pool)} | {sum(wrong)} | {sum(wrong[i] for i in useful)} | "
+            f"{sum(wrong[i] for i in lowest)} | {expected:.1f} |",
+            flush=True,
+        )
+
+
+def _needs_correction(page: LabelledPage, fields: list[FieldPrediction]) -> bool:
+    """Whether a reviewer would change the page: an annotated field whose best prediction is
+    missing, reads another text, or has a box that overlaps the annotated one under IoU 0.5."""
+    for ann in page.annotations:
+        mine = [f for f in fields if f.label == ann.label]
+        if not mine:
+            return True
+        top = max(mine, key=lambda f: f.score)
+        if ann.text and ann.text != "?" and comparable(top.text) != comparable(ann.text):
+            return True
+        if ann.box is not None and top.box.iou(ann.box) < 0.5:
+            return True
+    return False
 
 
 def mean(runs: list[dict[str, list[Row]]]) -> dict[str, list[Row]]:
