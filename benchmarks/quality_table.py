@@ -37,7 +37,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -264,24 +264,56 @@ def read_ocr(args: argparse.Namespace, ids: list[str], eval_tool: Any) -> dict[s
     return docloop_lines(args.data, ids, eval_tool, args.cache)
 
 
+@dataclass
+class TrainVal:
+    """A dataset's train and val splits as ``dataset_arguments`` name them: the scoring tool,
+    the val truth and scoring options, the OCR of both splits and the labels."""
+
+    tool: Any
+    train_ids: list[str]
+    val_ids: list[str]
+    truth: dict[str, list[dict[str, Any]]]
+    ignore: frozenset[str]
+    norm: Callable[[str], str]
+    ocr: dict[str, list[OcrToken]]
+    labels: list[str]
+
+    @classmethod
+    def read(cls, args: argparse.Namespace) -> TrainVal:
+        tool = load_eval_tool(args.eval_tool)
+        train_ids, val_ids = tool.load_split(args.data, "train"), tool.load_split(args.data, "val")
+        truth = {i: tool.annotations(args.data, i) for i in val_ids}
+        ignore = args.ignore_extra.read_text().split() if args.ignore_extra else []
+        return cls(
+            tool, train_ids, val_ids, truth, frozenset(ignore), tool.normalizer(args.normalize),
+            read_ocr(args, train_ids + val_ids, tool),
+            sorted({o["name"] for objs in truth.values() for o in objs}),
+        )  # fmt: skip
+
+    def score(self, preds: Preds) -> dict[str, Any]:
+        """``eval_api.py``'s report of ``preds`` on val."""
+        return dict(self.tool.score(preds, self.truth, self.norm, self.ignore))
+
+
 def main() -> None:
     ap = dataset_arguments(__doc__.split("\n")[0])
     ap.add_argument("--tesseract", action="store_true", help="add the Tesseract baseline row")
     ap.add_argument("--no-augmentation-row", action="store_true", help="skip the second training")
     args = ap.parse_args()
 
-    tool = load_eval_tool(args.eval_tool)
-    train_ids, val_ids = tool.load_split(args.data, "train"), tool.load_split(args.data, "val")
-    truth = {i: tool.annotations(args.data, i) for i in val_ids}
-    ignore = frozenset(args.ignore_extra.read_text().split()) if args.ignore_extra else frozenset()
-    norm = tool.normalizer(args.normalize)
-    ocr = read_ocr(args, train_ids + val_ids, tool)
-    labels = sorted({o["name"] for objs in truth.values() for o in objs})
+    split = TrainVal.read(args)
+    tool, train_ids, val_ids, ocr, labels = (
+        split.tool,
+        split.train_ids,
+        split.val_ids,
+        split.ocr,
+        split.labels,
+    )
     rules = plate_rules if labels == ["number_plate"] else receipt_rules
     rows: list[tuple[str, dict[str, Any], float]] = []
 
     def row(name: str, preds: Preds, seconds: float) -> None:
-        rows.append((name, tool.score(preds, truth, norm, ignore), seconds))
+        rows.append((name, split.score(preds), seconds))
         print(f"{name}: done in {seconds:.0f} s", file=sys.stderr, flush=True)
 
     t = time.time()

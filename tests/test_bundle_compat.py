@@ -69,3 +69,16 @@ def test_decoding_thresholds_travel_in_the_bundle_and_are_what_prediction_uses()
 def test_thresholds_a_release_does_not_know_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown decoding settings"):
         DecodeConfig.from_dict({**DecodeConfig().to_dict(), "novel_knob": 1.0})
+
+
+def test_a_bundle_from_before_active_learning_is_scored_on_its_fields_alone() -> None:
+    """No member output and no layout clusters: disagreement and novelty are 0, the fields
+    are the ones ``predict`` gives, and the score still ranks by confidence."""
+    predictor = FieldPredictor(FieldModelBundle.from_bytes((OLD / "bundle.zip").read_bytes()))
+    assert not predictor.has_members and not predictor.bundle.clusters.centroids
+    case = json.loads((OLD / "cases.json").read_text())[0]
+    lines = [_token(t) for t in case["lines"]]
+    fields, found = predictor.assess(lines, case["width"], case["height"])
+    assert fields == predictor.predict(lines, case["width"], case["height"])
+    assert found.disagreement == 0 and found.novelty == 0
+    assert 0 < found.score <= 1 and found.confidence > 0

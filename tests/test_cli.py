@@ -46,6 +46,8 @@ def test_models_create_and_import(tmp_path: Path, monkeypatch) -> None:  # type:
     assert imported.exit_code == 0 and "imported 2 file(s)" in imported.output, imported.output
     listed = runner.invoke(app, ["models", "list", *home])
     assert model_id in listed.output and "number_plate (2)" in listed.output
+    untrained = runner.invoke(app, ["annotate-next", model_id[:8], *home])
+    assert untrained.exit_code == 2 and "not trained yet" in untrained.stderr, untrained.output
 
 
 def test_demo_stops_at_once_when_its_port_is_taken(tmp_path: Path) -> None:

@@ -46,6 +46,10 @@ def test_create_upload_train_predict_review_export(server: str, tmp_path: Path) 
         assert any(f.label == "number_plate" and f.text for f in pages[0].fields)
         file_id = pages[0].file_id
         assert dl.review_next(model.id) == file_id
+        [queued] = dl.review_queue(model.id)  # most useful first, waiting files only
+        assert queued.id == file_id and 0 <= (queued.usefulness or -1) <= 1
+        assert dl.review_next(model.id, sort="usefulness") == file_id
+        assert dl.annotation_queue(model.id) == [], "every training file is annotated"
         assert dl.approve(model.id, file_id)[0].moderated
         assert dl.prediction(model.id, file_id)[0].fields == pages[0].fields
         today = datetime.now(UTC).date()
@@ -63,6 +67,11 @@ def test_create_upload_train_predict_review_export(server: str, tmp_path: Path) 
     )  # fmt: skip
     assert remote.exit_code == 0 and f"url: {server}" in remote.stderr, remote.output
     assert json.loads(remote.stdout)["result"][0]["prediction"][0]["label"] == "number_plate"
+    env = {"DOCLOOP_API_KEY": KEY}
+    listed = runner.invoke(app, ["annotate-next", model.id[:8], "--url", server], env=env)
+    assert listed.exit_code == 0 and listed.stdout == "", listed.output  # all annotated
+    refused = runner.invoke(app, ["annotate-next", model.id, "-n", "0", "--url", server], env=env)
+    assert refused.exit_code == 2 and "the server said 422" in refused.stderr, refused.output
 
 
 def test_the_cli_acts_on_a_remote_server(server: str, tmp_path: Path) -> None:

@@ -325,3 +325,46 @@ def test_loop_figures_are_counted_in_sql(queue) -> None:  # type: ignore[no-unty
         fields_changed=6,
         files_corrected=6,
     )
+
+
+def test_most_useful_first_through_the_api(queue) -> None:  # type: ignore[no-untyped-def]
+    """``sort=usefulness&order=desc`` lists the waiting files most useful first, a file
+    predicted before scores were stored (no score) ahead of them, and pages by keyset."""
+    from docloop.db.tables import InferenceFile
+
+    ctx, who, model_id, ids = queue
+    scores = {"a.png": 0.2, "b.png": 0.9, "d.png": 0.95, "e.png": 0.5, "f.png": 0.7}
+    with ctx.session() as s:
+        for name, score in scores.items():
+            s.get(InferenceFile, ids[name]).usefulness = score
+    with TestClient(create_app(ctx.settings, ctx=ctx), headers=basic("test-admin-key")) as c:
+        base = f"/api/v1/models/{model_id}/review"
+        params = {"sort": "usefulness", "order": "desc", "moderated": "false", "limit": 3}
+        first = c.get(base, params=params).json()
+        rest = c.get(base, params={**params, "cursor": first["next_cursor"]}).json()
+        listed = [f["filename"] for f in first["files"] + rest["files"]]
+        # d.png is approved: not waiting; c.png has no score.
+        assert listed == ["c.png", "b.png", "f.png", "e.png", "a.png"]
+        assert [f["usefulness"] for f in first["files"]] == [None, 0.9, 0.7]
+        nxt = c.get(f"{base}/next", params={"current": ids["b.png"], "sort": "usefulness",
+                                            "order": "desc"})  # fmt: skip
+        assert nxt.json() == {"next": ids["f.png"]}
+
+
+def test_a_prediction_stores_its_usefulness_for_the_queue(trained_client) -> None:  # type: ignore[no-untyped-def]
+    """A served prediction of a trained model is scored (ensemble outputs, layout clusters),
+    and the queue sorts the files by it."""
+    from tests.conftest import sample_items
+
+    c, model_id = trained_client
+    for path, _ in sample_items(20)[16:]:
+        r = c.post(
+            f"/api/v2/OCR/Model/{model_id}/LabelFile/",
+            files={"file": (path.name, path.read_bytes())},
+        )
+        assert r.status_code == 200, r.text
+    found = c.get(f"/api/v1/models/{model_id}/review",
+                  params={"sort": "usefulness", "order": "desc", "limit": 200}).json()  # fmt: skip
+    scores = [f["usefulness"] for f in found["files"] if f["usefulness"] is not None]
+    assert len(scores) >= 4 and all(0 <= s <= 1 for s in scores)
+    assert scores == sorted(scores, reverse=True)

@@ -752,6 +752,32 @@ def predict(
     console.print_json(json.dumps({"message": "Success", "result": result}))
 
 
+@app.command("annotate-next")
+def annotate_next(
+    model: Annotated[str, typer.Argument(help="Model id or unique prefix.")],
+    n: Annotated[int, typer.Option("-n", help="How many files (1 to 200).")] = 25,
+    workspace: WorkspaceOpt = auth.DEFAULT_WORKSPACE,
+    home: HomeOpt = None,
+    url: UrlOpt = None,
+) -> None:
+    """List the training files without annotations most useful to annotate next (the trained
+    model's doubt and how unlike its training pages they are): usefulness, file, id."""
+    if url:
+        with _remote(url) as dl:
+            model = prefixes.match(model, [m.id for m in dl.models()], "model")
+            found = dl.annotation_queue(model, n)
+    else:
+        from docloop.services import active_learning
+
+        ctx = _ctx(home)
+        who = auth.local_principal(ctx, workspace)
+        with _user_errors():
+            picked = active_learning.next_to_annotate(ctx, who, _model_id(ctx, who, model), n)
+        found = [asdict(f) for f in picked]
+    for f in found:
+        console.print(f"{f['usefulness']:.3f}\t{f['filename']}\t{f['id']}", highlight=False)
+
+
 @app.command()
 def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> None:
     """Train a number-plate model on the bundled sample, then serve it."""

@@ -155,3 +155,22 @@ def test_a_file_with_no_page_image_shows_its_type_not_a_grey_box(site: Site, pag
     assert r.status == 415 and "is not a JPEG" in r.json()["message"]
     page.screenshot(path=str(SCREENS / "queue-no-preview.png"))
     assert accessibility_problems(page) == []
+
+
+def test_the_usefulness_column_sorts_most_useful_first(site: Site, page: Any) -> None:
+    from docloop.db.tables import InferenceFile
+
+    ids = _seed_queue(site)
+    useful = {"a.jpg": 0.5, "b.jpg": 0.1, "c.jpg": 0.9, "d.jpg": 0.3, "e.jpg": 0.7}
+    with site.ctx.session() as s:
+        for name, score in useful.items():
+            s.get(InferenceFile, ids[name]).usefulness = score
+    _queue(page, site)
+    page.click("th[data-sort=usefulness] button")  # the first click: most useful first
+    page.wait_for_function(
+        "document.querySelector('th[data-sort=usefulness]').ariaSort === 'descending'"
+    )
+    # sticker.jpg has no score, as a file predicted before scores were stored: it comes first.
+    assert _rows(page) == ["sticker.jpg", "c.jpg", "e.jpg", "a.jpg", "d.jpg", "b.jpg"]
+    shown = page.locator("#files tbody tr td:nth-child(7)").all_inner_texts()
+    assert shown == ["-", "0.90", "0.70", "0.50", "0.30", "0.10"]

@@ -6,7 +6,15 @@ Both retry 429, 5xx and connection failures with back-off, return typed results 
 
 from docloop.client._client import AsyncClient, Client, Retry
 from docloop.client._errors import ApiError, ClientError, TransportFailed, WaitTimeout
-from docloop.client._types import Category, Export, Field, Model, Page, UploadedFile
+from docloop.client._types import (
+    Category,
+    Export,
+    Field,
+    Model,
+    Page,
+    QueuedFile,
+    UploadedFile,
+)
 
 __all__ = [
     "ApiError",
@@ -18,6 +26,7 @@ __all__ = [
     "Field",
     "Model",
     "Page",
+    "QueuedFile",
     "Retry",
     "TransportFailed",
     "UploadedFile",

@@ -17,7 +17,7 @@ import httpx
 from docloop.client import _ops
 from docloop.client._errors import ApiError, ClientError, TransportFailed
 from docloop.client._ops import Call, Op, Progress, Sleep
-from docloop.client._types import Export, Model, Page, UploadedFile
+from docloop.client._types import Export, Model, Page, QueuedFile, UploadedFile
 
 T = TypeVar("T")
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -204,9 +204,31 @@ class Client:
         """Mark a prediction reviewed (its fields then count as training data), or undo that."""
         return self._run(_ops.approve(model_id, file_id, approved))
 
-    def review_next(self, model_id: str) -> str | None:
-        """The id of the next file waiting for review, or None."""
-        return self._run(_ops.review_next(model_id))
+    def review_next(
+        self, model_id: str, *, sort: str = "created_at", order: str = "desc"
+    ) -> str | None:
+        """The id of the next file waiting for review in that order (by default the newest;
+        ``sort="usefulness"``: the most useful to review), or None."""
+        return self._run(_ops.review_next(model_id, sort, order))
+
+    def review_queue(
+        self,
+        model_id: str,
+        *,
+        sort: str = "usefulness",
+        order: str = "desc",
+        waiting: bool = True,
+        limit: int = 50,
+    ) -> list[QueuedFile]:
+        """The first ``limit`` (at most 200) processed files in the queue's order, by default
+        those waiting for review, most useful to review first (active learning: the model's
+        doubt and how unlike its training files each one is)."""
+        return self._run(_ops.review_queue(model_id, sort, order, waiting, limit))
+
+    def annotation_queue(self, model_id: str, n: int = 25) -> list[dict[str, Any]]:
+        """Up to ``n`` (at most 200) training files without annotations, most useful to
+        annotate next first (``id``, ``filename``, ``usefulness``); the model must be trained."""
+        return self._run(_ops.annotation_queue(model_id, n))
 
     def runs(self, model_id: str) -> list[dict[str, Any]]:
         """The model's trainings, newest first, with their validation figures."""
@@ -335,8 +357,24 @@ class AsyncClient:
     async def approve(self, model_id: str, file_id: str, *, approved: bool = True) -> list[Page]:
         return await self._run(_ops.approve(model_id, file_id, approved))
 
-    async def review_next(self, model_id: str) -> str | None:
-        return await self._run(_ops.review_next(model_id))
+    async def review_next(
+        self, model_id: str, *, sort: str = "created_at", order: str = "desc"
+    ) -> str | None:
+        return await self._run(_ops.review_next(model_id, sort, order))
+
+    async def review_queue(
+        self,
+        model_id: str,
+        *,
+        sort: str = "usefulness",
+        order: str = "desc",
+        waiting: bool = True,
+        limit: int = 50,
+    ) -> list[QueuedFile]:
+        return await self._run(_ops.review_queue(model_id, sort, order, waiting, limit))
+
+    async def annotation_queue(self, model_id: str, n: int = 25) -> list[dict[str, Any]]:
+        return await self._run(_ops.annotation_queue(model_id, n))
 
     async def runs(self, model_id: str) -> list[dict[str, Any]]:
         return await self._run(_ops.runs(model_id))

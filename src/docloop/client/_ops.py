@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from docloop.client._errors import WaitTimeout
-from docloop.client._types import Export, Model, Page, UploadedFile
+from docloop.client._types import Export, Model, Page, QueuedFile, UploadedFile
 
 T = TypeVar("T")
 API = "/api/v1"
@@ -138,9 +138,25 @@ def approve(model_id: str, file_id: str, approved: bool) -> Op[list[Page]]:
     return _file_pages(_json((yield Call(method, path))))
 
 
-def review_next(model_id: str) -> Op[str | None]:
-    found = _json((yield Call("GET", f"{API}/models/{model_id}/review/next")))
+def review_next(model_id: str, sort: str, order: str) -> Op[str | None]:
+    params = {"sort": sort, "order": order}
+    found = _json((yield Call("GET", f"{API}/models/{model_id}/review/next", params=params)))
     return found["next"] or None
+
+
+def review_queue(
+    model_id: str, sort: str, order: str, waiting: bool, limit: int
+) -> Op[list[QueuedFile]]:
+    params: dict[str, Any] = {"sort": sort, "order": order, "limit": limit}
+    if waiting:
+        params["moderated"] = "false"
+    found = _json((yield Call("GET", f"{API}/models/{model_id}/review", params=params)))
+    return [QueuedFile.from_json(f) for f in found["files"]]
+
+
+def annotation_queue(model_id: str, n: int) -> Op[list[dict[str, Any]]]:
+    call = Call("GET", f"{API}/models/{model_id}/annotation-queue", params={"n": n})
+    return list(_json((yield call)))
 
 
 def promote(model_id: str, version: int) -> Op[Model]:

@@ -131,6 +131,34 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedFile:
+    """A processed file as the review queue lists it. ``usefulness`` (0 to 1): how much
+    reviewing it would teach the model; None for files predicted before it was scored."""
+
+    id: str
+    filename: str
+    created_at: str
+    moderated: bool
+    fields: int
+    min_score: float | None
+    usefulness: float | None
+    labels: list[str]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QueuedFile:
+        return cls(
+            id=data["id"],
+            filename=data["filename"],
+            created_at=data["created_at"],
+            moderated=bool(data["moderated"]),
+            fields=int(data["fields"]),
+            min_score=data.get("min_score"),
+            usefulness=data.get("usefulness"),
+            labels=list(data.get("labels") or []),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Export:
     """A background export of extracted fields; ``status`` is queued, running, done or failed."""
 

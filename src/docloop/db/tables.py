@@ -150,7 +150,9 @@ class InferenceFile(Base):
     ``field_count``, ``flagged_count``, ``min_score`` and ``labels`` summarise the file's fields
     (not the alternatives nobody confirmed) so the review queue filters and sorts in SQL; they
     are kept up to date by ``services/file_summary.py`` wherever predictions are stored or
-    corrected.
+    corrected. ``usefulness`` (``ml/usefulness.py``: how much reviewing the file would teach the
+    model) is set once, when the prediction is made: it reads the model's outputs, which a
+    reviewer's corrections do not change.
     The indexes serve the queue's filters and sort orders with keyset pagination."""
 
     __tablename__ = "inference_files"
@@ -170,6 +172,7 @@ class InferenceFile(Base):
         Index("ix_inference_files_queue_fields", "model_id", "status", "field_count", "id"),
         Index("ix_inference_files_queue_flagged", "model_id", "status", "flagged_count", "id"),
         Index("ix_inference_files_queue_assignee", "model_id", "status", "assigned_to", "id"),
+        Index("ix_inference_files_queue_usefulness", "model_id", "status", "usefulness", "id"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
@@ -195,6 +198,7 @@ class InferenceFile(Base):
     min_score: Mapped[float | None] = mapped_column(Float)
     # The labels of the fields, each between two LABEL_SEP characters (``file_summary``).
     labels: Mapped[str] = mapped_column(Text, default="")
+    usefulness: Mapped[float | None] = mapped_column(Float)
 
 
 class InferencePage(Base):

@@ -19,6 +19,7 @@ from docloop.ml.decoding import DecodeConfig
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
+from docloop.ml.usefulness import PageClusters
 
 FORMAT = "docloop-field-tagger/4"
 # Formats this release reads; 2 predates stored decoding thresholds (``decoding.FORMAT_2``),
@@ -46,6 +47,8 @@ class FieldModelBundle:
     metrics: dict[str, Any]
     decoding: DecodeConfig = field(default_factory=DecodeConfig)
     recognizer: bytes | None = None  # the tuned line recognizer, when it read better
+    # The training pages' layout clusters (empty in models trained before active learning).
+    clusters: PageClusters = field(default_factory=PageClusters)
 
     def to_bytes(self) -> bytes:
         meta = {
@@ -57,6 +60,7 @@ class FieldModelBundle:
             "reader": self.reader.to_dict(),
             "metrics": self.metrics,
             "decoding": self.decoding.to_dict(),
+            "clusters": self.clusters.to_dict(),
         }
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -85,4 +89,5 @@ class FieldModelBundle:
             metrics=meta["metrics"],
             decoding=DecodeConfig.from_dict(meta.get("decoding")),
             recognizer=recognizer,
+            clusters=PageClusters.from_dict(meta.get("clusters")),
         )

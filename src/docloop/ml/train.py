@@ -36,6 +36,7 @@ from docloop.ml.synthetic.layouts import synthetic_page
 from docloop.ml.synthetic.text_sampler import TextSampler
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text, left_word
+from docloop.ml.usefulness import PageClusters, layout_embedding
 
 # Words x epochs one training may spend on extra ensemble members (a few minutes on 2 cores).
 WORD_EPOCH_BUDGET = 600_000
@@ -116,15 +117,17 @@ def members_for(pages: Sequence[LabelledPage], epochs: int, members: int | None)
 
 
 class Ensemble(nn.Module):
-    """Networks trained on different folds, averaged: log of the mean class probabilities."""
+    """Networks trained on different folds, averaged: log of the mean class probabilities, and
+    each member's probabilities (members, batch, tokens, classes), whose disagreement tells
+    what the training data left undecided (``ml/usefulness.py``)."""
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
 
-    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         probs = torch.stack([torch.softmax(m(*inputs), dim=-1) for m in self.members])
-        return torch.log(probs.mean(dim=0) + 1e-9)
+        return torch.log(probs.mean(dim=0) + 1e-9), probs
 
 
 class Checkpoints(Protocol):
@@ -241,10 +244,21 @@ def export_bundle(
     the model's own line recognizer when training tuned one that reads better."""
     sample = next(e for e in examples if len(e.classes))
     refiner, shapes, layout, reader = _fit_decoders(pages, labels)
-    model = Ensemble(networks) if len(networks) > 1 else networks[0]
-    onnx = to_onnx(model, sample)
+    onnx = to_onnx(Ensemble(networks), sample)
+    clusters = PageClusters.fit(
+        np.array([layout_embedding(p.words, p.width, p.height) for p in pages if not p.transcribed])
+    )
     return FieldModelBundle(
-        list(labels), onnx, refiner, shapes, layout, reader, metrics, DecodeConfig(), recognizer
+        list(labels),
+        onnx,
+        refiner,
+        shapes,
+        layout,
+        reader,
+        metrics,
+        DecodeConfig(),
+        recognizer=recognizer,
+        clusters=clusters,
     )
 
 

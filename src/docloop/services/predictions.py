@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePath
 from typing import Any
@@ -72,18 +73,29 @@ def _hosted_version(
         return _production(s, load_model(s, who, model_id))
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """A file's fields, page by page, and how useful it would be to review: its most useful
+    page's score (``ml/usefulness.py``), which the review queue sorts on."""
+
+    fields: list[list[FieldPrediction]]
+    usefulness: float | None
+
+
 def _read_fields(
     ctx: AppContext, version: ModelVersion, digest: str, pages: list[Page]
-) -> list[list[FieldPrediction]]:
+) -> _Reading:
     """OCR (cached by content) and the model, page by page; counted as one prediction."""
     lines = read_pages(ctx, digest, pages)
     predictor = _predictor(ctx, version)
-    fields = []
+    fields, scores = [], []
     for ln, p in zip(lines, pages, strict=True):
         with ctx.metrics.inference_seconds.time():
-            fields.append(predictor.predict(ln, p.width, p.height, p.image))
+            found, useful = predictor.assess(ln, p.width, p.height, p.image)
+        fields.append(found)
+        scores.append(useful.score)
     ctx.metrics.prediction_served(version.model_id, len(pages), sum(map(len, fields)))
-    return fields
+    return _Reading(fields, max(scores, default=None))
 
 
 def predict_files(
@@ -102,12 +114,12 @@ def predict_files(
         media_type, pages = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
         digest = ctx.blobs.put(f.data)
         started = time.perf_counter()
-        fields = _read_fields(ctx, version, digest, pages)
+        reading = _read_fields(ctx, version, digest, pages)
         with ctx.session() as s:
             row = _new_file(s, model_id, f.filename, digest, media_type, metadata, status=DONE)
             row.model_version_id = version.id
             row.predict_seconds = round(time.perf_counter() - started, 4)
-            _store_pages(ctx, s, row, pages, fields)
+            _store_pages(ctx, s, row, pages, reading)
             s.flush()
             results.extend(_file_results(s, row))
     return results
@@ -173,13 +185,13 @@ def run_prediction_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         filename, digest = row.filename, row.blob_hash
     _, pages = decode(ctx.blobs.get(digest), filename, max_pages=ctx.settings.max_pages)
     started = time.perf_counter()
-    fields = _read_fields(ctx, version, digest, pages)
+    reading = _read_fields(ctx, version, digest, pages)
     with ctx.session() as s:
         row = s.get(InferenceFile, file_id)
         if row is None or row.status != PENDING:
             return
         s.execute(delete(InferencePage).where(InferencePage.file_id == file_id))
-        _store_pages(ctx, s, row, pages, fields)
+        _store_pages(ctx, s, row, pages, reading)
         row.status = DONE
         row.model_version_id = version.id
         row.predict_seconds = round(time.perf_counter() - started, 4)
@@ -190,13 +202,16 @@ def _store_pages(
     session: Session,
     row: InferenceFile,
     pages: list[Page],
-    fields: list[list[FieldPrediction]],
+    reading: _Reading,
 ) -> None:
-    """Store a file's predicted pages, flag what needs a person, and approve the file at once
-    when nothing does (straight through; it is not added to training data: no one checked it)."""
+    """Store a file's predicted pages and usefulness, flag what needs a person, and approve
+    the file at once when nothing does (straight through; it is not added to training data:
+    no one checked it)."""
     rows = [
-        _page_row(row.id, p.index, p.width, p.height, f) for p, f in zip(pages, fields, strict=True)
+        _page_row(row.id, p.index, p.width, p.height, f)
+        for p, f in zip(pages, reading.fields, strict=True)
     ]
+    row.usefulness = reading.usefulness
     model = session.get(Model, row.model_id)
     if model is not None and routing.apply(model, [r.predictions for r in rows]):
         row.moderated = True

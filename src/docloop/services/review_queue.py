@@ -40,8 +40,10 @@ SORTS: dict[str, InstrumentedAttribute[Any]] = {
     "flagged": InferenceFile.flagged_count,
     "moderated": InferenceFile.moderated,
     "assigned_to": InferenceFile.assigned_to,
+    # Most useful to review next (active learning, ``ml/usefulness.py``) with order=desc.
+    "usefulness": InferenceFile.usefulness,
 }
-NULLABLE = frozenset({"min_score", "assigned_to"})
+NULLABLE = frozenset({"min_score", "assigned_to", "usefulness"})
 ORDERS = ("asc", "desc")
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 THUMBNAIL_SIDE = 240
@@ -97,6 +99,8 @@ class QueueItem:
     """Fields that need a person."""
     fields: int | None
     min_score: float | None
+    usefulness: float | None
+    """How useful the file is to review next (``ml/usefulness``); None before it was stored."""
     labels: list[str]
     thumbnail_url: str
 
@@ -311,6 +315,7 @@ def _summary(model_id: str, row: InferenceFile) -> QueueItem:
         flagged=row.flagged_count,
         fields=row.field_count,
         min_score=row.min_score,
+        usefulness=row.usefulness,
         labels=split_labels(row.labels),
         thumbnail_url=f"/api/v1/models/{model_id}/predictions/{row.id}/pages/0/image"
         f"?max_side={THUMBNAIL_SIDE}",

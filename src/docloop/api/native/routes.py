@@ -36,6 +36,7 @@ from docloop.api.responses import (
 from docloop.domain import Box
 from docloop.errors import InvalidInput
 from docloop.services import (
+    active_learning,
     annotation,
     dataset_versions,
     datasets,
@@ -127,6 +128,20 @@ async def list_training_files(
 ) -> list[annotation.TrainingFileView]:
     """The model's training files with their annotations (uploaded or from approved reviews)."""
     return await run_in_threadpool(annotation.list_files, ctx, who, model_id)
+
+
+@router.get("/models/{model_id}/annotation-queue", response_model=list[active_learning.ToAnnotate])
+async def annotation_queue(
+    model_id: str,
+    ctx: CtxDep,
+    who: Annotator,
+    n: int = Query(25, ge=1, le=active_learning.MAX_BATCH),
+) -> list[active_learning.ToAnnotate]:
+    """The ``n`` training files without annotations most useful to annotate next, as the
+    served model sees them (its doubt, and how unlike its training pages they look), spread
+    over kinds of page; 409 until the model is trained."""
+    found = await run_in_threadpool(active_learning.next_to_annotate, ctx, who, model_id, n)
+    return found
 
 
 @router.get("/models/{model_id}/files/{file_id}", response_model=r.TrainingFile)

@@ -10,6 +10,8 @@ const table = document.getElementById("files");
 const body = table.querySelector("tbody");
 const error = document.getElementById("queue-error");
 const FILTERS = ["start", "end", "moderated", "label", "below"];
+// Columns whose first click sorts largest first: the newest files, the most useful to review.
+const DESCENDING_FIRST = new Set(["created_at", "usefulness"]);
 const view = { sort: "created_at", order: "desc", limit: 50, cursor: null, prev: null, next: null, selected: 0 };
 
 function confidence(score) {
@@ -118,7 +120,8 @@ function row(f, query) {
   const state = document.createElement("span");
   state.className = `state ${f.moderated ? "approved" : "waiting"}`;
   state.textContent = f.moderated ? `approved by ${f.moderated_by ?? "?"}` : "waiting";
-  for (const c of [thumb, link, received, f.fields, f.flagged, confidence(f.min_score), f.assigned_to ?? "", state]) {
+  const useful = f.usefulness == null ? "-" : f.usefulness.toFixed(2);
+  for (const c of [thumb, link, received, f.fields, f.flagged, confidence(f.min_score), useful, f.assigned_to ?? "", state]) {
     const td = document.createElement("td");
     td.append(c);
     tr.append(td);
@@ -146,7 +149,7 @@ for (const th of table.querySelectorAll("th[data-sort]")) {
   th.querySelector("button").onclick = () => {
     const key = th.dataset.sort;
     view.order = view.sort === key && view.order === "asc" ? "desc" : view.sort === key ? "asc"
-      : key === "created_at" ? "desc" : "asc";
+      : DESCENDING_FIRST.has(key) ? "desc" : "asc";
     view.sort = key;
     view.cursor = null;
     load();
