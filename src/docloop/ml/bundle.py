@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docloop.ml.boxes import BoxRefiner
+from docloop.ml.calibration import Calibration
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
@@ -37,6 +38,8 @@ class FieldModelBundle:
     reader: Rereader
     metrics: dict[str, Any]
     decoding: DecodeConfig = field(default_factory=DecodeConfig)
+    # Learned confidences; absent from bundles made before them, which keep raw scores.
+    calibration: Calibration = field(default_factory=Calibration)
 
     def to_bytes(self) -> bytes:
         meta = {
@@ -48,6 +51,7 @@ class FieldModelBundle:
             "reader": self.reader.to_dict(),
             "metrics": self.metrics,
             "decoding": self.decoding.to_dict(),
+            "calibration": self.calibration.to_dict(),
         }
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -72,4 +76,5 @@ class FieldModelBundle:
             reader=Rereader.from_dict(meta["reader"]) if "reader" in meta else Rereader(),
             metrics=meta["metrics"],
             decoding=DecodeConfig.from_dict(meta.get("decoding")),
+            calibration=Calibration.from_dict(meta.get("calibration")),
         )

@@ -43,6 +43,7 @@ class FieldPredictor:
             layout=self.bundle.layout,
             reader=self.bundle.reader,
             config=self.bundle.decoding,
+            calibration=self.bundle.calibration,
         )
 
     def predict(self, lines: Sequence[OcrToken], width: int, height: int) -> list[FieldPrediction]:
