@@ -40,7 +40,7 @@ def _outcomes(n: int) -> list[tuple[str, tuple[float, ...], bool]]:
     out = []
     for _ in range(n):
         atypical = float(rng.uniform(0, 6))
-        evidence = (float(rng.normal(2, 1)), 0.0, 1.0, 0.0, atypical)
+        evidence = (float(rng.normal(2, 1)), atypical)
         out.append(("plate", evidence, atypical < 2))
     return out
 
@@ -57,16 +57,16 @@ def test_a_refiner_tells_a_box_unlike_its_labels_training_boxes() -> None:
 def test_calibration_learns_which_evidence_tells_a_right_box() -> None:
     calibration = Calibration.fit(_outcomes(200))
     assert calibration.knows("plate")
-    sure_but_odd = calibration.score("plate", (6.0, 0.0, 1.0, 0.0, 5.0))
-    unsure_but_usual = calibration.score("plate", (0.0, 0.0, 1.0, 0.0, 0.5))
+    sure_but_odd = calibration.score("plate", (6.0, 5.0))
+    unsure_but_usual = calibration.score("plate", (0.0, 0.5))
     assert sure_but_odd < 0.2 < 0.8 < unsure_but_usual
     again = Calibration.from_dict(calibration.to_dict())
-    assert again.score("plate", (0.0, 0.0, 1.0, 0.0, 0.5)) == unsure_but_usual
+    assert again.score("plate", (0.0, 0.5)) == unsure_but_usual
 
 
 def test_a_label_with_too_few_held_out_misses_keeps_its_raw_scores() -> None:
-    hits = [("plate", (1.0, 0.0, 1.0, 0.0, 0.0), True)] * 40
-    misses = [("plate", (0.0, 0.0, 1.0, 0.0, 3.0), False)] * (MIN_OUTCOMES - 1)
+    hits = [("plate", (1.0, 0.0), True)] * 40
+    misses = [("plate", (0.0, 3.0), False)] * (MIN_OUTCOMES - 1)
     assert not Calibration.fit(hits + misses).knows("plate")
     assert Calibration.fit(hits + misses * 2).knows("plate")
 
@@ -88,7 +88,7 @@ def test_a_calibrated_model_returns_the_candidate_whose_box_is_likelier_right() 
     raw = group_fields(words, probs, ["plate"], **kwargs)
     assert raw[0].text == "TARA AUTOMOBILES"
     found = candidates(words, probs, ["plate"], **kwargs)
-    assert [c.evidence[4] > 3 for c in found] == [True, False]
+    assert [c.evidence[1] > 3 for c in found] == [True, False]
     calibrated = group_fields(
         words, probs, ["plate"], calibration=Calibration.fit(_outcomes(200)), **kwargs
     )
@@ -102,8 +102,8 @@ def test_calibration_travels_in_the_bundle_and_old_bundles_have_none() -> None:
     bundle.calibration = Calibration.fit(_outcomes(200))
     again = FieldModelBundle.from_bytes(bundle.to_bytes())
     assert again.calibration == bundle.calibration
-    assert again.calibration.score("plate", (0, 0, 1, 0, 1)) == pytest.approx(
-        bundle.calibration.score("plate", (0, 0, 1, 0, 1))
+    assert again.calibration.score("plate", (0, 1)) == pytest.approx(
+        bundle.calibration.score("plate", (0, 1))
     )
 
 

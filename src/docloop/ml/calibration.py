@@ -1,14 +1,18 @@
 """A field's confidence as the chance that its box is right, learned from held-out pages.
 
 The decoder's raw score (its tagged words' mean probability times how plausible its text is)
-orders the candidates of one page, but not pages against each other: the network can be as sure
-of a dealer's sign as of a plate, and a plate whose words are all found can still get a box off
-its frame. Ranking by correctness is what average precision and a client's threshold need, and
-one box a page is only as good as the choice between its candidates. So training decodes the
-pages each ensemble member held out, marks every candidate by whether its box overlaps an
-annotated box of its label at IoU >= 0.5, and fits per label a logistic regression from the
-candidate's evidence (``EVIDENCE``) to that outcome. A label with too few held-out hits or misses
-to learn from keeps the raw score.
+orders the candidates of one page well, but it knows nothing of where the box lands: the words
+of a wide dealer's sign can be as sure as a plate's, and a box unlike any the label was trained
+on is more often wrong. Ranking by correctness is what average precision and a client's
+threshold need, and one box a page is only as good as the choice between its candidates. So
+training decodes the pages each ensemble member held out, marks every candidate by whether its
+box overlaps an annotated box of its label at IoU >= 0.5, and fits per label a logistic
+regression from the candidate's evidence (``EVIDENCE``) to that outcome. A label with too few
+held-out hits or misses to learn from keeps the raw score.
+
+The raw score enters whole, not as its factors: held-out plates showed that a plausible reading
+the network doubted beats an implausible one it was sure of (the product says so), which a sum
+of the factors' separate weights, fitted mostly on easy alternatives, reversed.
 """
 
 from __future__ import annotations
@@ -22,10 +26,7 @@ import numpy as np
 
 # What each candidate field is scored from, in this order (see ``decode.Candidate``).
 EVIDENCE = (
-    "logit of the tagged words' mean probability",
-    "log of the text's plausibility",
-    "share of the page's belief in the label that the field's words hold",
-    "1 when the network gave the words to another class",
+    "logit of the raw score (tagged words' mean probability times the text's plausibility)",
     "distance of the words' box shape from the label's training boxes",
 )
 # Held-out hits and misses a label needs, each, before its scores are learned: with fewer, a
@@ -35,17 +36,12 @@ MIN_OUTCOMES = 5
 # supported slope to no effect, as ridge does in ``boxes.py``.
 PENALTY = 1.0
 LOGIT_BOUND = 8.0
-LOG_FLOOR = -7.0
 
 
 def logit(p: float) -> float:
     """log(p / (1 - p)), bounded so that certainty stays finite."""
     p = min(max(p, 1e-6), 1 - 1e-6)
     return max(-LOGIT_BOUND, min(LOGIT_BOUND, math.log(p / (1 - p))))
-
-
-def bounded_log(x: float) -> float:
-    return max(LOG_FLOOR, math.log(x)) if x > 0 else LOG_FLOOR
 
 
 @dataclass

@@ -9,7 +9,7 @@ import numpy as np
 
 from docloop.domain import Box, FieldPrediction, OcrToken, enclosing
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
-from docloop.ml.calibration import Calibration, bounded_log, logit
+from docloop.ml.calibration import Calibration, logit
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.labels import comparable
 from docloop.ml.layout import FieldLayout
@@ -141,7 +141,7 @@ def candidates(
                 continue
             members = [best]
         members = _grow(members, tokens, probs, winners, k, label, layout, config.grow_min_prob)
-        made = page.fields(k, label, members, doubted=False)
+        made = page.fields(k, label, members)
         taken = {i for c in made for i in c[1]}
         doubted = [
             i
@@ -149,7 +149,7 @@ def candidates(
             if i not in taken and winners[i] != k and probs[i, k] >= config.doubt_min_prob
         ]
         if doubted:
-            made += page.fields(k, label, doubted, doubted=True)
+            made += page.fields(k, label, doubted)
         out.extend(c for c, _ in made)
     return out
 
@@ -170,11 +170,9 @@ class _Page:
     reader: Rereader | None
     config: DecodeConfig
 
-    def fields(
-        self, k: int, label: str, chosen: list[int], *, doubted: bool
-    ) -> list[tuple[Candidate, list[int]]]:
+    def fields(self, k: int, label: str, chosen: list[int]) -> list[tuple[Candidate, list[int]]]:
         """The fields the words ``chosen`` make for ``label`` (class ``k``), each with the words
-        it was read from; ``doubted``: the words are ones another class won."""
+        it was read from."""
         tokens, lines, layout, shapes, config = (
             self.tokens,
             self.lines,
@@ -183,7 +181,6 @@ class _Page:
             self.config,
         )
         prob = self.probs[:, k]
-        total = float(prob.sum())
         line_means = _line_means(tokens, prob)
         # A split field is likelier than a second instance of a label pages rarely hold twice.
         rare = layout.rank_prior(label, 1) < config.rare_second
@@ -211,13 +208,7 @@ class _Page:
                 text=text,
                 score=tagged_p * plausible,
             )
-            evidence = (
-                logit(tagged_p),
-                bounded_log(plausible),
-                float(prob[idx].sum() / max(total, 1e-9)),
-                float(doubted),
-                self.refiner.atypical(sample),
-            )
+            evidence = (logit(prediction.score), self.refiner.atypical(sample))
             made.append((Candidate(prediction, evidence), idx))
         return made
 
