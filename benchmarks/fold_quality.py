@@ -7,25 +7,53 @@ process, each on the training split less one fold, scores the fold left out the 
 Near-duplicate images (the perceptual hash that validation uses) stay in one fold, so a car
 photographed twice is not scored on a model that saw it. OCR as in ``quality_table.py``.
 
+Each fold is also scored as a v2 client sees it (``decision F1``: the predictions left once the
+unconfirmed alternatives are dropped, ``routing.alternatives``). ``--misses`` sorts each held-out
+annotated box that the returned top box misses (IoU < 0.5) by cause (``box_misses.py``).
+``--networks DIR`` keeps each fold's trained networks, named by the fold's files and the
+training settings, so a change to the decoders is measured again without retraining.
+
     python benchmarks/fold_quality.py --data ../shared/datasets/plates --normalize alnum \\
         --ignore-extra ../shared/datasets/plates/multi_plate.txt
     python benchmarks/fold_quality.py --data ../shared/datasets/receipts --normalize nospace
+    python benchmarks/fold_quality.py ... --networks /tmp/fold-nets --misses
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from box_misses import MissTally
 from PIL import Image
-from quality_table import dataset_arguments, labelled_pages, load_eval_tool, predict_all, read_ocr
+from quality_table import (
+    Preds,
+    dataset_arguments,
+    labelled_pages,
+    load_eval_tool,
+    predict_all,
+    read_ocr,
+)
 
+from docloop.ml.bundle import FieldModelBundle
+from docloop.ml.data import LabelledPage
 from docloop.ml.infer import FieldPredictor
-from docloop.ml.train import TrainConfig, fit
+from docloop.ml.train import (
+    TrainConfig,
+    build_examples,
+    evaluate_members,
+    export_bundle,
+    train_members,
+)
+from docloop.services.routing import alternatives
 from docloop.services.training import epochs_for
 from docloop.services.validation import near_duplicate_groups, phash
 
@@ -44,10 +72,42 @@ def folds_of(ids: list[str], data: Path, tool: Any, folds: int) -> list[list[str
     return out
 
 
+def train_fold(
+    pages: list[LabelledPage], labels: list[str], config: TrainConfig, cache: Path | None
+) -> FieldModelBundle:
+    """``fit``, with the trained networks kept in ``cache`` (when given) under a name made of
+    the pages and the settings: the decoders are always fitted by this checkout's code."""
+    examples = build_examples(pages, labels)
+    name = hashlib.sha256(
+        json.dumps([[p.key for p in pages], labels, asdict(config)]).encode()
+    ).hexdigest()[:16]
+    path = cache / f"{name}.pt" if cache else None
+    if path is not None and path.exists():
+        networks = torch.load(path, weights_only=False)
+    else:
+        networks = train_members(pages, examples, labels, config)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(networks, path)
+    metrics = evaluate_members(pages, examples, labels, networks, config)
+    return export_bundle(pages, examples, labels, networks, metrics)
+
+
+def as_v2(preds: Preds) -> Preds:
+    """What a v2 client receives by default: each file's predictions less the alternatives."""
+    return {
+        ident: [p for p, alt in zip(ps, alternatives(ps, None), strict=True) if not alt]
+        for ident, ps in preds.items()
+    }
+
+
 def main() -> None:
     ap = dataset_arguments(__doc__.split("\n")[0])
     ap.add_argument("--split", default="train", help="the split to cut into folds")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--networks", type=Path, help="keep and reuse each fold's trained networks")
+    ap.add_argument("--misses", action="store_true", help="print why returned boxes miss")
+    ap.add_argument("--only-fold", type=int, help="train and score this fold alone")
     args = ap.parse_args()
     if args.folds < 2:
         sys.exit("--folds must be at least 2")
@@ -61,46 +121,68 @@ def main() -> None:
     labels = sorted({o["name"] for objs in truth.values() for o in objs})
 
     rows: list[tuple[int, int, dict[str, Any], float]] = []
+    misses = MissTally()
+    pooled: Preds = {}
     for k, held_out in enumerate(folds_of(ids, args.data, tool, args.folds)):
+        if args.only_fold is not None and k != args.only_fold:
+            continue
         held = set(held_out)
         pages = labelled_pages(args.data, [i for i in ids if i not in held], ocr, tool)
         started = time.time()
-        bundle = fit(pages, labels, TrainConfig(epochs=epochs_for(len(pages), 60)))
-        assert bundle is not None
+        config = TrainConfig(epochs=epochs_for(len(pages), 60))
+        bundle = train_fold(pages, labels, config, args.networks)
         seconds = time.time() - started
-        preds = predict_all(FieldPredictor(bundle).predict, args.data, held_out, ocr, tool)
+        preds = as_v2(predict_all(FieldPredictor(bundle).predict, args.data, held_out, ocr, tool))
         report = tool.score(preds, {i: truth[i] for i in held_out}, norm, ignore)
         rows.append((k, len(held_out), report, seconds))
+        pooled.update(preds)
+        if args.misses:
+            scored = [
+                p for p in labelled_pages(args.data, held_out, ocr, tool) if p.key not in ignore
+            ]
+            misses.add(k, scored, preds, bundle)
         print(
             f"fold {k}: {len(held_out)} files, AP50 {report['mean_ap50']}, "
-            f"text F1 {report['micro_text_f1']}, trained in {seconds:.0f} s",
+            f"text F1 {report['micro_text_f1']}, decision F1 {report['decision']['f1']}, "
+            f"trained in {seconds:.0f} s",
             file=sys.stderr,
             flush=True,
         )
 
     print(f"\n{args.data.name}: {args.split} split, {len(ids)} files, {args.folds} folds", end="")
     print(f", OCR {args.ocr}\n")
-    print("| fold | files | mean AP50 | micro text F1 | " + " | ".join(labels) + " | train s |")
-    print("|---|---|---|---|" + "---|" * len(labels) + "---|")
+    print(
+        "| fold | files | mean AP50 | micro text F1 | decision F1 | "
+        + " | ".join(labels)
+        + " | train s |"
+    )
+    print("|---|---|---|---|---|" + "---|" * len(labels) + "---|")
 
-    def line(name: str, n: str, ap50: float, micro: float, per: list[float], secs: float) -> None:
-        cells = " | ".join(f"{v:.3f}" for v in per)
-        print(f"| {name} | {n} | {ap50:.3f} | {micro:.3f} | {cells} | {secs:.0f} |")
+    def line(name: str, n: str, figures: list[float], per: list[float], secs: float) -> None:
+        cells = " | ".join(f"{v:.3f}" for v in [*figures, *per])
+        print(f"| {name} | {n} | {cells} | {secs:.0f} |")
+
+    def overall(report: dict[str, Any]) -> list[float]:
+        return [report["mean_ap50"], report["micro_text_f1"], report["decision"]["f1"]]
 
     def per_label(report: dict[str, Any]) -> list[float]:
         return [report["per_label"][label]["text_f1"] for label in labels]
 
     for k, n, report, secs in rows:
-        line(str(k), str(n), report["mean_ap50"], report["micro_text_f1"], per_label(report), secs)
+        line(str(k), str(n), overall(report), per_label(report), secs)
     for name, agg in (("median", statistics.median), ("min", min), ("max", max)):
         line(
             name,
             "",
-            agg(r["mean_ap50"] for _, _, r, _ in rows),
-            agg(r["micro_text_f1"] for _, _, r, _ in rows),
+            [agg(overall(r)[j] for _, _, r, _ in rows) for j in range(3)],
             [agg(per_label(r)[j] for _, _, r, _ in rows) for j in range(len(labels))],
             agg(s for *_, s in rows),
         )
+    everything = tool.score(pooled, {i: truth[i] for i in pooled}, norm, ignore)
+    n = str(len(pooled))
+    line("all", n, overall(everything), per_label(everything), sum(s for *_, s in rows))
+    if args.misses:
+        misses.print()
 
 
 if __name__ == "__main__":

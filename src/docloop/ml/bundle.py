@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from docloop.ml.boxes import BoxRefiner
+from docloop.ml.calibration import Calibration
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.layout import FieldLayout
 from docloop.ml.reread import Rereader
@@ -49,6 +50,8 @@ class FieldModelBundle:
     recognizer: bytes | None = None  # the tuned line recognizer, when it read better
     # The training pages' layout clusters (empty in models trained before active learning).
     clusters: PageClusters = field(default_factory=PageClusters)
+    # Learned confidences; absent from bundles made before them, which keep raw scores.
+    calibration: Calibration = field(default_factory=Calibration)
 
     def to_bytes(self) -> bytes:
         meta = {
@@ -61,6 +64,7 @@ class FieldModelBundle:
             "metrics": self.metrics,
             "decoding": self.decoding.to_dict(),
             "clusters": self.clusters.to_dict(),
+            "calibration": self.calibration.to_dict(),
         }
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -90,4 +94,5 @@ class FieldModelBundle:
             decoding=DecodeConfig.from_dict(meta.get("decoding")),
             recognizer=recognizer,
             clusters=PageClusters.from_dict(meta.get("clusters")),
+            calibration=Calibration.from_dict(meta.get("calibration")),
         )

@@ -9,6 +9,7 @@ import numpy as np
 
 from docloop.domain import Box, FieldPrediction, OcrToken, enclosing
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
+from docloop.ml.calibration import Calibration, logit
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.labels import comparable
 from docloop.ml.layout import FieldLayout
@@ -30,6 +31,7 @@ def group_fields(
     layout: FieldLayout,
     reader: Rereader | None = None,
     config: DecodeConfig = DecodeConfig(),  # noqa: B008 (frozen, so safe to share)
+    calibration: Calibration | None = None,
 ) -> list[FieldPrediction]:
     """Words tagged with a label, grouped into nearby clusters; one prediction per cluster.
 
@@ -54,8 +56,67 @@ def group_fields(
     low-scored candidate still points a reviewer at it (a small second plate). Routing does
     not wait on them, and unconfirmed they are neither training data nor exported
     (``routing.alternatives``).
+
+    Where the model learned a label's ``calibration``, a candidate's score is instead the
+    chance that its box is right, from its evidence (``Candidate.evidence``); the rank prior
+    still applies.
     """
+    found = candidates(
+        tokens, probs, labels, width=width, height=height, refiner=refiner, shapes=shapes,
+        layout=layout, reader=reader, config=config,
+    )  # fmt: skip
+    return score_fields(found, layout, calibration)
+
+
+def score_fields(
+    found: Sequence[Candidate], layout: FieldLayout, calibration: Calibration | None
+) -> list[FieldPrediction]:
+    """The candidates as fields, each label's best first: calibrated scores where the
+    calibration knows the label, raw ones elsewhere, times the rank prior."""
     out: list[FieldPrediction] = []
+    by_label: dict[str, list[Candidate]] = {}
+    for c in found:
+        by_label.setdefault(c.prediction.label, []).append(c)
+    for label, mine in by_label.items():
+        scored = [
+            replace(c.prediction, score=calibration.score(label, c.evidence))
+            if calibration is not None and calibration.knows(label)
+            else c.prediction
+            for c in mine
+        ]
+        scored.sort(key=lambda p: -p.score)
+        out.extend(
+            replace(p, score=p.score * layout.rank_prior(label, rank))
+            for rank, p in enumerate(scored)
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A field the words make before scores are compared: its prediction, scored raw, and the
+    evidence a calibration scores it from (``calibration.EVIDENCE``)."""
+
+    prediction: FieldPrediction
+    evidence: tuple[float, ...]
+
+
+def candidates(
+    tokens: Sequence[OcrToken],
+    probs: np.ndarray,
+    labels: Sequence[str],
+    *,
+    width: int,
+    height: int,
+    refiner: BoxRefiner,
+    shapes: TextShapeModel,
+    layout: FieldLayout,
+    reader: Rereader | None = None,
+    config: DecodeConfig = DecodeConfig(),  # noqa: B008 (frozen, so safe to share)
+) -> list[Candidate]:
+    """Every field ``group_fields`` considers, label by label, each label's own first and then
+    those of words the network doubted; raw scores, no rank prior."""
+    out: list[Candidate] = []
     if len(tokens) == 0:
         return out
     winners = probs.argmax(axis=1)
@@ -81,7 +142,7 @@ def group_fields(
             members = [best]
         members = _grow(members, tokens, probs, winners, k, label, layout, config.grow_min_prob)
         made = page.fields(k, label, members)
-        taken = {i for _, idx in made for i in idx}
+        taken = {i for c in made for i in c[1]}
         doubted = [
             i
             for i in range(len(tokens))
@@ -89,11 +150,7 @@ def group_fields(
         ]
         if doubted:
             made += page.fields(k, label, doubted)
-        found = sorted((p for p, _ in made), key=lambda p: -p.score)
-        out.extend(
-            replace(p, score=p.score * layout.rank_prior(label, rank))
-            for rank, p in enumerate(found)
-        )
+        out.extend(c for c, _ in made)
     return out
 
 
@@ -113,9 +170,7 @@ class _Page:
     reader: Rereader | None
     config: DecodeConfig
 
-    def fields(
-        self, k: int, label: str, chosen: list[int]
-    ) -> list[tuple[FieldPrediction, list[int]]]:
+    def fields(self, k: int, label: str, chosen: list[int]) -> list[tuple[Candidate, list[int]]]:
         """The fields the words ``chosen`` make for ``label`` (class ``k``), each with the words
         it was read from."""
         tokens, lines, layout, shapes, config = (
@@ -146,13 +201,15 @@ class _Page:
             text = shapes.correct_in_line(label, read, _line_text(tokens, words))
             # Enclosed words join the text, not the score: they were the network's doubt.
             tagged_p = float(np.mean(prob[[i for i in idx if i not in enclosed] or idx]))
+            plausible = shapes.plausibility(label, text)
             prediction = FieldPrediction(
                 label=label,
                 box=self.refiner.refine(sample),
                 text=text,
-                score=tagged_p * shapes.plausibility(label, text),
+                score=tagged_p * plausible,
             )
-            made.append((prediction, idx))
+            evidence = (logit(prediction.score), self.refiner.atypical(sample))
+            made.append((Candidate(prediction, evidence), idx))
         return made
 
 

@@ -102,6 +102,7 @@ class FieldPredictor:
             layout=self.bundle.layout,
             reader=self.bundle.reader,
             config=self.bundle.decoding,
+            calibration=self.bundle.calibration,
         )
 
     def _run(

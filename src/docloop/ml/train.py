@@ -19,14 +19,16 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from docloop.domain import FieldPrediction
 from docloop.errors import Interrupted
 from docloop.ml import confidence
 from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.augment import recut_words
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.bundle import FieldModelBundle
+from docloop.ml.calibration import Calibration
 from docloop.ml.data import Example, LabelledPage, collate, make_example
-from docloop.ml.decode import group_fields
+from docloop.ml.decode import Candidate, candidates, score_fields
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.export import to_onnx
 from docloop.ml.labels import comparable, words_by_field
@@ -214,7 +216,9 @@ def evaluate_members(
     config: TrainConfig,
 ) -> dict[str, Any]:
     """Out-of-fold figures: each page is scored by the network (and decoders) that did not see
-    it, so every page counts once and none was seen in training."""
+    it, so every page counts once and none was seen in training. The same pages' candidate
+    fields, marked right or wrong, fit the model's ``calibration`` (under that key), and the
+    figures are of the fields as it scores them."""
     paired = list(zip(pages, examples, strict=True))
     keys = group_keys(pages)
     counts = _Counts(labels)
@@ -222,13 +226,15 @@ def evaluate_members(
         train_set, val_set = _split(paired, config.val_every, m, keys)
         if val_set:
             counts.add(net, val_set, _fit_decoders([p for p, _ in train_set], labels))
+    calibration = counts.calibrate()
     return {
         "train_pages": len(pages),
         "transcribed_pages": sum(p.transcribed for p in pages),
         "members": len(networks),
         "loss_history": [[round(x, 4) for x in n.loss_history] for n in networks],
         "config": asdict(config),
-        **counts.figures(),
+        **counts.figures(calibration),
+        "calibration": calibration.to_dict(),
     }
 
 
@@ -241,7 +247,8 @@ def export_bundle(
     recognizer: bytes | None = None,
 ) -> FieldModelBundle:
     """The servable artifact: the averaged networks as ONNX, decoders fitted on every page, and
-    the model's own line recognizer when training tuned one that reads better."""
+    the model's own line recognizer when training tuned one that reads better, and the
+    calibration ``evaluate_members`` fitted on held-out pages."""
     sample = next(e for e in examples if len(e.classes))
     refiner, shapes, layout, reader = _fit_decoders(pages, labels)
     onnx = to_onnx(Ensemble(networks), sample)
@@ -259,6 +266,7 @@ def export_bundle(
         DecodeConfig(),
         recognizer=recognizer,
         clusters=clusters,
+        calibration=Calibration.from_dict(metrics.get("calibration")),
     )
 
 
@@ -490,7 +498,11 @@ def _box_samples(pages: Sequence[LabelledPage], labels: Sequence[str]) -> list[B
 
 class _Counts:
     """Validation tallies: per label, pages whose top prediction has the right text, and pages
-    whose top box overlaps the annotated one at IoU >= 0.5."""
+    whose top box overlaps the annotated one at IoU >= 0.5.
+
+    Pages are decoded as they are added; their fields are scored in ``figures``, once the
+    candidates of every held-out page have fitted the calibration the model will serve with,
+    so the figures and the confidence histogram describe the scores it serves."""
 
     def __init__(self, labels: Sequence[str]) -> None:
         self.labels = list(labels)
@@ -500,6 +512,8 @@ class _Counts:
         self.pages: dict[str, dict[str, list[bool | None]]] = {}
         # label -> confidence of every field predicted, the drift monitor's reference
         self.scores: dict[str, list[float]] = {k: [] for k in labels}
+        # each held-out page with its candidate fields and the layout that ranks them
+        self.decoded: list[tuple[LabelledPage, list[Candidate], FieldLayout]] = []
 
     def add(
         self,
@@ -517,10 +531,24 @@ class _Counts:
                         *(torch.from_numpy(b[k]) for k in ("chars", "geo", "pairs", "mask"))
                     )
                 probs = torch.softmax(logits[0], -1).numpy()
-            preds = group_fields(
+            found = candidates(
                 page.words, probs, self.labels, width=page.width, height=page.height,
                 refiner=refiner, shapes=shapes, layout=layout, reader=reader,
             )  # fmt: skip
+            self.decoded.append((page, found, layout))
+
+    def calibrate(self) -> Calibration:
+        """Every held-out candidate, marked by whether its box hit an annotated box of its
+        label at IoU >= 0.5, fits the calibration."""
+        return Calibration.fit(
+            (c.prediction.label, c.evidence, _hits(c.prediction, page))
+            for page, found, _ in self.decoded
+            for c in found
+        )
+
+    def _tally(self, calibration: Calibration) -> None:
+        for page, found, layout in self.decoded:
+            preds = score_fields(found, layout, calibration)
             for p in preds:
                 self.scores[p.label].append(p.score)
             for ann in page.annotations:
@@ -540,7 +568,10 @@ class _Counts:
                 if page.key:
                     self.pages.setdefault(page.key, {})[ann.label] = [text_ok, box_ok]
 
-    def figures(self) -> dict[str, Any]:
+    def figures(self, calibration: Calibration) -> dict[str, Any]:
+        """The tallies of the held-out pages' fields as ``calibration`` scores them."""
+        self._tally(calibration)
+
         def ratio(ok: list[int]) -> float | None:
             return round(ok[0] / ok[1], 4) if ok[1] else None
 
@@ -561,3 +592,11 @@ class _Counts:
                 "counts": {k: confidence.histogram(v) for k, v in self.scores.items()},
             },
         }
+
+
+def _hits(field: FieldPrediction, page: LabelledPage) -> bool:
+    """Whether the field's box overlaps an annotated box of its label at IoU >= 0.5."""
+    return any(
+        a.label == field.label and a.box is not None and field.box.iou(a.box) >= 0.5
+        for a in page.annotations
+    )
