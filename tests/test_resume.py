@@ -86,7 +86,7 @@ def test_a_killed_worker_is_replaced_and_the_training_resumes(tmp_path: Path) ->
                          ("examples", False)]  # fmt: skip
     assert steps[4:8] == [("validate", True), ("snapshot", True), ("ocr", True),
                           ("examples", True)]  # fmt: skip
-    assert [n for n, _ in steps[8:]] == ["train", "evaluate", "export", "register"]
+    assert [n for n, _ in steps[8:]] == ["train", "evaluate", "recognizer", "export", "register"]
     log = tracking.run_log(ctx, mlflow_run_id)
     assert "resuming training run" in log
     found = re.search(r"resuming from saved epochs (\{[^}]*\})", log)
