@@ -422,8 +422,8 @@ def datasets_list(
         found = dataset_versions.list_versions(ctx, who, _model_id(ctx, who, model_id))
     for v in found:
         table.add_row(
-            v["id"], v["digest"][:12], str(v["files"]), str(v["annotations"]),
-            v["created_at"][:19], ", ".join(map(str, v["model_versions"])),
+            v.id, v.digest[:12], str(v.files), str(v.annotations),
+            v.created_at[:19], ", ".join(map(str, v.model_versions)),
         )  # fmt: skip
     console.print(table)
 
@@ -441,7 +441,7 @@ def datasets_diff(
     who = auth.local_principal(ctx, workspace)
     with _user_errors():
         changes = dataset_versions.diff(ctx, who, _model_id(ctx, who, model_id), old, new)
-    console.print_json(data=changes)
+    console.print_json(data=given(changes))
 
 
 @models_app.command("create")

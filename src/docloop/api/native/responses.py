@@ -187,6 +187,8 @@ class DatasetFile(ResponseModel):
 
 
 class DatasetDiff(ResponseModel):
+    """Files added, removed and re-annotated between two dataset versions."""
+
     from_: str = Field(alias="from")
     to: str
     added: list[DatasetFile]

@@ -309,7 +309,7 @@ async def predict(
 @router.get("/models/{model_id}/datasets", response_model=list[r.DatasetVersion])
 async def list_dataset_versions(
     model_id: str, ctx: CtxDep, who: DataEditor
-) -> list[dict[str, Any]]:
+) -> list[dataset_versions.VersionSummary]:
     """The immutable dataset versions the model's trainings used, oldest first."""
     return await run_in_threadpool(dataset_versions.list_versions, ctx, who, model_id)
 
@@ -319,7 +319,7 @@ async def diff_dataset_versions(
     model_id: str, ctx: CtxDep, who: DataEditor, old: str, new: str
 ) -> dict[str, Any]:
     """Files added, removed and re-annotated between two dataset versions."""
-    return await run_in_threadpool(dataset_versions.diff, ctx, who, model_id, old, new)
+    return given(await run_in_threadpool(dataset_versions.diff, ctx, who, model_id, old, new))
 
 
 @router.get("/models/{model_id}/predictions", response_model=r.FilesByModeration)
