@@ -62,14 +62,14 @@ async def submit_second_review(
     return await run_in_threadpool(second_review.submit, ctx, who, review_id, body.fields)
 
 
-@router.get("/quality", response_model=r.QualityReport)
+@router.get("/quality", response_model=quality.QualityReport)
 async def quality_figures(
     ctx: CtxDep,
     who: Reviewer,
     model_id: str | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> dict[str, Any]:
+) -> quality.QualityReport:
     """Agreement per label between first and second reviewers (total and per week) and each
     reviewer's figures with outliers flagged, for the workspace or ``model_id``."""
     return await run_in_threadpool(

@@ -265,10 +265,3 @@ class SecondReviewItem(SecondReview):
     whether each is a doubted ``alternative``."""
 
     pages: list[PageSize]
-
-
-class QualityReport(ResponseModel):
-    scope: dict[str, Any]
-    agreement: dict[str, Any] = Field(description="Per label, in total and per week.")
-    annotators: list[dict[str, Any]] = Field(description="Per reviewer, outliers flagged.")
-    definitions: dict[str, Any]
