@@ -15,6 +15,7 @@ from docloop.services import tracking
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
+from docloop.views import optional
 
 # Figures shown in lists and comparisons, in this order, when the run has them.
 SUMMARY_METRICS = ("val_text_accuracy", "wall_seconds", "cpu_seconds", "cost_estimate")
@@ -51,13 +52,13 @@ class RunDetail(RunRecord):
 
     report: dict[str, Any] | None
     steps: list[dict[str, Any]]
-    params: dict[str, str] | None = None
-    metrics: dict[str, float] | None = None
-    tags: dict[str, str] | None = None
-    datasets: list[dict[str, Any]] | None = None
-    artifact_uri: str | None = None
-    artifacts: list[str] | None = None
-    tracking_uri: str | None = None
+    params: dict[str, str] | None = optional()
+    metrics: dict[str, float] | None = optional()
+    tags: dict[str, str] | None = optional()
+    datasets: list[dict[str, Any]] | None = optional()
+    artifact_uri: str | None = optional()
+    artifacts: list[str] | None = optional()
+    tracking_uri: str | None = optional()
 
 
 @dataclass(frozen=True, slots=True)

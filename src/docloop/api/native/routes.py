@@ -411,7 +411,7 @@ async def kpis_figures(
         lambda: kpis.compute(ctx, who, model_id=model_id or None, start=start, end=end)
     )
     if format == "json":
-        return found
+        return given(found)
     return Response(
         kpis.to_csv(found, table), media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="kpis-{table}.csv"'},
