@@ -81,15 +81,15 @@ def main() -> None:
         print(f"seeded {args.files} files and {reviews} second reviews in "
               f"{time.perf_counter() - t0:.1f} s ({backend})")  # fmt: skip
         start = (utcnow() - timedelta(weeks=args.weeks)).date()
-        found: dict = {}  # type: ignore[type-arg]
+        found: list[quality.QualityReport] = []
 
         def compute() -> None:
-            found.update(quality.compute(ctx, who, model_id=model.id, start=start))
+            found[:] = [quality.compute(ctx, who, model_id=model.id, start=start)]
 
         timed("quality.compute (one model, whole range)", compute)
-        total = found["agreement"]["labels"]["total"]
-        print(f"total: text agreement {total['text_agreement']}, kappa {total['kappa']}; "
-              f"{len(found['annotators'])} reviewers")  # fmt: skip
+        total = found[0].agreement.labels["total"]
+        print(f"total: text agreement {total.text_agreement}, kappa {total.kappa}; "
+              f"{len(found[0].annotators)} reviewers")  # fmt: skip
         ctx.close()
 
 

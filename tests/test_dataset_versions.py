@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from docloop.db.tables import TrainingFile
 from docloop.errors import NotFound
 from docloop.services import auth, dataset_versions, datasets, models
+from docloop.services.context import AppContext
 from tests.conftest import sample_items
 
 
@@ -47,16 +49,42 @@ def test_snapshots_are_shared_when_unchanged_and_diffed_when_not(db_ctx) -> None
     assert second != first
 
     changes = dataset_versions.diff(db_ctx, who, m.id, first, second)
-    assert [f["filename"] for f in changes["added"]] == [items[2][0].name]
-    assert [f["filename"] for f in changes["reannotated"]] == [items[0][0].name]
-    assert changes["removed"] == []
+    assert [f.filename for f in changes.added] == [items[2][0].name]
+    assert [f.filename for f in changes.reannotated] == [items[0][0].name]
+    assert changes.removed == []
     back = dataset_versions.diff(db_ctx, who, m.id, second, first)
-    assert [f["filename"] for f in back["removed"]] == [items[2][0].name]
+    assert [f.filename for f in back.removed] == [items[2][0].name]
 
     listed = dataset_versions.list_versions(db_ctx, who, m.id)
-    assert [(v["id"], v["files"]) for v in listed] == [(first, 2), (second, 3)]
+    assert [(v.id, v.files) for v in listed] == [(first, 2), (second, 3)]
     with pytest.raises(NotFound):
         dataset_versions.diff(db_ctx, who, m.id, first, "no-such-version")
     other = auth.authenticate(db_ctx, auth.create_key(db_ctx, name="k", workspace="w2"))
     with pytest.raises(NotFound):
         dataset_versions.list_versions(db_ctx, other, m.id)
+
+
+def test_the_api_answers_a_diff_from_version_to_version(
+    ctx: AppContext, client: TestClient
+) -> None:
+    who = auth.authenticate(ctx, "test-admin-key")
+    m = models.create_model(ctx, who, categories=["number_plate"])
+    items = sample_items(2)
+    _upload(ctx, who, m.id, items[:1])
+    first, _, _ = dataset_versions.record(ctx, m.id, dataset_versions.current_files(ctx, m.id))
+    _upload(ctx, who, m.id, items[1:])
+    second, _, _ = dataset_versions.record(ctx, m.id, dataset_versions.current_files(ctx, m.id))
+    added = next(
+        f for f in dataset_versions.current_files(ctx, m.id) if f["filename"] == items[1][0].name
+    )
+    found = client.get(
+        f"/api/v1/models/{m.id}/datasets/diff", params={"old": first, "new": second}
+    ).json()
+    assert found == {
+        "from": first, "to": second, "removed": [], "reannotated": [],
+        "added": [{"filename": items[1][0].name, "blob_hash": added["blob_hash"]}],
+    }  # fmt: skip
+    listed = client.get(f"/api/v1/models/{m.id}/datasets").json()
+    assert [(v["id"], v["files"], v["model_versions"]) for v in listed] == [
+        (first, 1, []), (second, 2, []),
+    ]  # fmt: skip

@@ -200,5 +200,5 @@ def test_the_worker_setting_trains_with_torchrun(tmp_path: Path) -> None:
     run_jobs(ctx)
     assert models.get_model(ctx, who, model.id).version == 1
     [run] = runs.list_runs(ctx, who, model.id)
-    assert runs.show_run(ctx, who, run["id"])["params"]["processes"] == "2"
+    assert runs.show_run(ctx, who, run.id).params["processes"] == "2"
     ctx.close()

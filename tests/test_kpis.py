@@ -167,9 +167,7 @@ def test_the_figures_are_the_same_on_each_database(db_ctx) -> None:  # type: ign
     who = auth.authenticate(db_ctx, "test-admin-key")
     history = h.seed(db_ctx, who)
     out = kpis.compute(db_ctx, who, model_id=history.model_id)
-    assert out["totals"]["processed"] == h.WEEKS * h.FILES_PER_WEEK
-    assert out["totals"]["label_accuracy"]["date"] == 1.0
-    assert out["delivery"]["production_share"] == 1.0
-    assert out["weeks"][-1]["money_saved_to_date"] == pytest.approx(
-        out["totals"]["money_saved"], abs=0.05
-    )
+    assert out.totals.processed == h.WEEKS * h.FILES_PER_WEEK
+    assert out.totals.label_accuracy["date"] == 1.0
+    assert out.delivery.production_share == 1.0
+    assert out.weeks[-1].money_saved_to_date == pytest.approx(out.totals.money_saved, abs=0.05)

@@ -145,9 +145,9 @@ def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
         assert api.blobs.list_named("train") == [], "checkpoints go once the train step is stored"
 
         shown = runs.show_run(api, auth.authenticate(api, "test-admin-key"), run_id)
-        assert shown["tracking_uri"].startswith("postgresql")
-        assert shown["artifact_uri"].startswith(f"{storage}/mlartifacts/")
-        assert "model/docloop-model.zip" in shown["artifacts"]
+        assert shown.tracking_uri.startswith("postgresql")
+        assert shown.artifact_uri.startswith(f"{storage}/mlartifacts/")
+        assert "model/docloop-model.zip" in shown.artifacts
         for home in (homes["a"], homes["c"]):  # only caches on local disks, never the store
             assert not (home / "blobs").exists() and not (home / "pipeline").exists()
     api.close()

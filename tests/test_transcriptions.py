@@ -82,7 +82,7 @@ def test_a_transcription_is_part_of_the_dataset_version(db_ctx) -> None:  # type
     after, _, created = dataset_versions.record(db_ctx, m.id, files)
     assert created and after != before
     changes = dataset_versions.diff(db_ctx, who, m.id, before, after)
-    assert [f["filename"] for f in changes["reannotated"]] == [path.name]
+    assert [f.filename for f in changes.reannotated] == [path.name]
 
     printed = next(f for f in files if f["filename"] == path.name)["transcription"]
     assert [t.text for t in transcribed_lines(printed, 0)] == ["HYUNDAI", "MH 02 CT 2727"]

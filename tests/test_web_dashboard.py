@@ -161,8 +161,8 @@ def test_quality_section_matches_the_api(site, page) -> None:  # type: ignore[no
     lead = users.sign_in(ctx, EMAIL, PASSWORD)[1].principal
     [open_review] = second_review.queue(ctx, lead)
     read = [{**f, "ocr_text": "99.99" if f["label"] == "total" else f["text"]}
-            for f in open_review["predicted"]]  # fmt: skip
-    second_review.submit(ctx, lead, open_review["id"], {"fields": read})
+            for f in open_review.predicted]  # fmt: skip
+    second_review.submit(ctx, lead, open_review.id, {"fields": read})
 
     page.goto(f"{url}/dashboard?model_id={model_id}")
     span = page.request.get(f"{url}/api/v1/kpis?model_id={model_id}").json()

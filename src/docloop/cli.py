@@ -37,6 +37,7 @@ from docloop.services import (
     users,
 )
 from docloop.services.context import AppContext, build_context
+from docloop.views import given
 
 if TYPE_CHECKING:
     from docloop.client import Client
@@ -421,8 +422,8 @@ def datasets_list(
         found = dataset_versions.list_versions(ctx, who, _model_id(ctx, who, model_id))
     for v in found:
         table.add_row(
-            v["id"], v["digest"][:12], str(v["files"]), str(v["annotations"]),
-            v["created_at"][:19], ", ".join(map(str, v["model_versions"])),
+            v.id, v.digest[:12], str(v.files), str(v.annotations),
+            v.created_at[:19], ", ".join(map(str, v.model_versions)),
         )  # fmt: skip
     console.print(table)
 
@@ -440,7 +441,7 @@ def datasets_diff(
     who = auth.local_principal(ctx, workspace)
     with _user_errors():
         changes = dataset_versions.diff(ctx, who, _model_id(ctx, who, model_id), old, new)
-    console.print_json(data=changes)
+    console.print_json(data=given(changes))
 
 
 @models_app.command("create")
@@ -528,10 +529,10 @@ def runs_list(
                   *runs.SUMMARY_METRICS)  # fmt: skip
     for r in found:
         table.add_row(
-            r["id"], r["status"], r["started_at"][:19], str(r["model_version"] or "-"),
-            str(r["promoted"] if r["promoted"] is not None else "-"),
-            ", ".join(r["cached_steps"]) or "-",
-            *(str(r["metrics"].get(k, "-")) for k in runs.SUMMARY_METRICS),
+            r.id, r.status, r.started_at[:19], str(r.model_version or "-"),
+            str(r.promoted if r.promoted is not None else "-"),
+            ", ".join(r.cached_steps) or "-",
+            *(str(r.metrics.get(k, "-")) for k in runs.SUMMARY_METRICS),
         )  # fmt: skip
     console.print(table)
 
@@ -543,7 +544,8 @@ def runs_show(
     """Everything recorded about one training (JSON): steps, report, parameters, figures."""
     ctx = _ctx(home)
     with _user_errors():
-        console.print_json(data=runs.show_run(ctx, auth.local_principal(ctx, workspace), run_id))
+        shown = runs.show_run(ctx, auth.local_principal(ctx, workspace), run_id)
+    console.print_json(data=given(shown))
 
 
 @runs_app.command("compare")
@@ -554,11 +556,11 @@ def runs_compare(
     ctx = _ctx(home)
     with _user_errors():
         found = runs.compare(ctx, auth.local_principal(ctx, workspace), run_ids)
-    table = Table("", *found["runs"])
-    for kind in ("params", "metrics"):
-        for key, values in found[kind].items():
+    table = Table("", *found.runs)
+    for kind, side_by_side in (("params", found.params), ("metrics", found.metrics)):
+        for key, values in side_by_side.items():
             name = f"{kind}.{key}"
-            style = "bold" if name in found["differs"] else None
+            style = "bold" if name in found.differs else None
             table.add_row(name, *(str(v) if v is not None else "-" for v in values), style=style)
     console.print(table)
 

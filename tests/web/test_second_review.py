@@ -125,9 +125,9 @@ def test_a_second_reviewer_reads_a_sampled_file_blind_and_submits(sampled: Site,
     [done] = [
         r
         for r in second_review.queue(site.ctx, scientist, decided=True)
-        if r["request_file_id"] == file_id
+        if r.request_file_id == file_id
     ]
-    assert [(f["label"], f["text"]) for f in done["fields"]] == [("number_plate", "KL31B4001")]
+    assert [(f["label"], f["text"]) for f in done.fields or []] == [("number_plate", "KL31B4001")]
     # The figures count it: the same plate text and box, the sticker dropped; the plate's
     # correct/wrong marks agree (both changed it), the sticker's do not.
     after = _agreement(page, site)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -23,6 +24,37 @@ from docloop.errors import NotFound
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSummary:
+    """A dataset version in a list: its size and the model versions trained on it."""
+
+    id: str
+    digest: str
+    files: int
+    annotations: int
+    created_at: str
+    model_versions: list[int]
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class FileRef:
+    """A file of a dataset version: a name it had and its content hash."""
+
+    filename: str
+    blob_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionDiff:
+    """Files added, removed and re-annotated from version ``from_`` to version ``to``."""
+
+    from_: str
+    to: str
+    added: list[FileRef]
+    removed: list[FileRef]
+    reannotated: list[FileRef]
 
 
 def content(f: dict[str, Any]) -> list[Any]:
@@ -87,7 +119,7 @@ def _find(ctx: AppContext, model_id: str, digest: str) -> str | None:
         )
 
 
-def list_versions(ctx: AppContext, who: Principal, model_id: str) -> list[dict[str, Any]]:
+def list_versions(ctx: AppContext, who: Principal, model_id: str) -> list[VersionSummary]:
     """Oldest first, with the model versions trained on each."""
     with ctx.session() as s:
         load_model(s, who, model_id)
@@ -102,32 +134,32 @@ def list_versions(ctx: AppContext, who: Principal, model_id: str) -> list[dict[s
             )
         ).all()
         return [
-            {
-                "id": v.id,
-                "digest": v.digest,
-                "files": len(v.files),
-                "annotations": sum(len(f["annotations"]) for f in v.files),
-                "created_at": v.created_at.isoformat(),
-                "model_versions": sorted(n for d, n in trained if d == v.id),
-            }
+            VersionSummary(
+                id=v.id,
+                digest=v.digest,
+                files=len(v.files),
+                annotations=sum(len(f["annotations"]) for f in v.files),
+                created_at=v.created_at.isoformat(),
+                model_versions=sorted(n for d, n in trained if d == v.id),
+            )
             for v in versions
         ]
 
 
-def diff(ctx: AppContext, who: Principal, model_id: str, old: str, new: str) -> dict[str, Any]:
+def diff(ctx: AppContext, who: Principal, model_id: str, old: str, new: str) -> VersionDiff:
     """Files added, removed and re-annotated from version ``old`` to version ``new``."""
     with ctx.session() as s:
         load_model(s, who, model_id)
         before, after = (_by_content(_load(s, model_id, v).files) for v in (old, new))
-    return {
-        "from": old,
-        "to": new,
-        "added": _named(after, after.keys() - before.keys()),
-        "removed": _named(before, before.keys() - after.keys()),
-        "reannotated": _named(
+    return VersionDiff(
+        from_=old,
+        to=new,
+        added=_named(after, after.keys() - before.keys()),
+        removed=_named(before, before.keys() - after.keys()),
+        reannotated=_named(
             after, {h for h in after.keys() & before.keys() if after[h][1] != before[h][1]}
         ),
-    }
+    )
 
 
 def _load(session: Session, model_id: str, version_id: str) -> DatasetVersion:
@@ -146,5 +178,6 @@ def _by_content(files: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
     return out
 
 
-def _named(files: dict[str, tuple[str, str]], hashes: set[str]) -> list[dict[str, str]]:
-    return sorted(({"filename": files[h][0], "blob_hash": h} for h in hashes), key=str)
+def _named(files: dict[str, tuple[str, str]], hashes: set[str]) -> list[FileRef]:
+    """The files of ``hashes``, by name then hash."""
+    return sorted(FileRef(files[h][0], h) for h in hashes)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -104,14 +103,3 @@ def _quantile(values: list[float], q: float) -> float | None:
         return None
     rank = max(1, -(-len(values) * q // 1))
     return round(values[int(rank) - 1], 4)
-
-
-def as_dict(f: DriftFigures) -> dict[str, Any]:
-    return {
-        "files": f.files,
-        "psi": f.psi,
-        "low_confidence_share": f.low_confidence_share,
-        "correction_rate": f.correction_rate,
-        "latency_p50_s": f.latency_p50_s,
-        "latency_p95_s": f.latency_p95_s,
-    }

@@ -10,7 +10,7 @@ import csv
 import io
 import statistics
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from docloop.services.context import AppContext
 from docloop.services.file_facts import FileFacts, aware, day_start
 from docloop.services.model_versions import validation_score
 from docloop.services.models import load_model
+from docloop.views import optional
 
 DEFAULT_WEEKS = 12
 MAX_WEEKS = 260
@@ -162,6 +163,99 @@ class Span:
         return day_start(self.end + timedelta(days=1))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Figures:
+    """One week's figures, or (without ``week``, the manual cost, the running total and the
+    drift figures, which are None) the totals of the range."""
+
+    week: str | None = optional()
+    processed: int
+    approved: int
+    automation_rate: float | None
+    straight_through_rate: float | None
+    fields_corrected_per_100: float | None
+    review_seconds_per_file: float | None
+    time_saved_hours: float
+    cost_per_document: float | None
+    manual_cost_per_document: float | None = optional()
+    training_cost: float
+    money_saved: float
+    label_accuracy: dict[str, float | None]
+    money_saved_to_date: float | None = optional()
+    monitoring: drift.DriftFigures | None = optional()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class KpiScope:
+    """The workspace, the model when one was asked for, and the models the figures cover."""
+
+    workspace_id: str
+    model_id: str | None
+    models: list[ModelRef]
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """The costs and times the figures assume (from the settings)."""
+
+    manual_seconds_per_field: float
+    reviewer_hour_cost: float
+    manual_document_cost: float
+    cpu_hour_cost: float
+    gpu_hour_cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class MonthDelivered:
+    month: str
+    models_delivered: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDelivery:
+    """How long one model took to be served and to improve (None: not yet)."""
+
+    model_id: str
+    name: str
+    created_at: str
+    first_served_at: str | None
+    hours_to_first_version: float | None
+    hours_to_better_version: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Models delivered per month, and the median times to a served and a better version."""
+
+    models_created: int
+    models_in_production: int
+    production_share: float | None
+    hours_to_first_version: float | None
+    hours_to_better_version: float | None
+    months: list[MonthDelivered]
+    models: list[ModelDelivery]
+
+
+@dataclass(frozen=True, slots=True)
+class KpiReport:
+    """ROI and KPI figures per week, their totals, delivery figures and their definitions."""
+
+    scope: KpiScope
+    start: str
+    end: str
+    rates: Rates
+    totals: Figures
+    weeks: list[Figures]
+    delivery: Delivery
+    definitions: dict[str, dict[str, str]]
+
+
 def monday(d: date) -> date:
     return d - timedelta(days=d.weekday())
 
@@ -173,7 +267,7 @@ def compute(
     model_id: str | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> dict[str, Any]:
+) -> KpiReport:
     """Every figure of ``FIGURES`` for the caller's workspace, or one of its models, per week
     (delivery figures per month and in total); the drift figures only for one model."""
     span = Span.of(start, end)
@@ -192,39 +286,37 @@ def compute(
     by_week: dict[date, list[FileFacts]] = defaultdict(list)
     for f in facts:
         by_week[monday(f.created_at.date())].append(f)
-    weeks, to_date = [], 0.0
+    weeks: list[Figures] = []
+    to_date = 0.0
     for week in span.weeks():
         row = _week(by_week[week], ctx.settings, costs.get(week, 0.0))
-        to_date += row["money_saved"]
-        row["money_saved_to_date"] = round(to_date, 2)
-        if model_id:
-            row["monitoring"] = drift.as_dict(
-                drift.figures(
-                    by_week[week], refs, low_confidence=ctx.settings.low_confidence,
-                    min_fields=ctx.settings.drift_min_fields,
-                )
-            )  # fmt: skip
-        weeks.append({"week": week.isoformat(), **row})
-    return {
-        "scope": {"workspace_id": who.workspace_id, "model_id": model_id,
-                  "models": [{"id": m.id, "name": m.name} for m in models]},
-        "start": span.start.isoformat(),
-        "end": span.end.isoformat(),
-        "rates": {
-            "manual_seconds_per_field": ctx.settings.manual_seconds_per_field,
-            "reviewer_hour_cost": ctx.settings.reviewer_hour_cost,
-            "manual_document_cost": ctx.settings.manual_document_cost,
-            "cpu_hour_cost": ctx.settings.cpu_hour_cost,
-            "gpu_hour_cost": ctx.settings.gpu_hour_cost,
-        },
-        "totals": _totals(weeks, facts, ctx.settings),
-        "weeks": weeks,
-        "delivery": delivery,
-        "definitions": {k: {"title": t, "how": h} for k, (t, h) in FIGURES.items()},
-    }  # fmt: skip
+        to_date += row.money_saved
+        monitored = drift.figures(
+            by_week[week], refs, low_confidence=ctx.settings.low_confidence,
+            min_fields=ctx.settings.drift_min_fields,
+        ) if model_id else None  # fmt: skip
+        weeks.append(replace(row, week=week.isoformat(), money_saved_to_date=round(to_date, 2),
+                             monitoring=monitored))  # fmt: skip
+    settings = ctx.settings
+    return KpiReport(
+        scope=KpiScope(who.workspace_id, model_id, [ModelRef(m.id, m.name) for m in models]),
+        start=span.start.isoformat(),
+        end=span.end.isoformat(),
+        rates=Rates(
+            manual_seconds_per_field=settings.manual_seconds_per_field,
+            reviewer_hour_cost=settings.reviewer_hour_cost,
+            manual_document_cost=settings.manual_document_cost,
+            cpu_hour_cost=settings.cpu_hour_cost,
+            gpu_hour_cost=settings.gpu_hour_cost,
+        ),
+        totals=_totals(weeks, facts, settings),
+        weeks=weeks,
+        delivery=delivery,
+        definitions={k: {"title": t, "how": h} for k, (t, h) in FIGURES.items()},
+    )
 
 
-def _week(facts: list[FileFacts], settings: Settings, training_cost: float) -> dict[str, Any]:
+def _week(facts: list[FileFacts], settings: Settings, training_cost: float) -> Figures:
     n = len(facts)
     approved = [f for f in facts if f.approved]
     timed = [f for f in facts if f.reviewed and f.review_seconds is not None]
@@ -239,31 +331,29 @@ def _week(facts: list[FileFacts], settings: Settings, training_cost: float) -> d
             judged[label][0] += total
             judged[label][1] += right
     money = len(approved) * settings.manual_document_cost - machine - review - training_cost
-    return {
-        "processed": n,
-        "approved": len(approved),
-        "automation_rate": _ratio(sum(f.approved and not f.corrected for f in facts), n),
-        "straight_through_rate": _ratio(sum(f.straight_through for f in facts), n),
-        "fields_corrected_per_100": (
+    return Figures(
+        processed=n,
+        approved=len(approved),
+        automation_rate=_ratio(sum(f.approved and not f.corrected for f in facts), n),
+        straight_through_rate=_ratio(sum(f.straight_through for f in facts), n),
+        fields_corrected_per_100=(
             round(100 * sum(f.fields_corrected for f in facts) / n, 2) if n else None
         ),
-        "review_seconds_per_file": (
+        review_seconds_per_file=(
             round(sum(f.review_seconds or 0.0 for f in timed) / len(timed), 1) if timed else None
         ),
-        "time_saved_hours": round(saved / 3600, 3),
-        "cost_per_document": round((machine + review) / n, 4) if n else None,
-        "manual_cost_per_document": settings.manual_document_cost,
-        "training_cost": round(training_cost, 4),
-        "money_saved": round(money, 2),
-        "label_accuracy": {k: _ratio(v[1], v[0]) for k, v in sorted(judged.items())},
-    }
+        time_saved_hours=round(saved / 3600, 3),
+        cost_per_document=round((machine + review) / n, 4) if n else None,
+        manual_cost_per_document=settings.manual_document_cost,
+        training_cost=round(training_cost, 4),
+        money_saved=round(money, 2),
+        label_accuracy={k: _ratio(v[1], v[0]) for k, v in sorted(judged.items())},
+    )
 
 
-def _totals(
-    weeks: list[dict[str, Any]], facts: list[FileFacts], settings: Settings
-) -> dict[str, Any]:
-    whole = _week(facts, settings, sum(w["training_cost"] for w in weeks))
-    return {k: v for k, v in whole.items() if k != "manual_cost_per_document"}
+def _totals(weeks: list[Figures], facts: list[FileFacts], settings: Settings) -> Figures:
+    whole = _week(facts, settings, sum(w.training_cost for w in weeks))
+    return replace(whole, manual_cost_per_document=None)
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -286,7 +376,7 @@ def _training_costs(session: Session, model_ids: list[str], span: Span) -> dict[
     return out
 
 
-def _delivery(session: Session, models: list[Model]) -> dict[str, Any]:
+def _delivery(session: Session, models: list[Model]) -> Delivery:
     """Models delivered per month, and how long each model took to serve and to improve."""
     ids = [m.id for m in models]
     first_served: dict[str, datetime] = {}
@@ -301,33 +391,34 @@ def _delivery(session: Session, models: list[Model]) -> dict[str, Any]:
         select(ModelVersion).where(ModelVersion.model_id.in_(ids)).order_by(ModelVersion.number)
     ):
         versions[v.model_id].append(v)
-    per_model, months = [], Counter()
+    per_model: list[ModelDelivery] = []
+    months: Counter[str] = Counter()
     for m in models:
         created = aware(m.created_at)
         served = first_served.get(m.id)
         better = _first_better(versions[m.id])
         if served:
             months[served.strftime("%Y-%m")] += 1
-        per_model.append({
-            "model_id": m.id, "name": m.name, "created_at": created.isoformat(),
-            "first_served_at": served.isoformat() if served else None,
-            "hours_to_first_version": _hours(created, served),
-            "hours_to_better_version": _hours(created, better),
-        })  # fmt: skip
+        per_model.append(ModelDelivery(
+            model_id=m.id, name=m.name, created_at=created.isoformat(),
+            first_served_at=served.isoformat() if served else None,
+            hours_to_first_version=_hours(created, served),
+            hours_to_better_version=_hours(created, better),
+        ))  # fmt: skip
 
-    def median(key: str) -> float | None:
-        values = [p[key] for p in per_model if p[key] is not None]
-        return round(statistics.median(values), 2) if values else None
+    def median(values: list[float | None]) -> float | None:
+        known = [v for v in values if v is not None]
+        return round(statistics.median(known), 2) if known else None
 
-    return {
-        "models_created": len(models),
-        "models_in_production": len(first_served),
-        "production_share": _ratio(len(first_served), len(models)),
-        "hours_to_first_version": median("hours_to_first_version"),
-        "hours_to_better_version": median("hours_to_better_version"),
-        "months": [{"month": k, "models_delivered": n} for k, n in sorted(months.items())],
-        "models": per_model,
-    }
+    return Delivery(
+        models_created=len(models),
+        models_in_production=len(first_served),
+        production_share=_ratio(len(first_served), len(models)),
+        hours_to_first_version=median([p.hours_to_first_version for p in per_model]),
+        hours_to_better_version=median([p.hours_to_better_version for p in per_model]),
+        months=[MonthDelivered(k, n) for k, n in sorted(months.items())],
+        models=per_model,
+    )
 
 
 def _first_better(versions: list[ModelVersion]) -> datetime | None:
@@ -350,41 +441,41 @@ def _hours(start: datetime, end: datetime | None) -> float | None:
 TABLES = ("weeks", "labels", "monitoring", "months", "models")
 
 
-def to_csv(figures: dict[str, Any], table: str) -> str:
+def to_csv(figures: KpiReport, table: str) -> str:
     """One table of ``compute``'s result as CSV: the weekly figures, per-label accuracy per
     week, the weekly drift figures (one model), delivery per month, or delivery per model."""
     if table not in TABLES:
         raise InvalidInput(f"table must be one of {', '.join(TABLES)}")
     out = io.StringIO()
     w = csv.writer(out)
-    weeks = figures["weeks"]
+    weeks = figures.weeks
     if table == "weeks":
         w.writerow(["week", *WEEK_COLUMNS])
-        w.writerows([[x["week"], *(_cell(x[c]) for c in WEEK_COLUMNS)] for x in weeks])
+        w.writerows([[x.week, *(_cell(getattr(x, c)) for c in WEEK_COLUMNS)] for x in weeks])
     elif table == "labels":
-        labels = sorted({k for x in weeks for k in x["label_accuracy"]})
+        labels = sorted({k for x in weeks for k in x.label_accuracy})
         w.writerow(["week", *labels])
-        w.writerows([[x["week"], *(_cell(x["label_accuracy"].get(k)) for k in labels)]
+        w.writerows([[x.week, *(_cell(x.label_accuracy.get(k)) for k in labels)]
                      for x in weeks])  # fmt: skip
     elif table == "monitoring":
-        if figures["scope"]["model_id"] is None:
+        if figures.scope.model_id is None:
             raise InvalidInput("the monitoring table is per model: give model_id")
-        labels = sorted({k for x in weeks for k in x["monitoring"]["psi"]})
+        monitored = [(x.week, x.monitoring) for x in weeks if x.monitoring is not None]
+        labels = sorted({k for _, m in monitored for k in m.psi})
         cols = ["files", "low_confidence_share", "correction_rate", "latency_p50_s",
                 "latency_p95_s"]  # fmt: skip
         w.writerow(["week", *cols, *(f"psi.{k}" for k in labels)])
-        for x in weeks:
-            m = x["monitoring"]
-            w.writerow([x["week"], *(_cell(m[c]) for c in cols),
-                        *(_cell(m["psi"].get(k)) for k in labels)])  # fmt: skip
+        for week, m in monitored:
+            w.writerow([week, *(_cell(getattr(m, c)) for c in cols),
+                        *(_cell(m.psi.get(k)) for k in labels)])  # fmt: skip
     elif table == "months":
         w.writerow(["month", "models_delivered"])
-        w.writerows([[x["month"], x["models_delivered"]] for x in figures["delivery"]["months"]])
+        w.writerows([[x.month, x.models_delivered] for x in figures.delivery.months])
     else:
         cols = ["model_id", "name", "created_at", "first_served_at", "hours_to_first_version",
                 "hours_to_better_version"]  # fmt: skip
         w.writerow(cols)
-        w.writerows([[_cell(m[c]) for c in cols] for m in figures["delivery"]["models"]])
+        w.writerows([[_cell(getattr(m, c)) for c in cols] for m in figures.delivery.models])
     return out.getvalue()
 
 

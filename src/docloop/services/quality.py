@@ -17,6 +17,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -111,6 +112,70 @@ def kappa(marks: Sequence[tuple[bool, bool]]) -> float | None:
     return round((observed - expected) / (1 - expected), 4)
 
 
+@dataclass(frozen=True, slots=True)
+class LabelAgreement:
+    """How two reviewers agreed on one label's fields (None: no field to compare)."""
+
+    fields: int
+    text_agreement: float | None
+    box_agreement: float | None
+    kappa: float | None
+    marks: int
+
+
+@dataclass(frozen=True, slots=True)
+class WeekAgreement:
+    """Agreement per label over the second reviews decided in one week (from its Monday)."""
+
+    week: str
+    labels: dict[str, LabelAgreement]
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    """Agreement per label in total and per week."""
+
+    second_reviews: int
+    labels: dict[str, LabelAgreement]
+    weeks: list[WeekAgreement]
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatorFigures:
+    """One reviewer's speed, corrections and disagreements; ``outliers`` names the figures
+    that stand out from the other reviewers' (filled once every reviewer's row is known)."""
+
+    reviewer: str
+    files: int
+    fields: int
+    review_hours: float
+    files_per_hour: float | None
+    fields_per_hour: float | None
+    correction_rate: float
+    second_reviews: int
+    disagreement_rate: float | None
+    outliers: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class QualityScope:
+    """What the figures cover: a model (None: the workspace) and the dates asked for."""
+
+    model_id: str | None
+    start: str | None
+    end: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class QualityReport:
+    """Agreement, the annotator figures and the definitions of each figure."""
+
+    scope: QualityScope
+    agreement: Agreement
+    annotators: list[AnnotatorFigures]
+    definitions: dict[str, str]
+
+
 class _Tally:
     """Counts of one label over a set of second reviews."""
 
@@ -120,14 +185,14 @@ class _Tally:
         self.same_box = 0
         self.marks: list[tuple[bool, bool]] = []
 
-    def figures(self) -> dict[str, Any]:
-        return {
-            "fields": self.compared,
-            "text_agreement": round(self.same_text / self.compared, 4) if self.compared else None,
-            "box_agreement": round(self.same_box / self.compared, 4) if self.compared else None,
-            "kappa": kappa(self.marks),
-            "marks": len(self.marks),
-        }
+    def figures(self) -> LabelAgreement:
+        return LabelAgreement(
+            fields=self.compared,
+            text_agreement=round(self.same_text / self.compared, 4) if self.compared else None,
+            box_agreement=round(self.same_box / self.compared, 4) if self.compared else None,
+            kappa=kappa(self.marks),
+            marks=len(self.marks),
+        )
 
 
 def compare(
@@ -176,7 +241,7 @@ def compute(
     model_id: str | None = None,
     start: date | None = None,
     end: date | None = None,
-) -> dict[str, Any]:
+) -> QualityReport:
     """Agreement per label (total and per week) and the annotator figures, for a workspace or
     one model, over files approved (and second reviews decided) from ``start`` to ``end``."""
     if start and end and start > end:
@@ -241,23 +306,23 @@ def compute(
         compare(r.shown, r.first, second, weekly[_week(r.decided_at)])  # type: ignore[arg-type]
         decided[r.first_reviewer] += 1
         disagreed[r.first_reviewer] += compare(r.shown, r.first, second, totals)
-    return {
-        "scope": {
-            "model_id": model_id,
-            "start": start and start.isoformat(),
-            "end": end and end.isoformat(),
-        },  # fmt: skip
-        "agreement": {
-            "second_reviews": len(reviews),
-            "labels": {k: t.figures() for k, t in sorted(totals.items())},
-            "weeks": [
-                {"week": w, "labels": {k: t.figures() for k, t in sorted(weekly[w].items())}}
+    return QualityReport(
+        scope=QualityScope(
+            model_id=model_id,
+            start=start and start.isoformat(),
+            end=end and end.isoformat(),
+        ),
+        agreement=Agreement(
+            second_reviews=len(reviews),
+            labels={k: t.figures() for k, t in sorted(totals.items())},
+            weeks=[
+                WeekAgreement(w, {k: t.figures() for k, t in sorted(weekly[w].items())})
                 for w in sorted(weekly)
             ],
-        },
-        "annotators": annotators(approved, fields, corrected, decided, disagreed),
-        "definitions": DEFINITIONS,
-    }
+        ),
+        annotators=annotators(approved, fields, corrected, decided, disagreed),
+        definitions=DEFINITIONS,
+    )
 
 
 def annotators(
@@ -266,7 +331,7 @@ def annotators(
     corrected: set[tuple[str, str]],
     decided: Counter[str],
     disagreed: Counter[str],
-) -> list[dict[str, Any]]:
+) -> list[AnnotatorFigures]:
     """Per reviewer: files and fields per hour of measured review time, the share of their
     approved files they corrected, the share of their second-reviewed files where the second
     reviewer disagreed, and which of these figures stand out from the other reviewers'."""
@@ -278,22 +343,21 @@ def annotators(
         seconds = sum(f.review_seconds or 0.0 for f in files)
         hours = seconds / 3600
         n_fields = sum(fields[f.id] for f in files)
-        rows.append({
-            "reviewer": who,
-            "files": len(files),
-            "fields": n_fields,
-            "review_hours": round(hours, 3),
-            "files_per_hour": round(len(files) / hours, 2) if hours else None,
-            "fields_per_hour": round(n_fields / hours, 2) if hours else None,
-            "correction_rate": round(sum((f.id, who) in corrected for f in files) / len(files), 4),
-            "second_reviews": decided[who],
-            "disagreement_rate": round(disagreed[who] / decided[who], 4) if decided[who] else None,
-        })  # fmt: skip
-    for row in rows:
-        row["outliers"] = []
+        rows.append(AnnotatorFigures(
+            reviewer=who,
+            files=len(files),
+            fields=n_fields,
+            review_hours=round(hours, 3),
+            files_per_hour=round(len(files) / hours, 2) if hours else None,
+            fields_per_hour=round(n_fields / hours, 2) if hours else None,
+            correction_rate=round(sum((f.id, who) in corrected for f in files) / len(files), 4),
+            second_reviews=decided[who],
+            disagreement_rate=round(disagreed[who] / decided[who], 4) if decided[who] else None,
+            outliers=[],
+        ))  # fmt: skip
     for name in ANNOTATOR_FIGURES:
-        for row, high in outliers([r[name] for r in rows]).items():
-            rows[row]["outliers"].append(f"{name} {'high' if high else 'low'}")
+        for row, high in outliers([getattr(r, name) for r in rows]).items():
+            rows[row].outliers.append(f"{name} {'high' if high else 'low'}")
     return rows
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
@@ -38,6 +39,53 @@ BOX_KEYS = ("xmin", "ymin", "xmax", "ymax")
 REVIEWER_ROLES = tuple(r for r, p in PERMISSIONS.items() if "review" in p)
 
 
+@dataclass(frozen=True, slots=True)
+class Share:
+    """The share of each reviewer's approved files a model sends to a second reviewer."""
+
+    model_id: str
+    second_review_share: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecondReviewView:
+    """A second review as its reviewer sees it: the fields the model predicted and, once
+    submitted, the second reviewer's; never the first reviewer's fields or name."""
+
+    id: str
+    model_id: str
+    model_name: str
+    request_file_id: str
+    filename: str
+    created_at: str
+    predicted: list[dict[str, Any]]
+    fields: list[dict[str, Any]] | None
+    decided_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageSize:
+    page: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SecondReviewItem(SecondReviewView):
+    """One second review for the blind editor: also each page's size; predicted fields say
+    whether each is a doubted ``alternative``."""
+
+    pages: list[PageSize]
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """How many second reviews a person has waiting and has submitted."""
+
+    waiting: int
+    submitted: int
+
+
 def field(page: int, p: dict[str, Any]) -> dict[str, Any]:
     """A field as second reviews keep it: page, label, text and box, nothing that tells what a
     reviewer decided (status, flags)."""
@@ -56,7 +104,7 @@ def share_of(ctx: AppContext, model: Model) -> float:
     return ctx.settings.second_review_share
 
 
-def set_share(ctx: AppContext, who: Principal, model_id: str, share: float | None) -> dict:  # type: ignore[type-arg]
+def set_share(ctx: AppContext, who: Principal, model_id: str, share: float | None) -> Share:
     """Set the model's share (0 to 1; None: the configured default)."""
     require(who, "models")
     if share is not None and not 0 <= share <= 1:
@@ -64,7 +112,7 @@ def set_share(ctx: AppContext, who: Principal, model_id: str, share: float | Non
     with ctx.session() as s:
         model = load_model(s, who, model_id)
         model.second_review_share = share
-        return {"model_id": model.id, "second_review_share": share_of(ctx, model)}
+        return Share(model.id, share_of(ctx, model))
 
 
 def maybe_sample(ctx: AppContext, session: Session, row: InferenceFile, actor: str) -> None:
@@ -151,7 +199,7 @@ def _as_predicted(
 
 
 def _public(r: SecondReview, filename: str, model_name: str) -> dict[str, Any]:
-    """What the second reviewer may see: never the first reviewer's fields or name."""
+    """The fields of a SecondReviewView: never the first reviewer's fields or name."""
     return {
         "id": r.id, "model_id": r.model_id, "model_name": model_name,
         "request_file_id": r.file_id, "filename": filename,
@@ -160,7 +208,7 @@ def _public(r: SecondReview, filename: str, model_name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def queue(ctx: AppContext, who: Principal, decided: bool = False) -> list[dict[str, Any]]:
+def queue(ctx: AppContext, who: Principal, decided: bool = False) -> list[SecondReviewView]:
     """The caller's second reviews still open (or, with ``decided``, those they submitted)."""
     require(who, "review")
     with ctx.session() as s:
@@ -177,14 +225,14 @@ def queue(ctx: AppContext, who: Principal, decided: bool = False) -> list[dict[s
             )
             .order_by(SecondReview.created_at)
         ).all()
-        return [_public(r, name, model_name) for r, name, model_name in rows]
+        return [SecondReviewView(**_public(r, name, model_name)) for r, name, model_name in rows]
 
 
-def counts(ctx: AppContext, who: Principal) -> dict[str, int]:
+def counts(ctx: AppContext, who: Principal) -> Counts:
     """How many second reviews the caller has waiting and has submitted (for the pages' nav:
     only people with some see the link)."""
     if not can(who, "review"):
-        return {"waiting": 0, "submitted": 0}
+        return Counts(waiting=0, submitted=0)
     with ctx.session() as s:
         found = dict(
             s.execute(
@@ -194,7 +242,7 @@ def counts(ctx: AppContext, who: Principal) -> dict[str, int]:
                 .group_by(SecondReview.decided_at.is_(None))
             ).all()
         )
-    return {"waiting": found.get(True, 0), "submitted": found.get(False, 0)}
+    return Counts(waiting=found.get(True, 0), submitted=found.get(False, 0))
 
 
 def open_for(ctx: AppContext, who: Principal, file_id: str) -> str | None:
@@ -221,7 +269,7 @@ def _assigned(s: Session, who: Principal, review_id: str) -> tuple[SecondReview,
     return row, model
 
 
-def get(ctx: AppContext, who: Principal, review_id: str) -> dict[str, Any]:
+def get(ctx: AppContext, who: Principal, review_id: str) -> SecondReviewItem:
     """One of the caller's second reviews, for the blind editor: what the model predicted
     (each field saying whether it is an ``alternative``, a reading the model doubted, as the
     review editor shows them) and each page's size; never the first decision."""
@@ -234,17 +282,20 @@ def get(ctx: AppContext, who: Principal, review_id: str) -> dict[str, Any]:
             .order_by(InferencePage.page)
         ).all()
         filename = s.get(InferenceFile, row.file_id).filename  # type: ignore[union-attr]
-        found = _public(row, filename, model.name)
         scored = [{**p, "score": p.get("score") or 0.0} for p in row.shown]
         doubted = alternatives(scored, model.review_threshold)
-        found["predicted"] = [
-            {**p, "alternative": a} for p, a in zip(row.shown, doubted, strict=True)
-        ]
-        found["pages"] = [{"page": n, "width": w, "height": h} for n, w, h in pages]
-        return found
+        return SecondReviewItem(
+            **{
+                **_public(row, filename, model.name),
+                "predicted": [
+                    {**p, "alternative": a} for p, a in zip(row.shown, doubted, strict=True)
+                ],
+            },
+            pages=[PageSize(n, w, h) for n, w, h in pages],
+        )
 
 
-def submit(ctx: AppContext, who: Principal, review_id: str, body: object) -> dict[str, Any]:
+def submit(ctx: AppContext, who: Principal, review_id: str, body: object) -> SecondReviewView:
     """Record the second reviewer's fields: ``{"fields": [{"page", "label", "ocr_text",
     "xmin", "ymin", "xmax", "ymax"}]}``; only the assignee may, and only once."""
     require(who, "review")
@@ -264,7 +315,7 @@ def submit(ctx: AppContext, who: Principal, review_id: str, body: object) -> dic
         row.decided_at = utcnow()
         s.flush()
         filename = s.get(InferenceFile, row.file_id).filename  # type: ignore[union-attr]
-        return _public(row, filename, model.name)
+        return SecondReviewView(**_public(row, filename, model.name))
 
 
 def _checked(item: object, n: int, labels: list[str], pages: set[int]) -> dict[str, Any]:

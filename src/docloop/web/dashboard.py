@@ -5,7 +5,6 @@ downloadable as CSV."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -65,8 +64,8 @@ async def dashboard(
                 ctx,
                 signed.principal,
                 model_id=model_id or None,
-                start=date.fromisoformat(figures["start"]),
-                end=date.fromisoformat(figures["end"]),
+                start=date.fromisoformat(figures.start),
+                end=date.fromisoformat(figures.end),
             )  # fmt: skip
         )
     except DocloopError as exc:
@@ -81,40 +80,41 @@ async def dashboard(
     )  # fmt: skip
 
 
-def charts(figures: dict[str, Any]) -> dict[str, Markup]:
+def charts(figures: kpis.KpiReport) -> dict[str, Markup]:
     """Every chart of the page, by figure name."""
-    weeks = figures["weeks"]
-    periods = [w["week"] for w in weeks]
-    how = {k: v["how"] for k, v in figures["definitions"].items()}
+    weeks = figures.weeks
+    periods = [w.week or "" for w in weeks]
+    titles = {k: v["title"] for k, v in figures.definitions.items()}
+    how = {k: v["how"] for k, v in figures.definitions.items()}
     out: dict[str, Markup] = {}
     for name, bars, percent in WEEKLY:
         if name == "label_accuracy":
-            series = _by_key(weeks, lambda w: w["label_accuracy"])
+            series = _by_key([w.label_accuracy for w in weeks])
         elif name == "cost_per_document":
             series = [
-                Series("with docloop", [w["cost_per_document"] for w in weeks]),
-                Series("by hand", [w["manual_cost_per_document"] for w in weeks]),
+                Series("with docloop", [w.cost_per_document for w in weeks]),
+                Series("by hand", [w.manual_cost_per_document for w in weeks]),
             ]
         else:
-            series = [Series(figures["definitions"][name]["title"], [w[name] for w in weeks])]
+            series = [Series(titles[name], [getattr(w, name) for w in weeks])]
         out[name] = chart(name, how[name], periods, series, bars=bars, percent=percent)
-    if figures["scope"]["model_id"]:
+    monitored = [w.monitoring for w in weeks if w.monitoring is not None]
+    if figures.scope.model_id:
         for name, percent in MONITORED:
             if name == "psi":
-                series = _by_key(weeks, lambda w: w["monitoring"]["psi"])
+                series = _by_key([m.psi for m in monitored])
             else:
-                series = [Series(figures["definitions"][name]["title"],
-                                 [w["monitoring"][name] for w in weeks])]  # fmt: skip
+                series = [Series(titles[name], [getattr(m, name) for m in monitored])]
             out[name] = chart(name, how[name], periods, series, percent=percent)
-    months = figures["delivery"]["months"]
+    months = figures.delivery.months
     out["models_delivered"] = chart(
-        "models_delivered", how["models_delivered"], [m["month"] for m in months],
-        [Series("models delivered", [m["models_delivered"] for m in months])], bars=True,
+        "models_delivered", how["models_delivered"], [m.month for m in months],
+        [Series("models delivered", [m.models_delivered for m in months])], bars=True,
     )  # fmt: skip
     return out
 
 
-def _by_key(weeks: list[dict[str, Any]], pick: Any) -> list[Series]:
+def _by_key(per_week: list[dict[str, float | None]]) -> list[Series]:
     """One series per key of a per-week mapping (per label)."""
-    keys = sorted({k for w in weeks for k in pick(w)})
-    return [Series(k, [pick(w).get(k) for w in weeks]) for k in keys]
+    keys = sorted({k for w in per_week for k in w})
+    return [Series(k, [w.get(k) for w in per_week]) for k in keys]

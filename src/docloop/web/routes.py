@@ -237,6 +237,6 @@ async def second_review_page(
 ) -> HTMLResponse:
     """The blind editor: the file as the model predicted it, to be read again and submitted."""
     found = await run_in_threadpool(second_review.get, ctx, signed.principal, review_id)
-    model = await run_in_threadpool(models.get_model, ctx, signed.principal, found["model_id"])
+    model = await run_in_threadpool(models.get_model, ctx, signed.principal, found.model_id)
     return _page(request, "review_file.html", signed, model=model,
-                 file_id=found["request_file_id"], review_id=review_id, mode="second")  # fmt: skip
+                 file_id=found.request_file_id, review_id=review_id, mode="second")  # fmt: skip

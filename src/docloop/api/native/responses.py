@@ -187,6 +187,8 @@ class DatasetFile(ResponseModel):
 
 
 class DatasetDiff(ResponseModel):
+    """Files added, removed and re-annotated between two dataset versions."""
+
     from_: str = Field(alias="from")
     to: str
     added: list[DatasetFile]
@@ -233,40 +235,3 @@ class Change(ResponseModel):
     by: str | None
     at: str
     change: dict[str, Any] | None
-
-
-class SecondReviewShare(ResponseModel):
-    model_id: str
-    second_review_share: float
-
-
-class SecondReview(ResponseModel):
-    """A second review as its reviewer sees it: never the first reviewer's fields."""
-
-    id: str
-    model_id: str
-    model_name: str
-    request_file_id: str
-    filename: str
-    created_at: str
-    predicted: list[dict[str, Any]] = Field(description="The fields the model predicted.")
-    fields: list[dict[str, Any]] | None = Field(description="The second reviewer's fields.")
-    decided_at: str | None
-
-
-class PageSize(Size):
-    page: int
-
-
-class SecondReviewItem(SecondReview):
-    """One second review for the blind editor: also each page's size; predicted fields say
-    whether each is a doubted ``alternative``."""
-
-    pages: list[PageSize]
-
-
-class QualityReport(ResponseModel):
-    scope: dict[str, Any]
-    agreement: dict[str, Any] = Field(description="Per label, in total and per week.")
-    annotators: list[dict[str, Any]] = Field(description="Per reviewer, outliers flagged.")
-    definitions: dict[str, Any]

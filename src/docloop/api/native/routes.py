@@ -55,6 +55,7 @@ from docloop.services import (
     transcriptions,
 )
 from docloop.services.models import ModelInfo
+from docloop.views import given
 
 # Answers that are not JSON: a CSV table of the KPIs, an export's file.
 KPI_CSV = binary("The figures, or with format=csv one table as CSV.", "text/csv")
@@ -233,13 +234,13 @@ async def train(model_id: str, ctx: CtxDep, who: Trainer, force: bool = False) -
 
 
 @router.get("/models/{model_id}/runs", response_model=list[r.RunSummary])
-async def list_runs(model_id: str, ctx: CtxDep, who: Trainer) -> list[dict[str, Any]]:
+async def list_runs(model_id: str, ctx: CtxDep, who: Trainer) -> list[runs.RunSummary]:
     """The model's trainings, newest first, with their outcome and headline figures."""
     return await run_in_threadpool(runs.list_runs, ctx, who, model_id)
 
 
 @router.get("/runs/compare", response_model=r.RunComparison)
-async def compare_runs(ids: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
+async def compare_runs(ids: str, ctx: CtxDep, who: Trainer) -> runs.RunComparison:
     """Parameters and figures of comma-separated run ids side by side."""
     return await run_in_threadpool(runs.compare, ctx, who, [i for i in ids.split(",") if i])
 
@@ -247,7 +248,7 @@ async def compare_runs(ids: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
 @router.get("/runs/{run_id}", response_model=r.RunDetail, response_model_exclude_unset=True)
 async def show_run(run_id: str, ctx: CtxDep, who: Trainer) -> dict[str, Any]:
     """One training: steps, validation report, MLflow parameters, figures and artifacts."""
-    return await run_in_threadpool(runs.show_run, ctx, who, run_id)
+    return given(await run_in_threadpool(runs.show_run, ctx, who, run_id))
 
 
 class Promotion(BaseModel):
@@ -308,7 +309,7 @@ async def predict(
 @router.get("/models/{model_id}/datasets", response_model=list[r.DatasetVersion])
 async def list_dataset_versions(
     model_id: str, ctx: CtxDep, who: DataEditor
-) -> list[dict[str, Any]]:
+) -> list[dataset_versions.VersionSummary]:
     """The immutable dataset versions the model's trainings used, oldest first."""
     return await run_in_threadpool(dataset_versions.list_versions, ctx, who, model_id)
 
@@ -318,7 +319,7 @@ async def diff_dataset_versions(
     model_id: str, ctx: CtxDep, who: DataEditor, old: str, new: str
 ) -> dict[str, Any]:
     """Files added, removed and re-annotated between two dataset versions."""
-    return await run_in_threadpool(dataset_versions.diff, ctx, who, model_id, old, new)
+    return given(await run_in_threadpool(dataset_versions.diff, ctx, who, model_id, old, new))
 
 
 @router.get("/models/{model_id}/predictions", response_model=r.FilesByModeration)
@@ -410,7 +411,7 @@ async def kpis_figures(
         lambda: kpis.compute(ctx, who, model_id=model_id or None, start=start, end=end)
     )
     if format == "json":
-        return found
+        return given(found)
     return Response(
         kpis.to_csv(found, table), media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="kpis-{table}.csv"'},
