@@ -149,11 +149,11 @@ def _review(ctx: AppContext, who: Principal, model_id: str, file_id: str, i: int
         return
     seconds = REVIEW_S
     if i >= STRAIGHT + UNCHANGED:
-        page = predictions.get_file(ctx, who, model_id, file_id)["result"][0]
+        page = predictions.get_file(ctx, who, model_id, file_id).result[0]
         fixed = [{**p, "ocr_text": "125.00", "status": "corrected"}
-                 if p["label"] == "total" else p for p in page["prediction"]]  # fmt: skip
+                 if p["label"] == "total" else p for p in page.prediction]  # fmt: skip
         predictions.update_page(ctx, who, model_id, {
-            "id": page["id"], "request_file_id": file_id, "prediction": fixed,
+            "id": page.id, "request_file_id": file_id, "prediction": fixed,
             "change": {"action": "edit_text"},
         })  # fmt: skip
         seconds = CORRECTED_REVIEW_S

@@ -108,6 +108,26 @@ def test_answers_hold_the_fields_the_service_gave_and_no_defaults(client: TestCl
     assert waiting["files"][0]["id"] == file_id and "counts" in waiting
 
 
+def test_the_review_file_answer_names_its_approver_and_assignee_even_when_none(
+    client: TestClient,
+) -> None:
+    """The editor's file view has ``moderated_by`` and ``assigned_to`` as null while no one
+    approved it or holds it, and an approval answers the file with ``added_to_training``."""
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    who = auth.authenticate(ctx, "test-admin-key")
+    model_id = models.create_model(ctx, who, categories=["plate"]).id
+    box = {"label": "plate", "xmin": 1, "ymin": 1, "xmax": 20, "ymax": 10, "score": 0.9,
+           "ocr_text": "AB12", "status": "corrected"}  # fmt: skip
+    file_id = add_file(ctx, who, model_id, "a.png", 0, [box])
+    url = f"/api/v1/models/{model_id}/predictions/{file_id}"
+    shown = client.get(url).json()
+    assert (shown["moderated_by"], shown["assigned_to"]) == (None, None)
+    approved = client.put(url + "/approval").json()
+    assert approved["moderated"] and approved["added_to_training"] is True
+    assert approved["result"] == client.get(url).json()["result"]
+    assert client.get(url).json()["moderated_by"] is not None
+
+
 def test_examples_are_valid_answers_that_the_sdk_reads() -> None:
     from dataclasses import fields
 

@@ -29,7 +29,7 @@ def test_trained_model_reads_plates(trained) -> None:  # type: ignore[no-untyped
             ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())]
         )
         truth = re.sub("[^A-Z0-9]", "", (objects[0].get("ocr_text") or "").upper())
-        top = max(page["prediction"], key=lambda p: p["score"], default=None)
+        top = max(page.prediction, key=lambda p: p["score"], default=None)
         hits += bool(top and truth and re.sub("[^A-Z0-9]", "", top["ocr_text"].upper()) == truth)
     assert hits >= len(items) // 2
 
@@ -37,7 +37,7 @@ def test_trained_model_reads_plates(trained) -> None:  # type: ignore[no-untyped
     [page] = predictions.predict_files(
         ctx, who, model_id, [datasets.IncomingFile(unseen.name, unseen.read_bytes())]
     )
-    assert page["prediction"], "no plate found on an unseen photo"
+    assert page.prediction, "no plate found on an unseen photo"
 
 
 def test_exported_model_is_onnx_with_learned_decoding(trained) -> None:  # type: ignore[no-untyped-def]

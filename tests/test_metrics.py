@@ -110,10 +110,10 @@ def test_automation_figures_match_review_stats(trained) -> None:  # type: ignore
     first, second = done[0], done[-1]
     predictions.update_page(
         ctx, who, mid,
-        {"id": first["id"], "prediction": first["prediction"], "change": {"action": "edit_text"}},
+        {"id": first.id, "prediction": first.prediction, "change": {"action": "edit_text"}},
     )  # fmt: skip
-    predictions.set_moderated(ctx, who, mid, first["request_file_id"], True)
-    predictions.set_moderated(ctx, who, mid, second["request_file_id"], True)
+    predictions.set_moderated(ctx, who, mid, first.request_file_id, True)
+    predictions.set_moderated(ctx, who, mid, second.request_file_id, True)
     expected = review.stats(ctx, who, mid)
     with ctx.session() as s:
         figures = review.automation_by_model(s)[mid]

@@ -44,11 +44,11 @@ def _waiting_file(ctx: AppContext, model_id: str) -> str:
 
 
 def _correct_total(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> None:
-    page = predictions.get_file(ctx, who, model_id, file_id)["result"][0]
+    page = predictions.get_file(ctx, who, model_id, file_id).result[0]
     fixed = [{**p, "ocr_text": "125.00", "status": "corrected"} if p["label"] == "total" else p
-             for p in page["prediction"]]  # fmt: skip
+             for p in page.prediction]  # fmt: skip
     predictions.update_page(ctx, who, model_id, {
-        "id": page["id"], "request_file_id": file_id, "prediction": fixed,
+        "id": page.id, "request_file_id": file_id, "prediction": fixed,
         "change": {"action": "edit_text"},
     })  # fmt: skip
 
@@ -132,8 +132,8 @@ def test_a_share_of_approvals_goes_blind_to_a_second_reviewer(team) -> None:  # 
         training = s.query(TrainingFile).filter_by(source="review:" + files[1]).one()
         assert training.annotations == annotations_before
         assert s.query(PredictionChange).count() == changes_before
-    page = predictions.get_file(ctx, alice, model_id, files[1])["result"][0]
-    assert {p["label"]: p["ocr_text"] for p in page["prediction"]}["total"] == "125.00"
+    page = predictions.get_file(ctx, alice, model_id, files[1]).result[0]
+    assert {p["label"]: p["ocr_text"] for p in page.prediction}["total"] == "125.00"
 
 
 def test_agreement_per_label_with_hand_computed_kappa(team) -> None:  # type: ignore[no-untyped-def]

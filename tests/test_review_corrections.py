@@ -26,13 +26,13 @@ def plates(ctx: AppContext):  # type: ignore[no-untyped-def]
 
 
 def _page(ctx, who, model_id, file_id):  # type: ignore[no-untyped-def]
-    return predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    return predictions.get_file(ctx, who, model_id, file_id).result[0].prediction
 
 
 def _change(ctx, who, model_id, file_id, boxes, action, target=None):  # type: ignore[no-untyped-def]
     body = {"request_file_id": file_id, "predicted_boxes": boxes,
             "change": {"action": action, "id": target}}  # fmt: skip
-    return predictions.update_page(ctx, who, model_id, body)["prediction"]
+    return predictions.update_page(ctx, who, model_id, body).prediction
 
 
 def test_a_field_marked_wrong_stays_wrong_until_marked_otherwise(plates) -> None:  # type: ignore[no-untyped-def]
@@ -95,7 +95,7 @@ def test_approving_a_file_whose_only_field_is_wrong_adds_no_training_data(plates
     [p] = _page(ctx, who, model_id, file_id)
     _change(ctx, who, model_id, file_id, [{**p, "status": "wrong"}], "mark_wrong", p["id"])
     approved = predictions.set_moderated(ctx, who, model_id, file_id, True)
-    assert approved["moderated"] and approved["added_to_training"] is False
+    assert approved.moderated and approved.added_to_training is False
 
     def trained_on() -> list[TrainingFile]:
         with ctx.session() as s:
@@ -108,7 +108,7 @@ def test_approving_a_file_whose_only_field_is_wrong_adds_no_training_data(plates
     [row] = trained_on()
     assert [a["text"] for a in row.annotations] == ["HOSTEDON"]
     again = predictions.set_moderated(ctx, who, model_id, file_id, False)
-    assert again["added_to_training"] is False and trained_on() == []
+    assert again.added_to_training is False and trained_on() == []
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "xlsx"])

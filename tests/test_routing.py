@@ -110,14 +110,11 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
                           rules={"number_plate": {"pattern": "[A-Z0-9]{6,11}"}}, webhook_url=hook)  # fmt: skip
         files = [datasets.IncomingFile(p.name, p.read_bytes()) for p, _ in sample_items(22)[18:22]]
         results = [predictions.predict_files(ctx, who, model_id, [f])[0] for f in files]
-        routed = [predictions.get_file(ctx, who, model_id, r["request_file_id"]) for r in results]
-        through = [r for r in routed if r["moderated"]]
-        waiting = [r for r in routed if not r["moderated"]]
+        routed = [predictions.get_file(ctx, who, model_id, r.request_file_id) for r in results]
+        through = [r for r in routed if r.moderated]
+        waiting = [r for r in routed if not r.moderated]
         for r in waiting:  # each waiting file says why
-            assert (
-                any(p["flags"] for p in r["result"][0]["prediction"])
-                or not r["result"][0]["prediction"]
-            )
+            assert any(p["flags"] for p in r.result[0].prediction) or not r.result[0].prediction
         assert through, "plate-shaped, confident predictions go straight through"
 
         run_jobs(ctx)  # one attempt per file; the first finds the receiver down (503)
@@ -126,7 +123,7 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
         time.sleep(backoff(1) + 0.2)
         run_jobs(ctx)  # the failed delivery, retried after its back-off
         delivered = [b["request_file_id"] for b in _Receiver.bodies]
-        assert sorted(delivered) == sorted(r["request_file_id"] for r in through)
+        assert sorted(delivered) == sorted(r.request_file_id for r in through)
         assert _Receiver.bodies[0]["event"] == "file.approved"
 
         figures = review.stats(ctx, who, model_id)
@@ -150,8 +147,8 @@ def test_straight_through_webhook_retry_export_and_figures(trained) -> None:  # 
         ]
         by_id = {r["request_file_id"]: r for r in rows}
         for r in routed:
-            top = max(r["result"][0]["prediction"], key=lambda p: p["score"], default=None)
-            assert by_id[r["request_file_id"]]["number_plate"].startswith(
+            top = max(r.result[0].prediction, key=lambda p: p["score"], default=None)
+            assert by_id[r.request_file_id]["number_plate"].startswith(
                 top["ocr_text"] if top else ""
             )
         job = exports.request_export(ctx, who, model_id, "xlsx", today, today)
@@ -177,7 +174,7 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
     result = predictions.predict_files(
         ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())]
     )[0]
-    file_id = result["request_file_id"]
+    file_id = result.request_file_id
     box = {"xmin": 10, "ymin": 10, "xmax": 60, "ymax": 30}
     boxes = [
         {**box, "label": "number_plate", "ocr_text": "MH12AB1234", "score": 0.97,
@@ -190,8 +187,8 @@ def test_alternatives_stay_out_of_training_data_and_exports_unless_confirmed(tra
         ctx, who, model_id, {"request_file_id": file_id, "predicted_boxes": boxes}
     )
     # Each prediction says whether it is one (the editor sets unconfirmed ones aside).
-    assert [p["alternative"] for p in view["prediction"]] == [False, True, True]
-    stored = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    assert [p["alternative"] for p in view.prediction] == [False, True, True]
+    stored = predictions.get_file(ctx, who, model_id, file_id).result[0].prediction
     assert [p["alternative"] for p in stored] == [False, True, True]
     listed = review_queue.search(ctx, who, model_id, ReviewFilter()).files
     [mine] = [f for f in listed if f.id == file_id]
@@ -264,7 +261,7 @@ def test_queue_filters_counts_and_assignment(trained) -> None:  # type: ignore[n
     ctx, model_id = trained
     who = auth.authenticate(ctx, "test-admin-key")
     files = [datasets.IncomingFile(p.name, p.read_bytes()) for p, _ in sample_items(26)[22:26]]
-    ids = [predictions.predict_files(ctx, who, model_id, [f])[0]["request_file_id"] for f in files]
+    ids = [predictions.predict_files(ctx, who, model_id, [f])[0].request_file_id for f in files]
     predictions.set_moderated(ctx, who, model_id, ids[0], True)
     mine = review_queue.search(ctx, who, model_id, ReviewFilter())
     assert mine.counts.moderated >= 1 and mine.counts.unmoderated >= 3

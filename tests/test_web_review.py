@@ -112,7 +112,7 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     page.click("#files tbody tr:first-child a")
     page.wait_for_selector("#overlay g.box rect")
     file_id = page.url.split("?")[0].rsplit("/", 1)[1]
-    listed = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    listed = predictions.get_file(ctx, who, model_id, file_id).result[0].prediction
     before = listed[0]
     page.screenshot(path=str(SCREENS / "editor.png"))
 
@@ -165,7 +165,7 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     _saved(page)
     assert page.locator("#field-list li").count() == len(listed)
 
-    after = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    after = predictions.get_file(ctx, who, model_id, file_id).result[0].prediction
     assert [p["ocr_text"] for p in after] == ["FIXED123"] + [p["ocr_text"] for p in listed[1:]]
     assert after[0]["xmin"] > before["xmin"] and after[0]["ymin"] > before["ymin"]
     moved_w = (after[0]["xmax"] - after[0]["xmin"]) - (before["xmax"] - before["xmin"])
@@ -181,7 +181,7 @@ def test_a_reviewer_fixes_approves_and_retrains_in_the_browser(site, page) -> No
     # approve with the keyboard: the next waiting file opens
     page.keyboard.press("a")
     page.wait_for_url(lambda u: "/review/" in u and file_id not in u)
-    assert predictions.get_file(ctx, who, model_id, file_id)["moderated"]
+    assert predictions.get_file(ctx, who, model_id, file_id).moderated
     with ctx.session() as s:
         [row] = s.query(TrainingFile).filter(TrainingFile.source == f"review:{file_id}").all()
         assert row.annotations[0]["text"] == "FIXED123"
@@ -247,7 +247,7 @@ def test_the_editor_sets_doubted_readings_aside_until_asked_for(site, page) -> N
     [(path, _)] = sample_items(40)[39:40]
     file_id = predictions.predict_files(
         ctx, who, model_id, [datasets.IncomingFile(path.name, path.read_bytes())]
-    )[0]["request_file_id"]
+    )[0].request_file_id
     box = {"xmin": 10, "ymin": 10, "xmax": 80, "ymax": 40}
     predictions.update_page(ctx, who, model_id, {"request_file_id": file_id, "predicted_boxes": [
         {**box, "label": "number_plate", "ocr_text": "MH12AB1234", "score": 0.95,
@@ -275,7 +275,7 @@ def test_the_editor_sets_doubted_readings_aside_until_asked_for(site, page) -> N
     page.wait_for_selector("#overlay g.box rect")
     assert page.locator("#field-list li:visible").count() == 2
     assert page.locator("#alternatives").is_hidden()
-    [_, confirmed] = predictions.get_file(ctx, who, model_id, file_id)["result"][0]["prediction"]
+    [_, confirmed] = predictions.get_file(ctx, who, model_id, file_id).result[0].prediction
     assert (confirmed["ocr_text"], confirmed["status"]) == ("DOUBTED", "correct")
     predictions.delete_file(ctx, who, model_id, file_id)
 

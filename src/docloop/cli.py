@@ -751,7 +751,7 @@ def predict(
     incoming = [datasets.IncomingFile(f.name, f.read_bytes()) for f in files]
     with _user_errors():
         result = predictions.predict_files(ctx, who, _model_id(ctx, who, model), incoming)
-    console.print_json(json.dumps({"message": "Success", "result": result}))
+    console.print_json(json.dumps({"message": "Success", "result": given(result)}))
 
 
 @app.command("annotate-next")
@@ -816,7 +816,7 @@ def demo(host: str = "127.0.0.1", port: int = 8000, home: HomeOpt = None) -> Non
     result = predictions.predict_files(
         ctx, who, model.id, [datasets.IncomingFile(sample.name, sample.read_bytes())]
     )
-    found = [(p["label"], p["ocr_text"], p["score"]) for p in result[0]["prediction"]]
+    found = [(p["label"], p["ocr_text"], p["score"]) for p in result[0].prediction]
     console.print(
         f"\n[bold]docloop is serving on http://{host}:{port}[/bold]  (API key: {key})",
         soft_wrap=True,

@@ -74,7 +74,7 @@ class Site:
     def fields(self, file_id: str) -> list[dict[str, Any]]:
         """The stored predictions of the file's first page."""
         found = predictions.get_file(self.ctx, self.admin, self.model_id, file_id)
-        return list(found["result"][0]["prediction"])
+        return list(found.result[0].prediction)
 
     def clear(self) -> None:
         """Delete every file the tests seeded."""

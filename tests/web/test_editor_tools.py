@@ -26,8 +26,8 @@ def test_assign_takes_only_people_who_may_review(site: Site, page: Any) -> None:
         page.fill("#assign input[name=reviewer]", email)
         page.click("#assign button[type=submit]")
         expect(error).to_contain_text(why)  # waits: the error of the last try may still show
-    stored = predictions.get_file(site.ctx, site.admin, site.model_id, file_id)
-    assert stored.get("assigned_to") is None
+    stored = predictions.get_file_for_review(site.ctx, site.admin, site.model_id, file_id)
+    assert stored.assigned_to is None
     page.fill("#assign input[name=reviewer]", "Scientist@Example.com")
     page.click("#assign button[type=submit]")
     page.wait_for_function("document.getElementById('saved').textContent.startsWith('Assigned')")
@@ -46,7 +46,7 @@ def test_approving_a_file_whose_every_field_is_wrong_says_what_it_means(
     notice = page.locator("#empty-approval")
     notice.wait_for()
     assert "adds nothing to the training data" in notice.inner_text()
-    assert not predictions.get_file(site.ctx, site.admin, site.model_id, file_id)["moderated"]
+    assert not predictions.get_file(site.ctx, site.admin, site.model_id, file_id).moderated
     page.click("#empty-approval-no")
     assert notice.is_hidden()
     page.keyboard.press("a")
@@ -57,7 +57,7 @@ def test_approving_a_file_whose_every_field_is_wrong_says_what_it_means(
     assert flash.inner_text() == (
         "Approved. Not added to training data: no field left after those marked wrong."
     )
-    assert predictions.get_file(site.ctx, site.admin, site.model_id, file_id)["moderated"]
+    assert predictions.get_file(site.ctx, site.admin, site.model_id, file_id).moderated
 
     # Back to the file: un-approve it with the keyboard.
     page.goto(f"{site.url}/models/{site.model_id}/review/{file_id}")
@@ -66,7 +66,7 @@ def test_approving_a_file_whose_every_field_is_wrong_says_what_it_means(
     page.keyboard.press("u")
     page.wait_for_selector("#unapprove", state="hidden")
     assert page.inner_text("#file-state") == "Waiting for review"
-    assert not predictions.get_file(site.ctx, site.admin, site.model_id, file_id)["moderated"]
+    assert not predictions.get_file(site.ctx, site.admin, site.model_id, file_id).moderated
 
 
 def test_help_crops_zoom_and_drawing_by_keyboard(site: Site, page: Any) -> None:

@@ -44,15 +44,15 @@ def _predicted(site: Site, fields: list[dict[str, Any]]) -> str:
 def _first_review(site: Site, file_id: str) -> None:
     """The reviewer corrects the plate's text, confirms the sticker and approves the file."""
     who = users.sign_in(site.ctx, PEOPLE["reviewer"], PASSWORD)[1].principal
-    [page] = predictions.get_file(site.ctx, who, site.model_id, file_id)["result"]
+    [page] = predictions.get_file(site.ctx, who, site.model_id, file_id).result
     fixed = [
         {**p, "ocr_text": "KL31B4001", "status": "corrected"}
         if p["label"] == "number_plate"
         else {**p, "status": "correct"}
-        for p in page["prediction"]
+        for p in page.prediction
     ]
     predictions.update_page(site.ctx, who, site.model_id, {
-        "id": page["id"], "request_file_id": file_id, "prediction": fixed,
+        "id": page.id, "request_file_id": file_id, "prediction": fixed,
         "change": {"action": "edit_text"},
     })  # fmt: skip
     predictions.set_moderated(site.ctx, who, site.model_id, file_id, True)

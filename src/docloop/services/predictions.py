@@ -74,6 +74,71 @@ def _hosted_version(
 
 
 @dataclass(frozen=True, slots=True)
+class PageSize:
+    """A page's size in pixels."""
+
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class PageView:
+    """The prediction on one page of a file, as every API, the webhooks and the CLI show it.
+    ``message`` is the v2 page's status line ("Success" for every stored page); each of
+    ``prediction`` is a stored field (box, label, text, score, review status) with whether it is
+    an ``alternative`` reading."""
+
+    message: str
+    input: str
+    page: int
+    request_file_id: str
+    id: str
+    size: PageSize
+    prediction: list[dict[str, Any]]
+    moderated: bool
+    created_at: str
+    request_metadata: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class FileView:
+    """A stored prediction request file: its status, moderation state and pages."""
+
+    request_file_id: str
+    filename: str
+    status: str
+    error: str | None
+    moderated: bool
+    created_at: str
+    day: int
+    request_metadata: str | None
+    result: list[PageView]
+
+
+@dataclass(frozen=True, slots=True)
+class FileForReview(FileView):
+    """A file as the review editor sees it: also who approved it and to whom it is assigned."""
+
+    moderated_by: str | None
+    assigned_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedFile(FileView):
+    """A file just approved or un-approved, and whether it is now training data."""
+
+    added_to_training: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FilesByModeration:
+    """The files of a span of days, approved ones apart from the others, oldest first."""
+
+    moderated: list[FileView]
+    unmoderated: list[FileView]
+
+
+@dataclass(frozen=True, slots=True)
 class _Reading:
     """A file's fields, page by page, and how useful it would be to review: its most useful
     page's score (``ml/usefulness.py``), which the review queue sorts on."""
@@ -104,11 +169,11 @@ def predict_files(
     model_id: str,
     files: list[IncomingFile],
     metadata: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[PageView]:
     """Predict synchronously; returns one result per page of every file, all stored."""
     require(who, "predict")
     version = _hosted_version(ctx, who, model_id, files)
-    results = []
+    results: list[PageView] = []
     for f in files:
         check_size(ctx, f.filename, f.data)
         media_type, pages = decode(f.data, f.filename, max_pages=ctx.settings.max_pages)
@@ -121,13 +186,13 @@ def predict_files(
             row.predict_seconds = round(time.perf_counter() - started, 4)
             _store_pages(ctx, s, row, pages, reading)
             s.flush()
-            results.extend(_file_results(s, row))
+            results.extend(file_results(s, row))
     return results
 
 
 def predict_urls(
     ctx: AppContext, who: Principal, model_id: str, urls: object, metadata: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[PageView]:
     with ctx.session() as s:
         _production(s, load_model(s, who, model_id))
     return predict_files(ctx, who, model_id, download_all(ctx, urls), metadata)
@@ -283,7 +348,7 @@ def _page_row(file_id: str, index: int, width: int, height: int, fields: list) -
     )
 
 
-def _file_results(session: Session, row: InferenceFile) -> list[dict[str, Any]]:
+def file_results(session: Session, row: InferenceFile) -> list[PageView]:
     """Each page's view. Every prediction says whether it is an ``alternative``
     (``routing.alternatives``, over the whole file: a label's best may be on another page), so
     a reviewer can set aside the readings the model doubted without the client redoing the
@@ -306,19 +371,19 @@ def _file_results(session: Session, row: InferenceFile) -> list[dict[str, Any]]:
 
 def _page_view(
     row: InferenceFile, page: InferencePage, predictions: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "message": "Success",
-        "input": row.filename,
-        "page": page.page,
-        "request_file_id": row.id,
-        "id": page.id,
-        "size": {"width": page.width, "height": page.height},
-        "prediction": predictions,
-        "moderated": row.moderated,
-        "created_at": utc(row.created_at).isoformat(),
-        "request_metadata": row.request_metadata,
-    }
+) -> PageView:
+    return PageView(
+        message="Success",
+        input=row.filename,
+        page=page.page,
+        request_file_id=row.id,
+        id=page.id,
+        size=PageSize(page.width, page.height),
+        prediction=predictions,
+        moderated=row.moderated,
+        created_at=utc(row.created_at).isoformat(),
+        request_metadata=row.request_metadata,
+    )
 
 
 def _load_file(session: Session, who: Principal, model_id: str, file_id: str) -> InferenceFile:
@@ -329,21 +394,30 @@ def _load_file(session: Session, who: Principal, model_id: str, file_id: str) ->
     return row
 
 
-def get_file(
-    ctx: AppContext, who: Principal, model_id: str, file_id: str, *, reviewers: bool = False
-) -> dict[str, Any]:
-    """A stored result: its status, moderation state and per-page predictions; with
-    ``reviewers``, also who approved it and to whom it is assigned (for the review editor,
-    not for v2 clients)."""
+def get_file(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> FileView:
+    """A stored result: its status, moderation state and per-page predictions."""
+    with ctx.session() as s:
+        return _file_view(s, _load_file(s, who, model_id, file_id))
+
+
+def get_file_for_review(
+    ctx: AppContext, who: Principal, model_id: str, file_id: str
+) -> FileForReview:
+    """A stored result with who approved it and to whom it is assigned (for the review
+    editor, not for v2 clients)."""
     with ctx.session() as s:
         row = _load_file(s, who, model_id, file_id)
-        found = _file_view(s, row)
-        if reviewers:
-            found.update(moderated_by=row.moderated_by, assigned_to=row.assigned_to)
-        return found
+        return FileForReview(
+            **_file_fields(s, row), moderated_by=row.moderated_by, assigned_to=row.assigned_to
+        )
 
 
-def _file_view(session: Session, row: InferenceFile) -> dict[str, Any]:
+def _file_view(session: Session, row: InferenceFile) -> FileView:
+    return FileView(**_file_fields(session, row))
+
+
+def _file_fields(session: Session, row: InferenceFile) -> dict[str, Any]:
+    """The fields every view of a file has, for the views that add their own."""
     return {
         "request_file_id": row.id,
         "filename": row.filename,
@@ -353,13 +427,13 @@ def _file_view(session: Session, row: InferenceFile) -> dict[str, Any]:
         "created_at": utc(row.created_at).isoformat(),
         "day": row.day,
         "request_metadata": row.request_metadata,
-        "result": _file_results(session, row),
+        "result": file_results(session, row),
     }
 
 
 def list_by_days(
     ctx: AppContext, who: Principal, model_id: str, start_day: int, end_day: int
-) -> dict[str, Any]:
+) -> FilesByModeration:
     if start_day > end_day:
         raise InvalidInput(f"start_day_interval {start_day} is after current_batch_day {end_day}")
     with ctx.session() as s:
@@ -374,14 +448,15 @@ def list_by_days(
             .order_by(InferenceFile.created_at)
         ).all()
         views = [_file_view(s, r) for r in rows]
-    moderated = [v for v in views if v["moderated"]]
-    unmoderated = [v for v in views if not v["moderated"]]
-    return {"moderated": moderated, "unmoderated": unmoderated}
+    return FilesByModeration(
+        moderated=[v for v in views if v.moderated],
+        unmoderated=[v for v in views if not v.moderated],
+    )
 
 
 def set_moderated(
     ctx: AppContext, who: Principal, model_id: str, file_id: str, value: bool
-) -> dict[str, Any]:
+) -> ApprovedFile:
     """Approve (or un-approve) a file: an approved file with at least one field becomes
     training data of the model (``added_to_training`` says whether it did)."""
     require(who, "review")
@@ -405,11 +480,12 @@ def set_moderated(
             if value and model is not None:
                 webhooks.enqueue_delivery(ctx, s, model, row.id)
         s.flush()
-        added = corrections.in_training(s, row.id)
-    return {**get_file(ctx, who, model_id, file_id), "added_to_training": added}
+        return ApprovedFile(
+            **_file_fields(s, row), added_to_training=corrections.in_training(s, row.id)
+        )
 
 
-def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) -> dict[str, Any]:
+def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) -> PageView:
     """Replace one page's predictions with corrected ones (validated like training boxes).
 
     The change is logged with the page before and after; ``change`` in the body (an object
@@ -452,7 +528,7 @@ def update_page(ctx: AppContext, who: Principal, model_id: str, body: object) ->
         if row.moderated:
             corrections.sync_training_file(s, row)
         s.flush()
-        return next(v for v in _file_results(s, row) if v["id"] == page.id)
+        return next(v for v in file_results(s, row) if v.id == page.id)
 
 
 def _corrected(item: object, labels: list[str], page: InferencePage, n: int) -> dict[str, Any]:

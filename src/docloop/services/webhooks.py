@@ -26,6 +26,7 @@ from docloop.services.fetch import check_host
 from docloop.services.models import load_model
 from docloop.services.routing import best_fields
 from docloop.services.users import require
+from docloop.views import given
 
 WEBHOOK_ATTEMPTS = 8
 TIMEOUT_S = 10.0
@@ -84,12 +85,12 @@ def retry(
 def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
     """The approved file: ``fields`` holds each label's best field (a person's correction or
     confirmation before any machine reading), ``result`` every page as the API shows it."""
-    from docloop.services.predictions import _file_results, utc
+    from docloop.services.predictions import file_results, utc
 
-    result = _file_results(session, row)
+    result = file_results(session, row)
     model = session.get(Model, row.model_id)
     best = best_fields(
-        [p for page in result for p in page["prediction"]],
+        [p for page in result for p in page.prediction],
         model.review_threshold if model is not None else None,
     )
     return {
@@ -103,7 +104,7 @@ def payload(session: Session, row: InferenceFile) -> dict[str, Any]:
             label: {k: p.get(k) for k in ("ocr_text", "score", "status", "page_no", "id")}
             for label, p in best.items()
         },
-        "result": result,
+        "result": given(result),
     }
 
 

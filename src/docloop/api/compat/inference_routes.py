@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import Request
@@ -17,6 +18,8 @@ from docloop.api.permissions import Predictor, Reviewer
 from docloop.api.responses import TypedRouter
 from docloop.errors import InvalidInput, NotFound
 from docloop.services import predictions, review, webhooks
+from docloop.services.predictions import FileView
+from docloop.views import given
 
 router = TypedRouter()
 MESSAGES = {"done": "Success", "pending": "Pending", "failed": "Failed"}
@@ -26,8 +29,9 @@ def _alternatives(request: Request) -> bool:
     return flag(request.query_params.get("include_alternatives", ""))
 
 
-def _file_answer(model_id: str, view: dict[str, Any], include: bool) -> dict[str, Any]:
+def _file_answer(model_id: str, file: FileView, include: bool) -> dict[str, Any]:
     """docloop's file view (``status``, ``result`` pages) and Nanonets' retrieval shape in one."""
+    view = given(file)
     pages = [label_page(p, include) for p in view["result"]]
     return {
         "message": MESSAGES[view["status"]],
@@ -73,10 +77,10 @@ async def inference_page(
 ) -> dict[str, Any]:
     """One page of a file, by its id (or its number, counted from 0)."""
     view = await run_in_threadpool(predictions.get_file, ctx, who, model_id, request_file_id)
-    pages = [p for p in view["result"] if page_id in (p["id"], str(p["page"]))]
+    pages = [p for p in view.result if page_id in (p.id, str(p.page))]
     if not pages:
         raise NotFound(f"file {request_file_id} has no page {page_id!r}")
-    return _file_answer(model_id, {**view, "result": pages}, _alternatives(request))
+    return _file_answer(model_id, replace(view, result=pages), _alternatives(request))
 
 
 async def _listing(
@@ -92,7 +96,7 @@ async def _listing(
     listing = await run_in_threadpool(
         predictions.list_by_days, ctx, who, model_id, start_day_interval, current_batch_day
     )
-    views = listing["moderated"] + listing["unmoderated"]
+    views = given(listing.moderated + listing.unmoderated)
     return moderated_listing(model_id, views, _alternatives(request))
 
 
@@ -107,14 +111,14 @@ async def _verify(model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewe
     view = await run_in_threadpool(
         predictions.set_moderated, ctx, who, model_id, request_file_id, True
     )
-    return {"message": "Success", **view}
+    return {"message": "Success", **given(view)}
 
 
 async def _unverify(model_id: str, request_file_id: str, ctx: CtxDep, who: Reviewer) -> Any:
     view = await run_in_threadpool(
         predictions.set_moderated, ctx, who, model_id, request_file_id, False
     )
-    return {"message": "Success", **view}
+    return {"message": "Success", **given(view)}
 
 
 # The reference names the path both ways round; both are served.
@@ -140,7 +144,7 @@ for _prefix in (
 async def patch_page(model_id: str, request: Request, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
     body = await parse_body(request, ctx.settings.max_upload_bytes)
     page = await run_in_threadpool(predictions.update_page, ctx, who, model_id, body.fields)
-    return {"message": "Success", "result": [page]}
+    return {"message": "Success", "result": [given(page)]}
 
 
 @both_slashes(

@@ -31,6 +31,8 @@ from docloop.errors import InvalidInput
 from docloop.services import annotation, datasets, models, predictions, training
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
+from docloop.services.predictions import PageView
+from docloop.views import given
 
 router = TypedRouter()
 FAMILIES = ("OCR", "ObjectDetection")
@@ -172,10 +174,10 @@ async def _label_urls_async(
     return {"message": "Success", "result": [queued_page(q) for q in queued]}
 
 
-def _labelled(pages: list[dict[str, Any]], include_alternatives: bool) -> dict[str, Any]:
+def _labelled(pages: list[PageView], include_alternatives: bool) -> dict[str, Any]:
     return {
         "message": "Success",
-        "result": [label_page(p, include_alternatives) for p in pages],
+        "result": [label_page(p, include_alternatives) for p in given(pages)],
         "signed_urls": {},
     }
 

@@ -303,7 +303,7 @@ async def predict(
         pages = await run_in_threadpool(
             predictions.predict_urls, ctx, who, model_id, list_field(body, "urls"), meta
         )
-    return {"pages": pages}
+    return {"pages": given(pages)}
 
 
 @router.get("/models/{model_id}/datasets", response_model=list[r.DatasetVersion])
@@ -326,13 +326,15 @@ async def diff_dataset_versions(
 async def list_predictions(
     model_id: str, ctx: CtxDep, who: Reviewer, start_day: int, end_day: int
 ) -> dict[str, Any]:
-    return await run_in_threadpool(predictions.list_by_days, ctx, who, model_id, start_day, end_day)
+    return given(
+        await run_in_threadpool(predictions.list_by_days, ctx, who, model_id, start_day, end_day)
+    )
 
 
 @router.get("/models/{model_id}/predictions/{file_id}", response_model=r.FileForReview)
 async def get_prediction(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
-    return await run_in_threadpool(
-        lambda: predictions.get_file(ctx, who, model_id, file_id, reviewers=True)
+    return given(
+        await run_in_threadpool(predictions.get_file_for_review, ctx, who, model_id, file_id)
     )
 
 
@@ -570,12 +572,14 @@ async def approve(
         await run_in_threadpool(
             review_time.record, ctx, who, model_id, file_id, body.review_seconds
         )
-    return approved
+    return given(approved)
 
 
 @router.delete("/models/{model_id}/predictions/{file_id}/approval", response_model=r.ApprovedFile)
 async def unapprove(model_id: str, file_id: str, ctx: CtxDep, who: Reviewer) -> dict[str, Any]:
-    return await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, False)
+    return given(
+        await run_in_threadpool(predictions.set_moderated, ctx, who, model_id, file_id, False)
+    )
 
 
 @router.put(
@@ -588,7 +592,7 @@ async def correct_page(
 ) -> dict[str, Any]:
     body = await parse_body(request, ctx.settings.max_upload_bytes)
     fields = {**body.fields, "id": page_id, "request_file_id": file_id}
-    return await run_in_threadpool(predictions.update_page, ctx, who, model_id, fields)
+    return given(await run_in_threadpool(predictions.update_page, ctx, who, model_id, fields))
 
 
 @router.delete("/models/{model_id}/predictions/{file_id}", status_code=204)
