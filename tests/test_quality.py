@@ -28,10 +28,12 @@ TOTAL_BOX = {"xmin": 500.0, "ymin": 500.0, "xmax": 600.0, "ymax": 530.0}
 DATE_BOX = {"xmin": 500.0, "ymin": 40.0, "xmax": 620.0, "ymax": 70.0}
 
 
-def _person(ctx: AppContext, app: Any, email: str) -> tuple[Principal, TestClient]:
-    """A signed-in reviewer: their principal and an API client (of the running ``app``)
-    holding their browser session."""
-    users.create_user(ctx, email=email, password=PASSWORD, role="reviewer")
+def _person(
+    ctx: AppContext, app: Any, email: str, role: str = "reviewer"
+) -> tuple[Principal, TestClient]:
+    """A signed-in person (a reviewer unless ``role`` says otherwise): their principal and an
+    API client (of the running ``app``) holding their browser session."""
+    users.create_user(ctx, email=email, password=PASSWORD, role=role)
     secret, signed = users.sign_in(ctx, email, PASSWORD)
     client = TestClient(app, headers={CSRF_HEADER: signed.csrf_token})
     client.cookies.set(SESSION_COOKIE, secret)

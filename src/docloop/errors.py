@@ -5,6 +5,7 @@ DocloopError
 │   └── UnsupportedMedia (415) bytes are not an image or PDF we read
 ├── Unauthorized        (401)  missing or unknown API key
 ├── Forbidden           (403)  key known but lacks the right
+│   └── UnderBlindReview (403) the caller's open second review hides the file's decision
 ├── NotFound            (404)  unknown id, or one of another workspace
 ├── Conflict            (409)  the resource is not in a state that allows this
 ├── PayloadTooLarge     (413)
@@ -41,6 +42,11 @@ class Unauthorized(DocloopError):
 
 class Forbidden(DocloopError):
     status_code = 403
+
+
+class UnderBlindReview(Forbidden):
+    """The caller has an open second review of the file: until they submit it, nothing may
+    show them the first reviewer's decision (services/second_review.py)."""
 
 
 class NotFound(DocloopError):

@@ -10,13 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from docloop.db.tables import TrainingFile
 from docloop.domain import Box
 from docloop.errors import NotFound
+from docloop.services import second_review
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
+from docloop.services.corrections import REVIEW_SOURCE
 from docloop.services.datasets import validate_objects
 from docloop.services.models import load_model, touch
 from docloop.services.ocr import read_blob
@@ -50,13 +52,17 @@ class Preannotation:
 
 
 def list_files(ctx: AppContext, who: Principal, model_id: str) -> list[TrainingFileView]:
+    """The model's training files, but the copies of files under the caller's open second
+    review: their annotations are the first reviewer's approved fields."""
     with ctx.session() as s:
         load_model(s, who, model_id)
-        rows = s.scalars(
-            select(TrainingFile)
-            .where(TrainingFile.model_id == model_id)
-            .order_by(TrainingFile.created_at, TrainingFile.id)
-        ).all()
+        query = select(TrainingFile).where(TrainingFile.model_id == model_id)
+        hidden = [REVIEW_SOURCE + f for f in s.scalars(second_review.hidden_from(who.actor))]
+        if hidden:
+            query = query.where(
+                or_(TrainingFile.source.is_(None), TrainingFile.source.not_in(hidden))
+            )
+        rows = s.scalars(query.order_by(TrainingFile.created_at, TrainingFile.id)).all()
         return [_view(r) for r in rows]
 
 
@@ -114,7 +120,7 @@ def text_under(
 
 def _blob_of(ctx: AppContext, who: Principal, model_id: str, file_id: str) -> tuple[str, str]:
     with ctx.session() as s:
-        row = load_training_file(s, who, model_id, file_id)
+        row = load_training_file(s, who, model_id, file_id, decision=False)
         return row.blob_hash, row.filename
 
 
@@ -122,11 +128,18 @@ def _object(label: str, box: dict[str, int], text: str, page: int) -> dict[str, 
     return {"name": label, "bndbox": box, "ocr_text": text, "page": page}
 
 
-def load_training_file(session: Any, who: Principal, model_id: str, file_id: str) -> TrainingFile:
+def load_training_file(
+    session: Any, who: Principal, model_id: str, file_id: str, *, decision: bool = True
+) -> TrainingFile:
+    """The model's training file, for a use that shows or changes its annotations: refused
+    (``decision``) when it is the approved copy of a file under the caller's open second
+    review. Its page images and OCR text (``decision=False``) stay open."""
     load_model(session, who, model_id)
     row = session.get(TrainingFile, file_id)
     if row is None or row.model_id != model_id:
         raise NotFound(f"no training file {file_id!r} for model {model_id}")
+    if decision and row.source and row.source.startswith(REVIEW_SOURCE):
+        second_review.refuse_if_blind(session, who, row.source.removeprefix(REVIEW_SOURCE))
     return row
 
 

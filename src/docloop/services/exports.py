@@ -22,7 +22,7 @@ from sqlalchemy import func, select, tuple_
 from docloop.db.tables import Export, InferenceFile, InferencePage, Model, utcnow
 from docloop.domain import JobKind
 from docloop.errors import Conflict, InvalidInput, NotFound
-from docloop.services import jobs, routing
+from docloop.services import jobs, routing, second_review
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
@@ -110,7 +110,9 @@ def _view(e: Export) -> ExportView:
 
 def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
     """Build the export in batches of ``BATCH`` files read by keyset, each written out to a
-    temporary file at once, so 100,000 files take the memory of one batch, not of the lot."""
+    temporary file at once, so 100,000 files take the memory of one batch, not of the lot.
+    The files under its requester's open second reviews are left out: an export shows
+    approvals and corrected fields."""
     export_id = payload["export_id"]
     with ctx.session() as s:
         export = s.get(Export, export_id)
@@ -127,6 +129,7 @@ def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
             InferenceFile.status == DONE,
             InferenceFile.day >= start,
             InferenceFile.day <= end,
+            InferenceFile.id.not_in(second_review.hidden_from(export.created_by)),
         )
         total = s.scalar(chosen.with_only_columns(func.count())) or 0
         export.status = "running"

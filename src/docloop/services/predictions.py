@@ -386,11 +386,18 @@ def _page_view(
     )
 
 
-def _load_file(session: Session, who: Principal, model_id: str, file_id: str) -> InferenceFile:
+def _load_file(
+    session: Session, who: Principal, model_id: str, file_id: str, *, decision: bool = True
+) -> InferenceFile:
+    """The model's file, for a use that shows or changes its ``decision`` (fields, marks,
+    approval): refused while the caller's second review of it is open. Only its page images
+    and OCR text (``decision=False``) stay open to the blind editor."""
     load_model(session, who, model_id)
     row = session.get(InferenceFile, file_id) if file_id else None
     if row is None or row.model_id != model_id:
         raise NotFound(f"no inference request file {file_id!r} for model {model_id}")
+    if decision:
+        second_review.refuse_if_blind(session, who, row.id)
     return row
 
 
@@ -434,6 +441,8 @@ def _file_fields(session: Session, row: InferenceFile) -> dict[str, Any]:
 def list_by_days(
     ctx: AppContext, who: Principal, model_id: str, start_day: int, end_day: int
 ) -> FilesByModeration:
+    """The files predicted from ``start_day`` to ``end_day``, but those under the caller's
+    open second review (``second_review.hidden_from``)."""
     if start_day > end_day:
         raise InvalidInput(f"start_day_interval {start_day} is after current_batch_day {end_day}")
     with ctx.session() as s:
@@ -444,6 +453,7 @@ def list_by_days(
                 InferenceFile.model_id == model_id,
                 InferenceFile.day >= start_day,
                 InferenceFile.day <= end_day,
+                InferenceFile.id.not_in(second_review.hidden_from(who.actor)),
             )
             .order_by(InferenceFile.created_at)
         ).all()

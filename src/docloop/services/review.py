@@ -40,7 +40,7 @@ def page_image(
     if max_side is not None and not MIN_SIDE <= max_side <= MAX_SIDE:
         raise InvalidInput(f"max_side must be between {MIN_SIDE} and {MAX_SIDE}")
     with ctx.session() as s:
-        row = _load_file(s, who, model_id, file_id)
+        row = _load_file(s, who, model_id, file_id, decision=False)
         blob, name = row.blob_hash, row.filename
     if max_side is None:
         return stored_page_image(ctx, blob, name, page)
@@ -86,7 +86,7 @@ def text_under(
 ) -> str:
     """The OCR words whose centre lies in ``box``, in reading order: a drawn field's text."""
     with ctx.session() as s:
-        row = _load_file(s, who, model_id, file_id)
+        row = _load_file(s, who, model_id, file_id, decision=False)
         blob, name = row.blob_hash, row.filename
     return stored_text_under(ctx, blob, name, page, box)
 

@@ -9,6 +9,9 @@ costs what page 1 costs and a file approved meanwhile does not shift the next pa
 The order is total: the sort column, then the file id in the same direction. A missing value
 (a file with no field has no lowest score; an unassigned file no assignee) sorts after every
 value when ascending and before every value when descending, on both databases.
+
+Each person's queue leaves out the files under their open second review: its counts, totals,
+positions and next files are of the files they may see (``second_review.hidden_from``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from docloop.db.tables import InferenceFile
 from docloop.errors import InvalidInput
+from docloop.services import second_review
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.file_summary import label_term, split_labels
@@ -159,7 +163,7 @@ def search(
     key = _decode(cursor, order) if cursor else None
     with ctx.session() as s:
         load_model(s, who, model_id)
-        counts = _counts(s, model_id, f)
+        counts = _counts(s, who, model_id, f)
         total = (
             (counts.moderated if f.moderated else counts.unmoderated)
             if f.moderated is not None
@@ -167,7 +171,7 @@ def search(
         )
         backward = key is not None and key[2] == "p"
         walk = order.reversed() if backward else order
-        query = _filtered(model_id, f)
+        query = _filtered(who, model_id, f)
         if key is not None:
             query = query.where(_after(walk, key[0], key[1]))
         rows = list(s.scalars(_ordered(query, walk).limit(limit + 1)))
@@ -199,7 +203,7 @@ def position(
     require(who, "review")
     check(f, order)
     with ctx.session() as s:
-        return _position(s, model_id, _load_file(s, who, model_id, file_id), f, order)
+        return _position(s, who, model_id, _load_file(s, who, model_id, file_id), f, order)
 
 
 def next_file(
@@ -217,7 +221,7 @@ def next_file(
     with ctx.session() as s:
         load_model(s, who, model_id)
         row = s.get(InferenceFile, current) if current else None
-        ids = _filtered(model_id, f).with_only_columns(InferenceFile.id)
+        ids = _filtered(who, model_id, f).with_only_columns(InferenceFile.id)
         if row is not None and row.model_id == model_id:
             following = _first(s, ids, order, row)
             if following is not None:
@@ -226,10 +230,15 @@ def next_file(
 
 
 def _position(
-    session: Session, model_id: str, row: InferenceFile, f: ReviewFilter, order: QueueOrder
+    session: Session,
+    who: Principal,
+    model_id: str,
+    row: InferenceFile,
+    f: ReviewFilter,
+    order: QueueOrder,
 ) -> QueuePosition:
     value = getattr(row, SORTS[order.sort].key)
-    base = _filtered(model_id, f)
+    base = _filtered(who, model_id, f)
     total = session.scalar(_count(base)) or 0
     listed = session.scalar(_count(base.where(InferenceFile.id == row.id)))
     ahead = session.scalar(_count(base.where(_after(order.reversed(), value, row.id)))) or 0
@@ -248,10 +257,16 @@ def _first(session: Session, ids: Select[Any], order: QueueOrder, row: Inference
     return session.scalar(_ordered(ids.where(_after(order, value, row.id)), order).limit(1))
 
 
-def _filtered(model_id: str, f: ReviewFilter, *, moderated: bool = True) -> Select[Any]:
-    """Processed files of the model matching ``f`` (its moderated setting unless told not)."""
+def _filtered(
+    who: Principal, model_id: str, f: ReviewFilter, *, moderated: bool = True
+) -> Select[Any]:
+    """Processed files of the model matching ``f`` (its moderated setting unless told not),
+    but those under the caller's open second review: the queue never shows them the first
+    decision, so the file is left out of their lists, counts, positions and next files."""
     query = select(InferenceFile).where(
-        InferenceFile.model_id == model_id, InferenceFile.status == DONE
+        InferenceFile.model_id == model_id,
+        InferenceFile.status == DONE,
+        InferenceFile.id.not_in(second_review.hidden_from(who.actor)),
     )
     if f.start:
         query = query.where(InferenceFile.day >= epoch_day(_midnight(f.start)))
@@ -266,9 +281,9 @@ def _filtered(model_id: str, f: ReviewFilter, *, moderated: bool = True) -> Sele
     return query
 
 
-def _counts(session: Session, model_id: str, f: ReviewFilter) -> QueueCounts:
+def _counts(session: Session, who: Principal, model_id: str, f: ReviewFilter) -> QueueCounts:
     query = (
-        _filtered(model_id, f, moderated=False)
+        _filtered(who, model_id, f, moderated=False)
         .with_only_columns(InferenceFile.moderated, func.count())
         .group_by(InferenceFile.moderated)
     )

@@ -7,6 +7,13 @@ whatever their volume). The sample is assigned to the reviewer with the fewest o
 reviews. The second reviewer sees what the model predicted (the pages before any correction),
 never the approved fields, and submits the fields as they read them; that decision is stored on
 the second review only, so the approved data (the training file, the change log) never changes.
+
+Blindness is a rule of the services, not of the pages: while a person's second review of a file
+is open, every service that would show them the file's first decision leaves the file out of
+what it lists (the review queue and its counts, the listings by day, their exports, the
+training files) or refuses it with ``UnderBlindReview`` (the file's views, change log, approval,
+corrections and training copy). Only its page images and the OCR text under a box stay open:
+the blind editor needs them. Submitting the review lifts the rule.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from docloop.db.tables import (
@@ -28,7 +35,7 @@ from docloop.db.tables import (
     User,
     utcnow,
 )
-from docloop.errors import Conflict, Forbidden, InvalidInput, NotFound
+from docloop.errors import Conflict, Forbidden, InvalidInput, NotFound, UnderBlindReview
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model
@@ -249,12 +256,31 @@ def open_for(ctx: AppContext, who: Principal, file_id: str) -> str | None:
     """The caller's open second review of the file, if any: the review editor sends them there
     instead of showing the first decision."""
     with ctx.session() as s:
-        return s.scalar(
-            select(SecondReview.id).where(
-                SecondReview.file_id == file_id,
-                SecondReview.reviewer == who.actor,
-                SecondReview.decided_at.is_(None),
-            )
+        return _open_review(s, who.actor, file_id)
+
+
+def _open_review(session: Session, actor: str, file_id: str) -> str | None:
+    return session.scalar(
+        hidden_from(actor).with_only_columns(SecondReview.id).where(SecondReview.file_id == file_id)
+    )
+
+
+def hidden_from(actor: str) -> Select[tuple[str]]:
+    """The ids of the files ``actor`` has an open second review of: the files whose first
+    decision no listing, count or export may show them until they submit."""
+    return select(SecondReview.file_id).where(
+        SecondReview.reviewer == actor, SecondReview.decided_at.is_(None)
+    )
+
+
+def refuse_if_blind(session: Session, who: Principal, file_id: str) -> None:
+    """UnderBlindReview when the caller has an open second review of the file: the views of
+    the file (its fields, marks, approval, change log) would show them the first decision."""
+    review_id = _open_review(session, who.actor, file_id)
+    if review_id is not None:
+        raise UnderBlindReview(
+            f"file {file_id} is under your blind second review: its first decision stays hidden "
+            f"from you until you submit yours; open /second-reviews/{review_id}"
         )
 
 
