@@ -1,7 +1,8 @@
 """Blind second reviews are a rule of the services: while a person's second review of a file is
 open, no route shows them the file's first decision (its approval, the approver's name, the
 corrected fields, the change log), whether through the review queue, the file's views, the v2
-adapter, exports or the training copy; submitting the review brings the usual views back."""
+adapter, exports, webhook retries or the training copy; submitting the review brings the usual
+views back."""
 
 from __future__ import annotations
 
@@ -17,9 +18,10 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from docloop.api.app import create_app
-from docloop.db.tables import InferenceFile, TrainingFile
+from docloop.db.tables import InferenceFile, Model, TrainingFile
+from docloop.domain import JobKind, JobStatus
 from docloop.errors import UnderBlindReview
-from docloop.services import auth, exports, models, predictions, review_queue
+from docloop.services import auth, exports, jobs, models, predictions, review_queue
 from docloop.services.context import AppContext
 from docloop.services.corrections import REVIEW_SOURCE
 from tests import kpi_history as h
@@ -229,3 +231,19 @@ def test_the_training_copy_of_the_file_is_hidden_from_its_blind_reviewer(blind) 
     _submit(blind)
     assert [f["id"] for f in blind["bob_client"].get(files).json()] == [training_id]
     assert blind["bob_client"].get(f"{files}/{training_id}").is_success
+
+
+def test_retrying_failed_webhook_deliveries_skips_the_file_for_its_blind_reviewer(blind) -> None:  # type: ignore[no-untyped-def]
+    ctx, model_id, file_id = blind["ctx"], blind["model_id"], blind["file"]
+    with ctx.session() as s:
+        s.get(Model, model_id).webhook_url = "http://127.0.0.1:9/hook"  # type: ignore[union-attr]
+        job = jobs.enqueue(
+            s, JobKind.WEBHOOK, {"request_file_id": file_id}, model_id=model_id, max_attempts=1
+        )
+        job.status = JobStatus.FAILED.value
+    url = f"/api/v2/Inferences/Model/{model_id}/ImageLevelInferences/retryallexports"
+    every = blind["bob_client"].post(url, json={})
+    assert every.status_code == 200 and every.json()["queued"] == []
+    named = blind["bob_client"].post(url, json={"file_ids": [file_id]})
+    assert named.status_code == 403 and named.json()["error"] == "UnderBlindReview"
+    assert blind["alice_client"].post(url, json={}).json()["queued"] == [file_id]

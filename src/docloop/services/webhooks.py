@@ -19,7 +19,7 @@ from docloop import __version__
 from docloop.db.tables import InferenceFile, Job, Model
 from docloop.domain import JobKind, JobStatus
 from docloop.errors import Conflict, InvalidInput, TransientError
-from docloop.services import jobs
+from docloop.services import jobs, second_review
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.fetch import check_host
@@ -70,7 +70,10 @@ def retry(
                     Job.status == JobStatus.FAILED.value,
                 )
             ).all()
-            file_ids = list(dict.fromkeys(str(p["request_file_id"]) for p in failed))
+            # A file under the caller's open second review is left out, as in every listing.
+            hidden = set(s.scalars(second_review.hidden_from(who.actor)))
+            ids = (str(p["request_file_id"]) for p in failed)
+            file_ids = list(dict.fromkeys(f for f in ids if f not in hidden))
         queued, skipped = [], []
         for file_id in file_ids:
             row = _load_file(s, who, model_id, file_id)
