@@ -5,9 +5,10 @@ then times through the API (in-process ASGI client, an admin key): opening the q
 filter and sort, a deep keyset page, the counts, a file's position, approve-and-next, and
 starting an export; then runs one export of every file (streamed in batches). Prints p50 and
 p95 per operation and the process's peak memory, one child process per size so each figure
-is its own.
+is its own. With ``--open-reviews N`` the caller has N open second reviews of approved files,
+which every queue query and the export leave out (``second_review.hidden_from``).
 
-    python benchmarks/review_scale.py [--sizes 10000 100000] [--repeat 20]
+    python benchmarks/review_scale.py [--sizes 10000 100000] [--repeat 20] [--open-reviews 0]
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres]
 """
 
@@ -30,11 +31,14 @@ from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from docloop.api.app import create_app
 from docloop.config import Settings
+from docloop.db.tables import InferenceFile, SecondReview
 from docloop.services import auth, exports, models
-from docloop.services.context import build_context
+from docloop.services.auth import Principal
+from docloop.services.context import AppContext, build_context
 from docloop.services.file_summary import summary_of
 from docloop.services.predictions import DONE, epoch_day
 
@@ -109,7 +113,23 @@ def timed(repeat: int, call: Callable[[int], Any]) -> tuple[float, float]:
     return statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
 
 
-def measure(base_url: str, n: int, repeat: int) -> dict[str, Any]:
+def open_reviews(ctx: AppContext, who: Principal, model_id: str, n: int) -> None:
+    """Give the caller ``n`` open second reviews, of the first ``n`` approved files by id."""
+    with ctx.session() as s:
+        files = s.scalars(
+            select(InferenceFile.id)
+            .where(InferenceFile.model_id == model_id, InferenceFile.moderated.is_(True))
+            .order_by(InferenceFile.id)
+            .limit(n)
+        ).all()
+        s.add_all(
+            SecondReview(id=str(uuid.uuid4()), file_id=f, model_id=model_id,
+                         first_reviewer="bench", reviewer=who.actor, shown=[], first=[])
+            for f in files
+        )  # fmt: skip
+
+
+def measure(base_url: str, n: int, repeat: int, reviews: int = 0) -> dict[str, Any]:
     """Seed ``n`` files into a new database, time each operation, drop the database."""
     name = f"docloop_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(base_url, autocommit=True) as conn:
@@ -117,14 +137,18 @@ def measure(base_url: str, n: int, repeat: int) -> dict[str, Any]:
     url = base_url.rsplit("/", 1)[0] + "/" + name
     home = Path(tempfile.mkdtemp(prefix="docloop-bench-"))
     ctx = build_context(
-        Settings(home=home, database_url=url, bootstrap_api_key=KEY, inprocess_worker=False)
-    )
+        Settings(
+            home=home, database_url=url, bootstrap_api_key=KEY, inprocess_worker=False,
+            auto_migrate=True,  # a throwaway database: this process makes its schema
+        )
+    )  # fmt: skip
     try:
         who = auth.authenticate(ctx, KEY)
         model_id = models.create_model(ctx, who, categories=LABELS).id
         blob = ctx.blobs.put(b"not an image: the queue never opens the file")
         seed_s = seed(url, model_id, n, blob)
-        out: dict[str, Any] = {"files": n, "seed_s": round(seed_s, 1)}
+        open_reviews(ctx, who, model_id, reviews)
+        out: dict[str, Any] = {"files": n, "seed_s": round(seed_s, 1), "open_reviews": reviews}
         with TestClient(
             create_app(ctx.settings, ctx=ctx), headers={"Authorization": f"Bearer {KEY}"}
         ) as c:
@@ -198,16 +222,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument(
+        "--open-reviews", type=int, default=0, help="the caller's open second reviews"
+    )
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child: one size, JSON on stdout
-        print(json.dumps(measure(args.postgres, args.sizes[0], args.repeat)))
+        print(json.dumps(measure(args.postgres, args.sizes[0], args.repeat, args.open_reviews)))
         return
     results = []
     for n in args.sizes:
         child = subprocess.run(
             [sys.executable, __file__, "--one", "--sizes", str(n), "--repeat", str(args.repeat),
-             "--postgres", args.postgres],
+             "--open-reviews", str(args.open_reviews), "--postgres", args.postgres],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         results.append(json.loads(child.stdout.strip().splitlines()[-1]))
@@ -222,7 +249,7 @@ def _print(results: list[dict[str, Any]]) -> None:
     for op in ops:
         cells = [f"{r[op]['p50_ms']} / {r[op]['p95_ms']}" for r in results]
         print(f"| {op} | " + " | ".join(cells) + " |")
-    for key in ("seed_s", "peak_rss_mb_queries", "export_all_s", "export_rows",
+    for key in ("open_reviews", "seed_s", "peak_rss_mb_queries", "export_all_s", "export_rows",
                 "peak_rss_mb_after_export"):  # fmt: skip
         print(f"| {key} | " + " | ".join(str(r[key]) for r in results) + " |")
 
