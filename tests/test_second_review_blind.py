@@ -222,6 +222,8 @@ def test_the_training_copy_of_the_file_is_hidden_from_its_blind_reviewer(blind) 
     files = f"/api/v1/models/{model_id}/files"
     assert [f["id"] for f in blind["admin"].get(files).json()] == [training_id]
     assert blind["bob_client"].get(files).json() == []
+    v2 = blind["bob_client"].get(f"/api/v2/OCR/Model/{model_id}/Annotations")
+    assert v2.status_code == 200 and v2.json()["Data"] == []
     for path in ("", "/transcription"):
         r = blind["bob_client"].get(f"{files}/{training_id}{path}")
         assert r.status_code == 403 and r.json()["error"] == "UnderBlindReview", path
@@ -231,6 +233,8 @@ def test_the_training_copy_of_the_file_is_hidden_from_its_blind_reviewer(blind) 
     _submit(blind)
     assert [f["id"] for f in blind["bob_client"].get(files).json()] == [training_id]
     assert blind["bob_client"].get(f"{files}/{training_id}").is_success
+    v2 = blind["bob_client"].get(f"/api/v2/OCR/Model/{model_id}/Annotations")
+    assert len(v2.json()["Data"]) == 1
 
 
 def test_retrying_failed_webhook_deliveries_skips_the_file_for_its_blind_reviewer(blind) -> None:  # type: ignore[no-untyped-def]
