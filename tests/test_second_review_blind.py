@@ -215,6 +215,40 @@ def test_an_export_its_blind_reviewer_starts_leaves_the_file_out(blind) -> None:
     assert exported(blind["bob"]) == {file_id: "125.00", blind["waiting"]: "12.50"}
 
 
+def test_an_export_that_may_hold_the_file_is_not_downloaded_by_its_blind_reviewer(db_ctx) -> None:  # type: ignore[no-untyped-def]
+    """Someone else's export of the file's days, or one's own asked for before the review
+    opened (here built with the first reviewer's correction), is refused until the review is
+    submitted."""
+    ctx = db_ctx
+    with TestClient(create_app(ctx.settings, ctx=ctx), headers=basic("test-admin-key")) as c:
+        admin = auth.authenticate(ctx, "test-admin-key")
+        model_id = models.create_model(ctx, admin, categories=h.LABELS, name="invoices").id
+        alice, alice_client = _person(ctx, c.app, "alice@example.com")
+        bob, bob_client = _person(ctx, c.app, "bob@example.com")
+        c.put(f"/api/v1/models/{model_id}/second-review", json={"share": 1})
+        file_id = _waiting_file(ctx, model_id)
+        today = date.today()
+        earlier = exports.request_export(ctx, bob, model_id, "csv", today, today)
+        _correct_total(ctx, alice, model_id, file_id)
+        run_jobs(ctx)
+        assert "125.00" in alice_client.get(f"/api/v1/exports/{earlier.id}/file").text
+        predictions.set_moderated(ctx, alice, model_id, file_id, True)
+        theirs = exports.request_export(ctx, alice, model_id, "csv", today, today)
+        run_jobs(ctx)
+        [review] = bob_client.get("/api/v1/second-reviews").json()
+        for export in (earlier, theirs):
+            r = bob_client.get(f"/api/v1/exports/{export.id}/file")
+            assert r.status_code == 403 and r.json()["error"] == "UnderBlindReview"
+            assert f"/second-reviews/{review['id']}" in r.json()["message"]
+            assert bob_client.get(f"/api/v1/exports/{export.id}").json()["status"] == "done"
+        assert alice_client.get(f"/api/v1/exports/{theirs.id}/file").status_code == 200
+        url = f"/api/v1/second-reviews/{review['id']}"
+        assert bob_client.put(url, json={"fields": _fields("12.50")}).status_code == 200
+        assert "125.00" in bob_client.get(f"/api/v1/exports/{theirs.id}/file").text
+        alice_client.close()
+        bob_client.close()
+
+
 def test_the_training_copy_of_the_file_is_hidden_from_its_blind_reviewer(blind) -> None:  # type: ignore[no-untyped-def]
     ctx, model_id = blind["ctx"], blind["model_id"]
     with ctx.session() as s:

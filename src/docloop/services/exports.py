@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import IO, Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Select, func, select, tuple_
 
 from docloop.db.tables import Export, InferenceFile, InferencePage, Model, utcnow
 from docloop.domain import JobKind
@@ -67,11 +67,20 @@ def get_export(ctx: AppContext, who: Principal, export_id: str) -> ExportView:
 
 
 def download(ctx: AppContext, who: Principal, export_id: str) -> tuple[bytes, str, str]:
-    """The file's bytes, media type and a file name."""
+    """The file's bytes, media type and a file name.
+
+    Refused (UnderBlindReview) when the export may hold a file under the caller's open second
+    review: a file of its range, unless the caller asked for the export after that review
+    opened (it was then built without the file)."""
     with ctx.session() as s:
         export = _load(s, who, export_id)
         if export.status != "done" or export.blob_hash is None:
             raise Conflict(f"export {export_id} is not ready ({export.status})")
+        mine = export.created_by == who.actor
+        second_review.refuse_if_blind(
+            s, who, _chosen(export).with_only_columns(InferenceFile.id),
+            opened_after=export.created_at if mine else None,
+        )  # fmt: skip
         name = f"docloop-{export.filters['start']}-{export.filters['end']}.{export.format}"
         return ctx.blobs.get(export.blob_hash), FORMATS[export.format], name
 
@@ -122,14 +131,8 @@ def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         if model is None:
             return
         labels, fmt, threshold = list(model.categories), export.format, model.review_threshold
-        start = epoch_day(_midnight(date.fromisoformat(export.filters["start"])))
-        end = epoch_day(_midnight(date.fromisoformat(export.filters["end"])))
-        chosen = select(InferenceFile).where(
-            InferenceFile.model_id == model.id,
-            InferenceFile.status == DONE,
-            InferenceFile.day >= start,
-            InferenceFile.day <= end,
-            InferenceFile.id.not_in(second_review.hidden_from(export.created_by)),
+        chosen = _chosen(export).where(
+            InferenceFile.id.not_in(second_review.hidden_from(export.created_by))
         )
         total = s.scalar(chosen.with_only_columns(func.count())) or 0
         export.status = "running"
@@ -157,6 +160,18 @@ def run_export_job(ctx: AppContext, payload: dict[str, Any]) -> None:
         if export is not None:
             export.status, export.progress, export.rows = "done", 1.0, done
             export.blob_hash, export.finished_at = digest, utcnow()
+
+
+def _chosen(export: Export) -> Select[tuple[InferenceFile]]:
+    """The processed files of the export's model and range of days."""
+    start = epoch_day(_midnight(date.fromisoformat(export.filters["start"])))
+    end = epoch_day(_midnight(date.fromisoformat(export.filters["end"])))
+    return select(InferenceFile).where(
+        InferenceFile.model_id == export.model_id,
+        InferenceFile.status == DONE,
+        InferenceFile.day >= start,
+        InferenceFile.day <= end,
+    )
 
 
 def mark_failed(session: Any, export_id: str, reason: str) -> None:

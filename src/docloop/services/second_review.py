@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -256,13 +257,11 @@ def open_for(ctx: AppContext, who: Principal, file_id: str) -> str | None:
     """The caller's open second review of the file, if any: the review editor sends them there
     instead of showing the first decision."""
     with ctx.session() as s:
-        return _open_review(s, who.actor, file_id)
-
-
-def _open_review(session: Session, actor: str, file_id: str) -> str | None:
-    return session.scalar(
-        hidden_from(actor).with_only_columns(SecondReview.id).where(SecondReview.file_id == file_id)
-    )
+        return s.scalar(
+            hidden_from(who.actor)
+            .with_only_columns(SecondReview.id)
+            .where(SecondReview.file_id == file_id)
+        )
 
 
 def hidden_from(actor: str) -> Select[tuple[str]]:
@@ -273,11 +272,26 @@ def hidden_from(actor: str) -> Select[tuple[str]]:
     )
 
 
-def refuse_if_blind(session: Session, who: Principal, file_id: str) -> None:
-    """UnderBlindReview when the caller has an open second review of the file: the views of
-    the file (its fields, marks, approval, change log) would show them the first decision."""
-    review_id = _open_review(session, who.actor, file_id)
-    if review_id is not None:
+def refuse_if_blind(
+    session: Session,
+    who: Principal,
+    files: str | Select[tuple[str]],
+    *,
+    opened_after: datetime | None = None,
+) -> None:
+    """UnderBlindReview when the file (an id, or any of a query's file ids) is under the
+    caller's open second review, opened after ``opened_after`` when given: what the caller
+    asked for would show them its first decision (fields, marks, approval, change log)."""
+    asked = (
+        SecondReview.file_id == files if isinstance(files, str) else SecondReview.file_id.in_(files)
+    )
+    query = hidden_from(who.actor).with_only_columns(SecondReview.id, SecondReview.file_id)
+    query = query.where(asked)
+    if opened_after is not None:
+        query = query.where(SecondReview.created_at > opened_after)
+    found = session.execute(query.limit(1)).first()
+    if found is not None:
+        review_id, file_id = found
         raise UnderBlindReview(
             f"file {file_id} is under your blind second review: its first decision stays hidden "
             f"from you until you submit yours; open /second-reviews/{review_id}"
