@@ -10,10 +10,11 @@ the second review only, so the approved data (the training file, the change log)
 
 Blindness is a rule of the services, not of the pages: while a person's second review of a file
 is open, every service that would show them the file's first decision leaves the file out of
-what it lists (the review queue and its counts, the listings by day, their exports, the
-training files) or refuses it with ``UnderBlindReview`` (the file's views, change log, approval,
-corrections and training copy). Only its page images and the OCR text under a box stay open:
-the blind editor needs them. Submitting the review lifts the rule.
+what it lists (the review queue and its counts, the listings by day, their exports and webhook
+retries, the training files: ``hidden_from``) or refuses it with ``UnderBlindReview`` (the
+file's views, change log, approval, corrections, training copy, and an export that may hold it:
+``refuse_if_blind``). Only its page images and the OCR text under a box stay open: the blind
+editor needs them. Submitting the review lifts the rule.
 """
 
 from __future__ import annotations
