@@ -71,6 +71,17 @@ def test_a_label_with_too_few_held_out_misses_keeps_its_raw_scores() -> None:
     assert Calibration.fit(hits + misses * 2).knows("plate")
 
 
+def test_a_fit_that_would_rank_doubt_above_belief_is_not_used() -> None:
+    """Held-out dates annotated with a box over the date and the time beside it: the time the
+    network doubted lands in the annotated box as often as the date it was sure of, while
+    sure readings elsewhere miss. A fit on that says the less the network believes a reading,
+    the likelier it is right; the label keeps its raw scores instead."""
+    sure_hits = [("date", (6.0, 0.2), True)] * 20
+    doubted_hits = [("date", (-7.0, 0.2), True)] * 20
+    sure_misses = [("date", (5.0, 0.3), False)] * 10
+    assert not Calibration.fit(sure_hits + doubted_hits + sure_misses).knows("date")
+
+
 def test_a_calibrated_model_returns_the_candidate_whose_box_is_likelier_right() -> None:
     """The network is surer of a wide sign's words than of the plate's; the calibration has
     learned that boxes unlike the label's training boxes are wrong, so the plate comes first

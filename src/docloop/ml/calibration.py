@@ -13,6 +13,11 @@ held-out hits or misses to learn from keeps the raw score.
 The raw score enters whole, not as its factors: held-out plates showed that a plausible reading
 the network doubted beats an implausible one it was sure of (the product says so), which a sum
 of the factors' separate weights, fitted mostly on easy alternatives, reversed.
+
+A fit whose weight on the raw score is not positive is not used: it would score a candidate the
+network doubted above one it was sure of with the same box, which is what held-out boxes teach
+when a doubted neighbour shares the annotated box (the time printed beside a receipt's date,
+inside a box drawn over both); the label keeps its raw scores.
 """
 
 from __future__ import annotations
@@ -70,6 +75,8 @@ class Calibration:
             mean, scale = x.mean(axis=0), x.std(axis=0)
             scale[scale < 1e-9] = 1.0  # a constant feature: its slope stays 0
             w = _logistic((x - mean) / scale, np.asarray(ys, dtype=float))
+            if w[1] <= 0:
+                continue  # see the module's docstring: it would rank doubt above belief
             out.mean[label] = mean.round(6).tolist()
             out.scale[label] = scale.round(6).tolist()
             out.weights[label] = w.round(6).tolist()

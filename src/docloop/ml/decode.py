@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,6 +17,10 @@ from docloop.ml.lexicon import foreign
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text
+
+# A field scored below this beside a surer one of its label is an alternative, when a model has
+# no review threshold of its own (``services/routing.py``): less likely right than wrong.
+ALTERNATIVE_BELOW = 0.5
 
 
 def group_fields(
@@ -41,8 +45,11 @@ def group_fields(
     of the date on another line.
 
     The k-th strongest cluster of a label is scored down by how often training pages held k
-    instances of it: a second plate on a photo where training photos show one is most likely a
-    dealer's sign, but it is kept, with a low score, for the photo that does show two cars.
+    instances of it, unless the network tagged its words with the label itself and
+    cross-validation chose to trust that for the label (``DecodeConfig.tagged_instances``): a
+    doubted second plate on a photo where training photos
+    show one is most likely a dealer's sign, and is kept with a low score for a reviewer, while a
+    second group the network read as a plate is the photo that does show two cars.
 
     A label no word wins is still read from its likeliest word when that word is not too
     unlikely, or whatever its probability when nearly every training page held the label (a
@@ -65,31 +72,50 @@ def group_fields(
         tokens, probs, labels, width=width, height=height, refiner=refiner, shapes=shapes,
         layout=layout, reader=reader, config=config,
     )  # fmt: skip
-    return score_fields(found, layout, calibration)
+    return score_fields(found, layout, calibration, config.tagged_instances)
 
 
 def score_fields(
-    found: Sequence[Candidate], layout: FieldLayout, calibration: Calibration | None
+    found: Sequence[Candidate],
+    layout: FieldLayout,
+    calibration: Calibration | None,
+    tagged_instances: Collection[str],
 ) -> list[FieldPrediction]:
     """The candidates as fields, each label's best first: calibrated scores where the
-    calibration knows the label, raw ones elsewhere, times the rank prior."""
+    calibration knows the label, raw ones elsewhere, times the rank prior (except, with
+    a label of ``tagged_instances``, for a later instance of words the network tagged)."""
     out: list[FieldPrediction] = []
     by_label: dict[str, list[Candidate]] = {}
     for c in found:
         by_label.setdefault(c.prediction.label, []).append(c)
     for label, mine in by_label.items():
         scored = [
-            replace(c.prediction, score=calibration.score(label, c.evidence))
-            if calibration is not None and calibration.knows(label)
-            else c.prediction
+            (
+                replace(c.prediction, score=calibration.score(label, c.evidence))
+                if calibration is not None and calibration.knows(label)
+                else c.prediction,
+                c.tagged,
+            )
             for c in mine
         ]
-        scored.sort(key=lambda p: -p.score)
+        scored.sort(key=lambda pair: -pair[0].score)
         out.extend(
-            replace(p, score=p.score * layout.rank_prior(label, rank))
-            for rank, p in enumerate(scored)
+            p
+            if rank and tagged and label in tagged_instances
+            else replace(p, score=p.score * layout.rank_prior(label, rank))
+            for rank, (p, tagged) in enumerate(scored)
         )
     return out
+
+
+def alternatives(scored: Sequence[tuple[str, float]], cut: float = ALTERNATIVE_BELOW) -> list[bool]:
+    """Per (label, score) of a file's fields, whether it is an alternative rather than a
+    field: scored below ``cut`` and below its label's best on the file. The decoder lists
+    readings it doubted as such candidates, for a reviewer; a client is given the fields."""
+    best: dict[str, float] = {}
+    for label, score in scored:
+        best[label] = max(best.get(label, 0.0), score)
+    return [score < cut and score < best[label] for label, score in scored]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +125,7 @@ class Candidate:
 
     prediction: FieldPrediction
     evidence: tuple[float, ...]
+    tagged: bool = False  # made of words the network tagged with the label (not doubted ones)
 
 
 def candidates(
@@ -135,13 +162,14 @@ def candidates(
     )
     for k, label in enumerate(labels, start=1):
         members = [i for i in range(len(tokens)) if winners[i] == k]
+        tagged = bool(members)
         if not members:
             best = int(probs[:, k].argmax())
             if probs[best, k] < config.fallback_min_prob and not layout.always_present(label):
                 continue
             members = [best]
         members = _grow(members, tokens, probs, winners, k, label, layout, config.grow_min_prob)
-        made = page.fields(k, label, members)
+        made = [(replace(c, tagged=tagged), idx) for c, idx in page.fields(k, label, members)]
         taken = {i for c in made for i in c[1]}
         doubted = [
             i
