@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -17,10 +17,6 @@ from docloop.ml.lexicon import foreign
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text
-
-# A field scored below this beside a surer one of its label is an alternative, when a model has
-# no review threshold of its own (``services/routing.py``): less likely right than wrong.
-ALTERNATIVE_BELOW = 0.5
 
 
 def group_fields(
@@ -45,9 +41,8 @@ def group_fields(
     of the date on another line.
 
     The k-th strongest cluster of a label is scored down by how often training pages held k
-    instances of it, unless the network tagged its words with the label itself and
-    cross-validation chose to trust that for the label (``DecodeConfig.tagged_instances``): a
-    doubted second plate on a photo where training photos
+    instances of it, unless the network tagged its words with the label itself
+    (``DecodeConfig.tagged_instances``): a doubted second plate on a photo where training photos
     show one is most likely a dealer's sign, and is kept with a low score for a reviewer, while a
     second group the network read as a plate is the photo that does show two cars.
 
@@ -79,11 +74,11 @@ def score_fields(
     found: Sequence[Candidate],
     layout: FieldLayout,
     calibration: Calibration | None,
-    tagged_instances: Collection[str],
+    tagged_instances: bool,
 ) -> list[FieldPrediction]:
     """The candidates as fields, each label's best first: calibrated scores where the
     calibration knows the label, raw ones elsewhere, times the rank prior (except, with
-    a label of ``tagged_instances``, for a later instance of words the network tagged)."""
+    ``tagged_instances``, for a later instance of words the network tagged with the label)."""
     out: list[FieldPrediction] = []
     by_label: dict[str, list[Candidate]] = {}
     for c in found:
@@ -101,21 +96,11 @@ def score_fields(
         scored.sort(key=lambda pair: -pair[0].score)
         out.extend(
             p
-            if rank and tagged and label in tagged_instances
+            if rank and tagged and tagged_instances
             else replace(p, score=p.score * layout.rank_prior(label, rank))
             for rank, (p, tagged) in enumerate(scored)
         )
     return out
-
-
-def alternatives(scored: Sequence[tuple[str, float]], cut: float = ALTERNATIVE_BELOW) -> list[bool]:
-    """Per (label, score) of a file's fields, whether it is an alternative rather than a
-    field: scored below ``cut`` and below its label's best on the file. The decoder lists
-    readings it doubted as such candidates, for a reviewer; a client is given the fields."""
-    best: dict[str, float] = {}
-    for label, score in scored:
-        best[label] = max(best.get(label, 0.0), score)
-    return [score < cut and score < best[label] for label, score in scored]
 
 
 @dataclass(frozen=True, slots=True)

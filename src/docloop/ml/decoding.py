@@ -47,14 +47,13 @@ class DecodeConfig:
     rare_second_slack: float = 2.0
     # Two words of the same text whose boxes overlap this much (IoU) are one word read twice.
     duplicate_iou: float = 0.5
-    # Labels whose second (third...) instance made of words the network itself tagged with the
+    # A second (third...) instance of a label made of words the network itself tagged with the
     # label keeps its own score instead of being scaled by the rank prior. The prior counts
     # annotated instances, and people often mark one of a repeated object (one plate of two
-    # cars) while the network tagging a whole second group is evidence of its own; but a value
-    # printed twice (a receipt's total) is one field. So the labels are chosen per model by
-    # cross-validation (``train.py``: where keeping such instances does not lower the label's
-    # held-out decision F1). Candidates of words the network doubted always get the prior.
-    tagged_instances: tuple[str, ...] = ()
+    # cars); a whole second group the network tagged with the label is evidence that count
+    # lacks. Candidates of words the network doubted still get
+    # the prior, so they rank below every surer field and stay alternatives.
+    tagged_instances: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,8 +69,7 @@ class DecodeConfig:
         extra = set(data) - known
         if extra:
             raise ValueError(f"unknown decoding settings {sorted(extra)}")
-        merged = {**ADDED_LATER, **data}
-        return cls(**{**merged, "tagged_instances": tuple(merged["tagged_instances"])})
+        return cls(**{**ADDED_LATER, **data})
 
 
 # What bundles of format 2 were decoded with (module constants then). Spelled out, so that a
@@ -86,9 +84,9 @@ FORMAT_2 = DecodeConfig(
     rare_second=0.5,
     rare_second_slack=2.0,
     duplicate_iou=0.5,
-    tagged_instances=(),
+    tagged_instances=False,
 )
 
 # Settings added after bundles started storing theirs, with the value such a bundle was decoded
 # with: a stored dict without the key means the behaviour from before the key existed.
-ADDED_LATER: dict[str, Any] = {"tagged_instances": ()}
+ADDED_LATER: dict[str, Any] = {"tagged_instances": False}

@@ -28,7 +28,7 @@ from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.calibration import Calibration
 from docloop.ml.data import Example, LabelledPage, collate, make_example
-from docloop.ml.decode import Candidate, alternatives, candidates, score_fields
+from docloop.ml.decode import Candidate, candidates, score_fields
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.export import to_onnx
 from docloop.ml.labels import comparable, words_by_field
@@ -227,16 +227,14 @@ def evaluate_members(
         if val_set:
             counts.add(net, val_set, _fit_decoders([p for p, _ in train_set], labels))
     calibration = counts.calibrate()
-    tagged = counts.tagged_instance_labels(calibration)
     return {
         "train_pages": len(pages),
         "transcribed_pages": sum(p.transcribed for p in pages),
         "members": len(networks),
         "loss_history": [[round(x, 4) for x in n.loss_history] for n in networks],
         "config": asdict(config),
-        **counts.figures(calibration, tagged),
+        **counts.figures(calibration),
         "calibration": calibration.to_dict(),
-        "tagged_instances": list(tagged),
     }
 
 
@@ -265,7 +263,7 @@ def export_bundle(
         layout,
         reader,
         metrics,
-        DecodeConfig(tagged_instances=tuple(metrics.get("tagged_instances", ()))),
+        DecodeConfig(),
         recognizer=recognizer,
         clusters=clusters,
         calibration=Calibration.from_dict(metrics.get("calibration")),
@@ -548,41 +546,9 @@ class _Counts:
             for c in found
         )
 
-    def tagged_instance_labels(self, calibration: Calibration) -> tuple[str, ...]:
-        """The labels whose later instances of words the network tagged keep their own score
-        (``DecodeConfig.tagged_instances``): those where that does not lower the held-out
-        pages' decision F1, the fields a client would be given against the annotated boxes.
-        A tie keeps them: the rank prior only counts annotations, which miss repeated
-        objects as often as not."""
-        return tuple(
-            label
-            for label in self.labels
-            if self._decision_f1(calibration, label, (label,))
-            >= self._decision_f1(calibration, label, ())
-        )
-
-    def _decision_f1(self, calibration: Calibration, label: str, tagged: tuple[str, ...]) -> float:
-        """F1 of the label's fields a client is given (no alternative) on the held-out pages,
-        matched greedily by score to annotated boxes at IoU >= 0.5."""
-        tp = fp = fn = 0
+    def _tally(self, calibration: Calibration) -> None:
         for page, found, layout in self.decoded:
-            mine = [p for p in score_fields(found, layout, calibration, tagged) if p.label == label]
-            doubted = alternatives([(p.label, p.score) for p in mine])
-            given = [p for p, alt in zip(mine, doubted, strict=True) if not alt]
-            boxes = [a.box for a in page.annotations if a.label == label and a.box is not None]
-            for p in sorted(given, key=lambda p: -p.score):
-                hit = next((b for b in boxes if p.box.iou(b) >= 0.5), None)
-                if hit is None:
-                    fp += 1
-                else:
-                    boxes.remove(hit)
-                    tp += 1
-            fn += len(boxes)
-        return 2 * tp / (2 * tp + fp + fn) if tp else 0.0
-
-    def _tally(self, calibration: Calibration, tagged: tuple[str, ...]) -> None:
-        for page, found, layout in self.decoded:
-            preds = score_fields(found, layout, calibration, tagged)
+            preds = score_fields(found, layout, calibration, DecodeConfig().tagged_instances)
             for p in preds:
                 self.scores[p.label].append(p.score)
             for ann in page.annotations:
@@ -602,10 +568,9 @@ class _Counts:
                 if page.key:
                     self.pages.setdefault(page.key, {})[ann.label] = [text_ok, box_ok]
 
-    def figures(self, calibration: Calibration, tagged: tuple[str, ...]) -> dict[str, Any]:
-        """The tallies of the held-out pages' fields as ``calibration`` scores them, with the
-        ``tagged`` labels' later instances at their own score."""
-        self._tally(calibration, tagged)
+    def figures(self, calibration: Calibration) -> dict[str, Any]:
+        """The tallies of the held-out pages' fields as ``calibration`` scores them."""
+        self._tally(calibration)
 
         def ratio(ok: list[int]) -> float | None:
             return round(ok[0] / ok[1], 4) if ok[1] else None

@@ -22,14 +22,15 @@ from typing import Any
 
 from docloop.db.tables import Model
 from docloop.errors import InvalidInput
-from docloop.ml import decode
-from docloop.ml.decode import ALTERNATIVE_BELOW
 from docloop.services.auth import Principal
 from docloop.services.context import AppContext
 from docloop.services.models import load_model, touch
 from docloop.services.users import require
 
 RULE_KEYS = {"required", "pattern", "date", "min", "max", "equals"}
+# Without a threshold, a prediction scored below this beside a better one of its label is an
+# alternative.
+ALTERNATIVE_BELOW = 0.5
 UNTOUCHED = "correctly_predicted"  # the status a prediction has until a person acts on it
 WRONG = "wrong"
 # Statuses a person gave: the field as they confirmed, corrected or annotated it. These outrank
@@ -144,12 +145,15 @@ def flag(model: Model, pages: list[list[dict[str, Any]]], today: date) -> list[s
 
 
 def alternatives(preds: list[dict[str, Any]], threshold: float | None) -> list[bool]:
-    """Per prediction, whether it is an alternative rather than a field (``decode.alternatives``:
-    below the model's threshold, or ``ALTERNATIVE_BELOW`` when none is set, and below its label's
-    best on the file). A file does not wait on them, and approving it does not make them
-    training data unless a person confirmed them."""
+    """Per prediction, whether it is an alternative rather than a field: scored below the
+    threshold (``ALTERNATIVE_BELOW`` when none is set) and below its label's best on the file.
+    The decoder lists readings the network doubted as such candidates; a file does not wait on
+    them, and approving it does not make them training data unless a person confirmed them."""
     cut = ALTERNATIVE_BELOW if threshold is None else threshold
-    return decode.alternatives([(p["label"], p["score"]) for p in preds], cut)
+    best: dict[str, float] = {}
+    for p in preds:
+        best[p["label"]] = max(best.get(p["label"], 0.0), p["score"])
+    return [p["score"] < cut and p["score"] < best[p["label"]] for p in preds]
 
 
 def read_fields(preds: list[dict[str, Any]], threshold: float | None) -> list[dict[str, Any]]:
