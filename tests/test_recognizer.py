@@ -220,10 +220,17 @@ def test_the_choice_scores_what_serving_returns_from_the_page_image() -> None:
         [Annotation(served.label, served.box, served.text.lower()), Annotation("other", None, "?")],
         key="p:0",
     )  # fmt: skip
+    elsewhere = Box(0, 0, served.box.xmin / 2 + 1, served.box.ymin / 2 + 1)
+    moved = LabelledPage(
+        words, image.shape[1], image.shape[0],
+        [Annotation(served.label, elsewhere, served.text)], key="p:1",
+    )  # fmt: skip
     reading_z = FieldModelBundle.from_bytes(OLD_BUNDLE.read_bytes())
     reading_z.recognizer = _biased("Z")
-    fields, right = served_right([plain, FieldPredictor(reading_z)], [page], lambda _: image)
-    assert (fields, right) == (1, [1, 0])
+    predictors = [plain, FieldPredictor(reading_z)]
+    fields, right = served_right(predictors, [page, moved], lambda _: image)
+    # The right text on the wrong box is not what the client was to receive.
+    assert (fields, right) == (2, [1, 0])
 
 
 _NO_TORCH = """
