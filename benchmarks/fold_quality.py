@@ -43,8 +43,9 @@ from quality_table import (
     read_ocr,
 )
 
+from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.bundle import FieldModelBundle
-from docloop.ml.data import LabelledPage
+from docloop.ml.data import Example, LabelledPage
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.train import (
     TrainConfig,
@@ -72,11 +73,11 @@ def folds_of(ids: list[str], data: Path, tool: Any, folds: int) -> list[list[str
     return out
 
 
-def train_fold(
+def fold_networks(
     pages: list[LabelledPage], labels: list[str], config: TrainConfig, cache: Path | None
-) -> FieldModelBundle:
-    """``fit``, with the trained networks kept in ``cache`` (when given) under a name made of
-    the pages and the settings: the decoders are always fitted by this checkout's code."""
+) -> tuple[list[Example], list[FieldTagger], dict[str, Any]]:
+    """The pages' examples, networks and evaluation metrics, with the trained networks kept in
+    ``cache`` (when given) under a name made of the pages and the settings."""
     examples = build_examples(pages, labels)
     name = hashlib.sha256(
         json.dumps([[p.key for p in pages], labels, asdict(config)]).encode()
@@ -89,7 +90,15 @@ def train_fold(
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             torch.save(networks, path)
-    metrics = evaluate_members(pages, examples, labels, networks, config)
+    return examples, networks, evaluate_members(pages, examples, labels, networks, config)
+
+
+def train_fold(
+    pages: list[LabelledPage], labels: list[str], config: TrainConfig, cache: Path | None
+) -> FieldModelBundle:
+    """``fit``, with the networks from ``fold_networks``: the decoders are always fitted by
+    this checkout's code."""
+    examples, networks, metrics = fold_networks(pages, labels, config, cache)
     return export_bundle(pages, examples, labels, networks, metrics)
 
 

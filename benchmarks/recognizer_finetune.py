@@ -9,7 +9,17 @@ tuned, with the seconds it took; ``--folds K`` also prints K-fold figures on ``t
 tunes from such a file, needing only torch, onnx, numpy, opencv and albumentations (no OCR
 engine): the way to time it on another machine, a GPU one say.
 
+``--served-fold K`` measures what a client receives instead: the field model is trained on
+``train`` less fold K (``fold_quality.py``'s folds; ``--networks DIR`` keeps the networks),
+the training's recognizer step runs on those pages as it does in the server
+(``ml/recognizer/choice.py``: tuned on the pages' field lines, judged on their held-out share
+through the whole model), and fold K is scored as ``fold_quality.py`` scores it three ways:
+the engine's readings, the tuned recognizer with decoders fitted on the engine's readings, and
+the tuned recognizer with decoders fitted on its own (what training serves when it chooses it).
+
     python benchmarks/recognizer_finetune.py --data ../shared/datasets/plates [--folds 5]
+    python benchmarks/recognizer_finetune.py --data ../shared/datasets/plates --served-fold 0 \
+        --networks /tmp/rec-nets
 """
 
 from __future__ import annotations
@@ -27,13 +37,11 @@ from docloop.ml.recognizer.tune import Line, TuneConfig, tune
 
 def crops_from_dataset(args: argparse.Namespace) -> tuple[bytes, list[Line], list[Line]]:
     """The latin-sliced recognizer as the engine runs it, and the train and val lines."""
-    from importlib.resources import files
-
     from PIL import Image
     from quality_table import docloop_lines, load_eval_tool
 
     from docloop.domain import Annotation, Box
-    from docloop.ml.engines.charset import sliced_recognizer
+    from docloop.ml.engines.rapid import recognizer_model
     from docloop.ml.recognizer.lines import field_lines
     from docloop.ml.tokens import split_words
 
@@ -52,9 +60,7 @@ def crops_from_dataset(args: argparse.Namespace) -> tuple[bytes, list[Line], lis
                 for o in tool.annotations(args.data, ident)
             ]
             out[split] += field_lines(image, split_words(ocr[ident]), anns, ident)
-    source = Path(str(files("rapidocr") / "models")) / "PP-OCRv6_rec_small.onnx"
-    model = sliced_recognizer(source, "latin", args.cache).read_bytes()
-    return model, out["train"], out["val"]
+    return recognizer_model("latin", args.cache).read_bytes(), out["train"], out["val"]
 
 
 def dump(path: Path, model: bytes, train: list[Line], val: list[Line]) -> None:
@@ -99,6 +105,70 @@ def folds(train: list[Line], k: int) -> list[tuple[list[Line], list[Line]]]:
     ]
 
 
+def served_fold(args: argparse.Namespace, tuning: TuneConfig) -> None:
+    """Fold ``args.served_fold`` of ``train`` scored through the whole model, with and without
+    the tuned recognizer, and the recognizer step's decision and CPU seconds."""
+    from fold_quality import as_v2, fold_networks, folds_of
+    from PIL import Image
+    from quality_table import _pred, labelled_pages, load_eval_tool, read_ocr
+
+    from docloop.ml.engines.rapid import recognizer_model
+    from docloop.ml.infer import FieldPredictor
+    from docloop.ml.recognizer.choice import choose_recognizer
+    from docloop.ml.train import TrainConfig, export_bundle
+    from docloop.services.training import epochs_for
+
+    tool = load_eval_tool(args.eval_tool)
+    ids = tool.load_split(args.data, "train")
+    ocr = read_ocr(argparse.Namespace(**{**vars(args), "ocr": "docloop"}), ids, tool)
+    truth = {i: tool.annotations(args.data, i) for i in ids}
+    labels = sorted({o["name"] for objs in truth.values() for o in objs})
+    held_out = folds_of(ids, args.data, tool, 5)[args.served_fold]
+    pages = labelled_pages(args.data, [i for i in ids if i not in set(held_out)], ocr, tool)
+    config = TrainConfig(epochs=epochs_for(len(pages), 60))
+    examples, networks, metrics = fold_networks(pages, labels, config, args.networks)
+
+    def image(ident: str) -> np.ndarray:
+        return np.asarray(Image.open(tool.image_path(args.data, ident)).convert("RGB"))
+
+    model = recognizer_model("latin", args.cache).read_bytes()
+    started = time.time()
+    choice = choose_recognizer(
+        model, pages, examples, labels, networks, metrics, lambda p: image(p.key), tuning
+    )
+    f = choice.figures
+    print(
+        f"recognizer step: {f['cpu_seconds']:.0f} CPU s, {time.time() - started:.0f} s; "
+        f"held-out lines read exactly: shipped {f['held_exact_stock']}, engine "
+        f"{f['held_exact_engine']}, tuned {f['held_exact_tuned']} of {f['held_fields']}; "
+        f"held-out fields served right: engine {f.get('held_served_engine')}, tuned "
+        f"{f.get('held_served_tuned')} of {f.get('held_served_fields')}; "
+        + ("the tuned one serves" if choice.serves else "the shipped one serves"),
+        flush=True,
+    )
+    plain = export_bundle(pages, examples, labels, networks, metrics)
+    own = export_bundle(pages, examples, labels, networks, metrics, choice.onnx, choice.read)
+    norm = tool.normalizer(args.normalize)
+    ignore = frozenset(args.ignore_extra.read_text().split()) if args.ignore_extra else frozenset()
+    for name, bundle in (
+        ("engine's readings", plain),
+        ("tuned, decoders fitted on the engine's readings", replace(plain, recognizer=choice.onnx)),
+        ("tuned, decoders fitted on its readings", own),
+    ):
+        predictor, preds = FieldPredictor(bundle), {}
+        for ident in held_out:
+            page = image(ident)
+            found = predictor.predict(ocr[ident], page.shape[1], page.shape[0], page)
+            preds[ident] = [_pred(p.label, p.box, p.text, p.score) for p in found]
+        report = tool.score(as_v2(preds), {i: truth[i] for i in held_out}, norm, ignore)
+        print(
+            f"fold {args.served_fold} ({len(held_out)} files), {name}: AP50 "
+            f"{report['mean_ap50']}, text F1 {report['micro_text_f1']}, decision F1 "
+            f"{report['decision']['f1']}",
+            flush=True,
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path)
@@ -113,7 +183,24 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=TuneConfig.budget_s)
     ap.add_argument("--head-only", action="store_true", help="train the last layer alone")
     ap.add_argument("--limit", type=int, help="use this many train and val lines (a smoke run)")
+    ap.add_argument("--served-fold", type=int, help="score this fold of train as served")
+    ap.add_argument("--networks", type=Path, help="keep and reuse the fold's trained networks")
+    ap.add_argument("--normalize", choices=["alnum", "nospace"], default="alnum")
+    ap.add_argument("--ignore-extra", type=Path)
     args = ap.parse_args()
+    config = replace(
+        TuneConfig(),
+        epochs=args.epochs,
+        lr=args.lr,
+        copies=args.copies,
+        budget_s=args.budget,
+        neck=not args.head_only,
+    )
+    if args.served_fold is not None:
+        if args.data is None:
+            ap.error("--served-fold needs --data")
+        served_fold(args, config)
+        return
     if args.source:
         model, train, val = load(args.source)
         if args.limit:
@@ -128,14 +215,6 @@ def main() -> None:
         dump(args.dump, model, train, val)
         print(f"wrote {args.dump}")
         return
-    config = replace(
-        TuneConfig(),
-        epochs=args.epochs,
-        lr=args.lr,
-        copies=args.copies,
-        budget_s=args.budget,
-        neck=not args.head_only,
-    )
 
     def report(name: str, held: list[Line], figures: dict[str, float]) -> None:
         n = figures["held_fields"]

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from docloop.cli import app
 from docloop.domain import Annotation, Box, OcrToken
 from docloop.ml.data import LabelledPage
-from docloop.ml.train import _fit_decoders, _split, group_keys
+from docloop.ml.train import _split, fit_decoders, group_keys
 from docloop.samples import PLATES
 from docloop.services import auth, dataset_versions, datasets, models
 from docloop.services.annotation import list_files
@@ -171,5 +171,5 @@ def test_transcribed_pages_are_trained_on_but_never_scored_or_decoded_from() -> 
         assert not any(p.key in held for p, _ in train_set)
         seen_in_training |= {p.key for p, _ in train_set if p.transcribed}
     assert len(seen_in_training) == 20
-    _, shapes, _, _ = _fit_decoders(pages, ["id"])
+    _, shapes, _, _ = fit_decoders(pages, ["id"])
     assert shapes.counts["id"] == 20 and shapes.shapes["id"] == {"AA99": 20}

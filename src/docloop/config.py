@@ -87,13 +87,13 @@ class Settings(BaseSettings):
     )
     train_epochs: int = Field(default=60, description="Epochs of the field tagger's training.")
     train_seed: int = Field(default=0, description="Random seed of training (reproducible runs).")
-    # Off by default: through the server, a tuned recognizer that beat the shipped one and the
-    # engine's line readings on held-out fields still read fewer val plates than the engine's
-    # reading with re-reading and text correction (37 against 44 of 52).
+    # Off by default: on plates, with decoders fitted on its readings, the tuned recognizer
+    # returned fewer held-out fields right than the engine's readings did on two folds of
+    # train (docs/benchmarks.md, recognizer fine-tuning), so the step costs time for nothing.
     train_recognizer: bool = Field(
         default=False,
         description="Fine-tune the text recognizer on the model's field lines during training "
-        "(served only where it reads held-out fields better than the engine does).",
+        "(served only where the whole model returns more held-out fields right with it).",
     )
     train_members: int | None = Field(
         default=None,

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from docloop.domain import FieldPrediction
+from docloop.domain import FieldPrediction, OcrToken
 from docloop.errors import Interrupted
 from docloop.ml import confidence
 from docloop.ml.archs.field_tagger import FieldTagger
@@ -225,7 +225,7 @@ def evaluate_members(
     for m, net in enumerate(networks):
         train_set, val_set = _split(paired, config.val_every, m, keys)
         if val_set:
-            counts.add(net, val_set, _fit_decoders([p for p, _ in train_set], labels))
+            counts.add(net, val_set, fit_decoders([p for p, _ in train_set], labels))
     calibration = counts.calibrate()
     return {
         "train_pages": len(pages),
@@ -245,12 +245,17 @@ def export_bundle(
     networks: Sequence[FieldTagger],
     metrics: dict[str, Any],
     recognizer: bytes | None = None,
+    read: dict[str, list[OcrToken]] | None = None,
 ) -> FieldModelBundle:
     """The servable artifact: the averaged networks as ONNX, decoders fitted on every page, and
     the model's own line recognizer when training tuned one that reads better, and the
-    calibration ``evaluate_members`` fitted on held-out pages."""
+    calibration ``evaluate_members`` fitted on held-out pages. ``read`` holds, by page key, the
+    words of pages whose field lines that recognizer read again: the decoders are fitted on
+    them, as they will decode its readings."""
     sample = next(e for e in examples if len(e.classes))
-    refiner, shapes, layout, reader = _fit_decoders(pages, labels)
+    refiner, shapes, layout, reader = fit_decoders(
+        [replace(p, words=read[p.key]) if read and p.key in read else p for p in pages], labels
+    )
     onnx = to_onnx(Ensemble(networks), sample)
     clusters = PageClusters.fit(
         np.array([layout_embedding(p.words, p.width, p.height) for p in pages if not p.transcribed])
@@ -273,7 +278,7 @@ def export_bundle(
 Decoders = tuple[BoxRefiner, TextShapeModel, FieldLayout, Rereader]
 
 
-def _fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decoders:
+def fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decoders:
     """What turns tagged words into fields, learned from the annotations alone."""
     pages = [p for p in pages if not p.transcribed]
     shapes = TextShapeModel.fit((a.label, a.text or "") for p in pages for a in p.annotations)

@@ -357,15 +357,19 @@ class _TrainingJob:
         self.stop_point()
         recognizer, recognizer_key = self.pipe.step(
             "recognizer",
-            [ocr_key, self.ctx.settings.train_recognizer, self.ctx.settings.ocr_charset],
-            lambda _key: self._tune_recognizer(pages, clean),
-        )
-        metrics = {**metrics, "recognizer": recognizer[1]} if recognizer[1] else metrics
+            [
+                ocr_key, eval_key, self.ctx.settings.train_recognizer,
+                self.ctx.settings.ocr_charset,
+            ],
+            lambda _key: self._tune_recognizer(pages, clean, examples, networks, metrics),
+        )  # fmt: skip
+        onnx, figures, read = recognizer
+        metrics = {**metrics, "recognizer": figures} if figures else metrics
         bundle, _ = self.pipe.step(
             "export",
             [train_key, eval_key, recognizer_key],
             lambda _key: train.export_bundle(
-                pages, examples, self.labels, networks, metrics, recognizer[0]
+                pages, examples, self.labels, networks, metrics, onnx, read
             ).to_bytes(),
         )
         self._log_figures(metrics)
@@ -376,14 +380,21 @@ class _TrainingJob:
         self._record_cost(cost)
 
     def _tune_recognizer(
-        self, pages: list[LabelledPage], files: list[dict[str, Any]]
-    ) -> tuple[bytes | None, dict[str, Any]]:
-        """The tuned recognizer when it reads held-out fields better (else None), and the
-        figures that decided; (None, {}) when the setting turns tuning off."""
+        self,
+        pages: list[LabelledPage],
+        files: list[dict[str, Any]],
+        examples: list[Any],
+        networks: list[Any],
+        metrics: dict[str, Any],
+    ) -> tuple[bytes | None, dict[str, Any], dict[str, list[Any]]]:
+        """The tuned recognizer when held-out pages come back better through the whole model
+        with it (else None), the figures that decided, and the pages' words as it reads their
+        field lines (what the decoders are fitted on when it serves); (None, {}, {}) when the
+        setting turns tuning off."""
         if not self.ctx.settings.train_recognizer:
-            return None, {}
+            return None, {}, {}
         from docloop.ml.engines.rapid import recognizer_model
-        from docloop.ml.recognizer.lines import tune_on_pages
+        from docloop.ml.recognizer.choice import choose_recognizer
 
         settings = self.ctx.settings
         model = recognizer_model(settings.ocr_charset, settings.home / "ocr-models").read_bytes()
@@ -394,19 +405,33 @@ class _TrainingJob:
             _, decoded = decode(self.ctx.blobs.get(blob), names[blob], max_pages=settings.max_pages)
             return decoded[int(page_no)].image
 
-        tuned = tune_on_pages(model, pages, image_of, progress=self.tracker.log)
-        figures = tuned.figures
+        choice = choose_recognizer(
+            model, pages, examples, self.labels, networks, metrics, image_of,
+            progress=self.tracker.log,
+        )  # fmt: skip
+        figures = choice.figures
         self.tracker.log(
             f"recognizer: held-out fields read exactly {figures['held_exact_stock']} as shipped, "
             f"{figures['held_exact_engine']} by the engine, {figures['held_exact_tuned']} tuned, "
-            f"of {figures['held_fields']}; "
-            + ("the tuned one serves" if figures["used"] else "the shipped one serves")
+            f"of {figures['held_fields']}; returned as annotated by the model "
+            f"{figures.get('held_served_engine')} with the engine's readings, "
+            f"{figures.get('held_served_tuned')} with the tuned recognizer, "
+            f"of {figures.get('held_served_fields')}; "
+            + ("the tuned one serves" if choice.serves else "the shipped one serves")
+            + f" ({figures['cpu_seconds']} CPU s)"
         )
         self.tracker.metrics(
-            {k: figures[k] for k in ("held_exact_stock", "held_exact_tuned", "held_fields")}
-            | {"held_exact_engine": figures["held_exact_engine"]}
-        )
-        return (tuned.onnx if figures["used"] else None), figures
+            {
+                k: figures.get(k)
+                for k in (
+                    "held_exact_stock", "held_exact_tuned", "held_fields", "held_exact_engine",
+                    "held_served_engine", "held_served_tuned", "held_served_fields",
+                )
+            }
+        )  # fmt: skip
+        if not choice.serves:
+            return None, figures, {}
+        return choice.onnx, figures, choice.read
 
     def _ocr_progress(self, done: int, total: int) -> None:
         self.report(OCR_SHARE * done / max(total, 1))

@@ -11,13 +11,13 @@ text and lattice, take the place of the engine's, so text correction and re-read
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import onnxruntime as ort
 
-from docloop.domain import Lattice, OcrToken, enclosing
+from docloop.domain import Box, Lattice, OcrToken, enclosing
 from docloop.ml.lattice import compact, greedy
 from docloop.ml.recognizer import crops
 from docloop.ml.tokens import split_words
@@ -59,47 +59,92 @@ class LineReader:
         min_prob: float,
     ) -> tuple[list[OcrToken], np.ndarray]:
         """``words`` with the lines of every label's candidates read again, and the tagger's
-        probabilities carried over to the new words (each takes those of the old word of its
-        line it overlaps most)."""
+        probabilities carried over to the new words (``with_lines``)."""
         if not words:
             return list(words), probs
         labelled = probs[:, 1:]
         chosen = {words[i].line for i in np.flatnonzero(labelled.max(axis=1) >= min_prob)}
         chosen |= {words[int(i)].line for i in labelled.argmax(axis=0)}
-        by_line: dict[int, list[int]] = defaultdict(list)
-        for i, w in enumerate(words):
-            by_line[w.line].append(i)
-        lines = sorted(chosen)
-        boxes = [enclosing(words[i].box for i in by_line[n]) for n in lines]
-        cut = [crops.cut(image, box) for box in boxes]
-        readable = [k for k, c in enumerate(cut) if c is not None]
-        readings = self.read([c for c in cut if c is not None])
-        new_words: dict[int, list[tuple[OcrToken, int]]] = {}
-        for k, lattice in zip(readable, readings, strict=True):
-            n, old = lines[k], by_line[lines[k]]
-            line = OcrToken(greedy(lattice), boxes[k], words[old[0]].score, n, lattice)
-            split = [replace(w, line=n) for w in split_words([line])]
-            if split:
-                new_words[n] = [(w, _overlapping(w, [words[i] for i in old], old)) for w in split]
-        out_words: list[OcrToken] = []
-        rows: list[int] = []
-        for i, w in enumerate(words):
-            if w.line not in new_words:
-                out_words.append(w)
-                rows.append(i)
-            elif i == by_line[w.line][0]:
-                for new, row in new_words[w.line]:
-                    out_words.append(new)
-                    rows.append(row)
-        return out_words, probs[rows]
+        return with_lines(words, probs, self.read_lines(line_crops(image, words, chosen)))
+
+    def read_lines(self, cut: dict[int, LineCrop]) -> dict[int, OcrToken]:
+        """Each cut line read again: one token a line, with its lattice."""
+        readings = self.read([c.pixels for c in cut.values()])
+        return {
+            n: OcrToken(greedy(lattice), c.box, c.score, n, lattice)
+            for (n, c), lattice in zip(cut.items(), readings, strict=True)
+        }
 
 
-def _overlapping(word: OcrToken, old: Sequence[OcrToken], rows: Sequence[int]) -> int:
-    """The row of the old word ``word`` overlaps most across (the nearest when none does)."""
+@dataclass(frozen=True)
+class LineCrop:
+    """A line of a page cut along its words' enclosing box (BGR), with the engine's score."""
 
-    def overlap(o: OcrToken) -> float:
-        shared = min(word.box.xmax, o.box.xmax) - max(word.box.xmin, o.box.xmin)
-        return shared if shared > 0 else -abs(word.box.center[0] - o.box.center[0])
+    box: Box
+    score: float
+    pixels: np.ndarray
 
-    best = max(range(len(old)), key=lambda k: overlap(old[k]))
-    return rows[best]
+
+def line_crops(
+    image: np.ndarray, words: Sequence[OcrToken], lines: Iterable[int]
+) -> dict[int, LineCrop]:
+    """Each of ``lines`` (the engine's line numbers of ``words``) that holds pixels, cut from
+    the RGB page."""
+    by_line: dict[int, list[OcrToken]] = defaultdict(list)
+    for w in words:
+        by_line[w.line].append(w)
+    out = {}
+    for n in sorted(lines):
+        if by_line[n]:
+            box = enclosing(w.box for w in by_line[n])
+            pixels = crops.cut(image, box)
+            if pixels is not None:
+                out[n] = LineCrop(box, by_line[n][0].score, pixels)
+    return out
+
+
+def with_lines(
+    words: Sequence[OcrToken], probs: np.ndarray, read: dict[int, OcrToken]
+) -> tuple[list[OcrToken], np.ndarray]:
+    """``words`` with each line in ``read`` replaced by the words of its new reading, and the
+    tagger's probabilities (rows of ``probs``) carried over to the new words: each takes the
+    mean of its line's old words' probabilities, weighted by how far across it overlaps them.
+    (A re-read line often comes back as one word where the engine read several, as the tuned
+    recognizer learns annotated texts, which mostly have no spaces; given the probabilities of
+    the one old word it overlapped most, a whole plate took the belief of its last group of
+    digits, and a lesser line won the field.)"""
+    by_line: dict[int, list[int]] = defaultdict(list)
+    for i, w in enumerate(words):
+        by_line[w.line].append(i)
+    new_words: dict[int, list[tuple[OcrToken, np.ndarray]]] = {}
+    for n, line in read.items():
+        old = by_line[n]
+        split = [replace(w, line=n) for w in split_words([line])]
+        if split and old:
+            weights = [_overlaps(w, [words[i] for i in old]) for w in split]
+            new_words[n] = [(w, wt @ probs[old]) for w, wt in zip(split, weights, strict=True)]
+    out_words: list[OcrToken] = []
+    rows: list[np.ndarray] = []
+    for i, w in enumerate(words):
+        if w.line not in new_words:
+            out_words.append(w)
+            rows.append(probs[i])
+        elif i == by_line[w.line][0]:
+            for new, row in new_words[w.line]:
+                out_words.append(new)
+                rows.append(row.astype(probs.dtype))
+    return out_words, np.stack(rows) if rows else probs[:0]
+
+
+def _overlaps(word: OcrToken, old: Sequence[OcrToken]) -> np.ndarray:
+    """Weights summing to 1 over the ``old`` words: how far across ``word`` overlaps each (all
+    on the nearest one when it overlaps none)."""
+    shared = np.array(
+        [min(word.box.xmax, o.box.xmax) - max(word.box.xmin, o.box.xmin) for o in old], float
+    )
+    if shared.max() > 0:
+        shared = np.clip(shared, 0, None)
+        return shared / shared.sum()
+    out = np.zeros(len(old))
+    out[int(np.argmin([abs(word.box.center[0] - o.box.center[0]) for o in old]))] = 1.0
+    return out
