@@ -83,7 +83,9 @@ class Settings(BaseSettings):
         description="Local read-through cache of a remote store's blobs under `home` (0: none).",
     )
     worker_threads: int = Field(
-        default=0, ge=0, description="Jobs a worker process runs at once (0: one per core)."
+        default=0,
+        ge=0,
+        description="Jobs a worker process runs at once (0: one per core it may use).",
     )
     train_epochs: int = Field(default=60, description="Epochs of the field tagger's training.")
     train_seed: int = Field(default=0, description="Random seed of training (reproducible runs).")
@@ -134,7 +136,9 @@ class Settings(BaseSettings):
         description="Characters the OCR recognizer reads: latin (faster) or all (adds CJK).",
     )
     ocr_engines: int = Field(
-        default=0, ge=0, description="OCR engines per process, for concurrent pages (0: per core)."
+        default=0,
+        ge=0,
+        description="OCR engines per process, for concurrent pages (0: one per core it may use).",
     )
     ocr_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads per OCR engine.")
     ocr_processes: bool = Field(
