@@ -87,17 +87,16 @@ def test_this_machine_gives_at_least_one_core_and_no_more_than_it_has() -> None:
     assert 1 <= cpu_share.usable_cores() <= (os.cpu_count() or 1)
 
 
-def test_training_gives_torch_the_cpu_share_unless_omp_num_threads_is_set(
+def test_training_threads_are_the_setting_capped_by_the_cpu_share(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import torch
 
     before = torch.get_num_threads()
+    monkeypatch.setattr(cpu_share, "usable_cores", lambda: 2)
     try:
-        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-        monkeypatch.setattr(cpu_share, "usable_cores", lambda: 1)
-        assert cpu_share.limit_torch_threads() == 1 == torch.get_num_threads()
-        monkeypatch.setenv("OMP_NUM_THREADS", "3")
-        assert cpu_share.limit_torch_threads() == 3 == torch.get_num_threads()
+        assert cpu_share.limit_torch_threads(1) == 1 == torch.get_num_threads()
+        assert cpu_share.limit_torch_threads(0) == 2 == torch.get_num_threads()
+        assert cpu_share.limit_torch_threads(8) == 2 == torch.get_num_threads()
     finally:
         torch.set_num_threads(before)

@@ -112,6 +112,14 @@ class Settings(BaseSettings):
         "them: the page's layout with new values of its fields' forms (0: none); unset: the "
         "trainer's default, chosen by the learning curve (docs/learning-curve.md).",
     )
+    train_threads: int = Field(
+        default=1,
+        ge=0,
+        description="PyTorch threads of a training in the worker's process (0: one per core it "
+        "may use). The field tagger's batches are small, so more threads gain little, and where "
+        "other work shares the cores they wait on each other: a 207-plate training spent 6 times "
+        "the CPU with 2 threads as with 1 on a busy 2-core machine (benchmarks/train_speed.py).",
+    )
     train_processes: int = Field(
         default=1, ge=1, description="Data-parallel training processes (torchrun) per training."
     )

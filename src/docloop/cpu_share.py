@@ -49,17 +49,13 @@ def cgroup_cpu_quota(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) 
     return min(quotas, default=None)
 
 
-def limit_torch_threads() -> int:
-    """Set PyTorch's CPU threads in this process to ``OMP_NUM_THREADS`` where it is set (an
-    operator's choice, or a torchrun rank's share), else to ``usable_cores()``; returns them.
-    PyTorch's own default counts the cores of the affinity, never the cgroup quota. Imports
-    torch: only training calls it."""
+def limit_torch_threads(wanted: int) -> int:
+    """Set PyTorch's CPU threads in this process to ``wanted`` (0: ``usable_cores()``), never
+    more than ``usable_cores()``; returns them. PyTorch's own default counts the cores of the
+    affinity, never the cgroup quota. Imports torch: only training calls it."""
     import torch
 
-    try:
-        threads = max(1, int(os.environ["OMP_NUM_THREADS"]))
-    except (KeyError, ValueError):
-        threads = usable_cores()
+    threads = min(wanted, usable_cores()) if wanted > 0 else usable_cores()
     torch.set_num_threads(threads)
     return threads
 

@@ -222,7 +222,7 @@ class _TrainingJob:
 
     def run(self) -> None:
         self.ctx.metrics.training_started.inc()
-        limit_torch_threads()  # the process's CPU share, not the machine's cores
+        limit_torch_threads(self.ctx.settings.train_threads)
         try:
             self._steps()
         except Interrupted as exc:
