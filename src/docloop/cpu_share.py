@@ -2,9 +2,9 @@
 
 ``os.cpu_count()`` counts the machine's cores, not the ones the process gets: a container with a
 CPU limit of 2 on a 64-core node that starts 64 OCR engines or 64 PyTorch threads spends its
-quota on threads that wait for each other (a training that takes seconds with one thread took
-minutes with PyTorch's default threads on a loaded 2-core machine). What the process may use is
-the least of its CPU affinity and its cgroup's CPU quota (cgroup v2 ``cpu.max``, v1
+quota on threads that wait for each other (even 2 PyTorch threads on a 2-core machine that other
+work kept busy made a plates training spend 6 times the CPU of one thread). What the process may
+use is the least of its CPU affinity and its cgroup's CPU quota (cgroup v2 ``cpu.max``, v1
 ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``), on its own cgroup and every one above it.
 """
 
