@@ -31,6 +31,7 @@ import numpy as np
 import psutil
 from PIL import Image
 
+from docloop.cpu_share import usable_cores
 from docloop.ml.engines.processes import ProcessPoolEngine
 from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine
 
@@ -125,7 +126,7 @@ def main() -> None:
     print(file=sys.stderr)
     base = "rapidocr defaults"
     print(f"{args.data.name}, {args.split}: {len(ids)} pages, {total} field values, "
-          f"{os.cpu_count()} cores")  # fmt: skip
+          f"{usable_cores()} usable cores of {os.cpu_count()}")  # fmt: skip
     print("| engine | median wall s/page | median CPU-s/page | wall vs defaults | "
           "CPU vs defaults | values found verbatim |")  # fmt: skip
     print("|---|---|---|---|---|---|")
@@ -146,7 +147,7 @@ def _throughput(pages: dict[str, tuple[Path, np.ndarray]], default: Reader) -> N
     for path, rgb in items:
         default(path, rgb)
     default_rate = len(items) / (time.perf_counter() - t) * 60
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     pool = ProcessPoolEngine(partial(RapidOcrEngine, OcrProfile(engines=1), _MODELS), "pool", cores)
     with ThreadPoolExecutor(cores) as ex:
         list(ex.map(pool.read, [rgb for _, rgb in items[:cores]]))  # warm up

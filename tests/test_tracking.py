@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from docloop import cpu_share
 from docloop.ml.train import TrainConfig
 from docloop.services import auth, runs, tracking
 
@@ -24,6 +25,8 @@ def test_the_mlflow_run_records_code_data_settings_machine_cost_and_outputs(trai
     params = run.params
     assert set(TrainConfig.__dataclass_fields__) <= set(params)
     assert params["labels"] == "number_plate" and params["hardware.cpu_count"]
+    assert params["hardware.usable_cores"] == str(cpu_share.usable_cores())
+    assert params["hardware.torch_threads"] == "1" == str(ctx.settings.train_threads)
     [dataset] = run.datasets
     assert params["dataset_digest"].startswith(dataset["digest"])
     assert dataset["source"].endswith(run.dataset_version_id)

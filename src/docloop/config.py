@@ -83,7 +83,9 @@ class Settings(BaseSettings):
         description="Local read-through cache of a remote store's blobs under `home` (0: none).",
     )
     worker_threads: int = Field(
-        default=0, ge=0, description="Jobs a worker process runs at once (0: one per core)."
+        default=0,
+        ge=0,
+        description="Jobs a worker process runs at once (0: one per core it may use).",
     )
     train_epochs: int = Field(default=60, description="Epochs of the field tagger's training.")
     train_seed: int = Field(default=0, description="Random seed of training (reproducible runs).")
@@ -110,6 +112,14 @@ class Settings(BaseSettings):
         "them: the page's layout with new values of its fields' forms (0: none); unset: the "
         "trainer's default, chosen by the learning curve (docs/learning-curve.md).",
     )
+    train_threads: int = Field(
+        default=1,
+        ge=0,
+        description="PyTorch threads of a training in the worker's process (0: one per core it "
+        "may use). The field tagger's batches are small, so more threads gain little, and where "
+        "other work shares the cores they wait on each other: a 207-plate training spent 6 times "
+        "the CPU with 2 threads as with 1 on a busy 2-core machine (benchmarks/train_speed.py).",
+    )
     train_processes: int = Field(
         default=1, ge=1, description="Data-parallel training processes (torchrun) per training."
     )
@@ -134,7 +144,9 @@ class Settings(BaseSettings):
         description="Characters the OCR recognizer reads: latin (faster) or all (adds CJK).",
     )
     ocr_engines: int = Field(
-        default=0, ge=0, description="OCR engines per process, for concurrent pages (0: per core)."
+        default=0,
+        ge=0,
+        description="OCR engines per process, for concurrent pages (0: one per core it may use).",
     )
     ocr_threads: int = Field(default=1, ge=1, description="ONNX Runtime threads per OCR engine.")
     ocr_processes: bool = Field(

@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 
+from docloop.cpu_share import usable_cores
 from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.checkpoints import CheckpointPlace
 from docloop.ml.data import Example, LabelledPage
@@ -54,7 +55,7 @@ def train_in_processes(
         pickle.dump((list(pages), list(examples), list(labels), config, checkpoints), fh)
     (folder / RESULT_FILE).unlink(missing_ok=True)
     command = torchrun_command(folder, processes, extra_args)
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // processes))}
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, usable_cores() // processes))}
     for attempt in range(RELAUNCHES + 1):
         code, tail = _run(command, env, progress)
         if (folder / RESULT_FILE).exists():

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from docloop import __version__
 from docloop.db.tables import StepOutput, TrainingRun
 from docloop.services.context import AppContext
+from docloop.services.tracking import cpu_seconds
 
 T = TypeVar("T")
 
@@ -49,13 +50,15 @@ class Pipeline:
     def step(self, name: str, inputs: Sequence[Any], compute: Callable[[str], T]) -> tuple[T, str]:
         """The step's output and its key; ``compute`` gets the key (for its scratch space)."""
         key = digest([PIPELINE_VERSION, name, *inputs])
-        started = time.time()
+        started, cpu = time.time(), cpu_seconds()
         with self.ctx.session() as s:
             stored = s.get(StepOutput, key)
             blob = stored.blob_hash if stored is not None else None
         if blob is not None and self.ctx.blobs.exists(blob):
             value: T = pickle.loads(self.ctx.blobs.get(blob))
-            self._record(name, key, cached=True, seconds=time.time() - started)
+            self._record(
+                name, key, cached=True, seconds=time.time() - started, cpu_seconds=_since(cpu)
+            )
             return value, key
         value = compute(key)
         blob = self.ctx.blobs.put(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))
@@ -64,7 +67,9 @@ class Pipeline:
                 s.merge(StepOutput(key=key, step=name, blob_hash=blob))
         except IntegrityError:
             pass  # another run stored the same output first; it is identical
-        self._record(name, key, cached=False, seconds=time.time() - started)
+        self._record(
+            name, key, cached=False, seconds=time.time() - started, cpu_seconds=_since(cpu)
+        )
         return value, key
 
     def record(self, name: str, key: str, *, cached: bool, seconds: float, **info: Any) -> None:
@@ -82,3 +87,10 @@ class Pipeline:
         """A local folder for a step's working files (torchrun's inputs and result), kept until
         the step finishes; what a resuming worker needs (checkpoints) lives in the store."""
         return self.ctx.settings.home / "pipeline" / key[:32]
+
+
+def _since(cpu: float) -> float:
+    """CPU seconds of the process (every thread, so concurrent jobs' too) and its finished
+    children since ``cpu``: unlike wall seconds, they do not grow when other work shares the
+    cores."""
+    return round(cpu_seconds() - cpu, 2)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docloop import __version__
+from docloop.cpu_share import usable_cores
 from docloop.services.context import AppContext
 from docloop.storage.base import MLFLOW_ROOT
 
@@ -129,11 +130,14 @@ def git_commit() -> str:
 
 
 def hardware() -> dict[str, str]:
+    """The machine a training ran on: its cores, and the share of them the process could use
+    (affinity and cgroup quota), which sizes the training's threads."""
     import torch
 
     info = {
         "cpu": _cpu_name(),
         "cpu_count": str(os.cpu_count()),
+        "usable_cores": str(usable_cores()),
         "torch_threads": str(torch.get_num_threads()),
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none",
         "platform": platform.platform(),

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from docloop import __version__
+from docloop.cpu_share import limit_torch_threads
 from docloop.db.tables import Model, ModelVersion, TrainingFile, TrainingRun, utcnow
 from docloop.domain import Annotation, Box, JobKind, OcrToken
 from docloop.errors import Conflict, Interrupted, InvalidInput
@@ -221,6 +222,7 @@ class _TrainingJob:
 
     def run(self) -> None:
         self.ctx.metrics.training_started.inc()
+        limit_torch_threads(self.ctx.settings.train_threads)
         try:
             self._steps()
         except Interrupted as exc:

@@ -17,6 +17,7 @@ import uuid
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from docloop.cpu_share import usable_cores
 from docloop.db.migrate import behind
 from docloop.domain import JobKind
 from docloop.errors import DocloopError, Interrupted, InvalidInput
@@ -161,7 +162,7 @@ class WorkerPool:
 
     def __init__(self, ctx: AppContext, kinds: list[JobKind] | None = None) -> None:
         self.ctx = ctx
-        threads = ctx.settings.worker_threads or os.cpu_count() or 1
+        threads = ctx.settings.worker_threads or usable_cores()
         light = [k for k in kinds or list(HANDLERS) if k in LIGHT_KINDS]
         first = Worker(ctx, kinds=kinds)
         self.workers = [first] + [

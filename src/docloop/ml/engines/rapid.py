@@ -27,7 +27,6 @@ as it computes them, so that a field can be read again with what its label's tex
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -37,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from docloop.cpu_share import usable_cores
 from docloop.domain import Box, Lattice, OcrToken
 from docloop.ml.engines.charset import sliced_recognizer
 from docloop.ml.engines.pool import LazyPool
@@ -63,12 +63,12 @@ class OcrProfile:
     """How the engine runs; only ``charset`` changes what it reads, so only it names the cache."""
 
     charset: str = "latin"
-    engines: int = 0  # 0: one per CPU core
+    engines: int = 0  # 0: one per core the process may use
     threads: int = 1
 
     @property
     def pool_size(self) -> int:
-        return self.engines or os.cpu_count() or 1
+        return self.engines or usable_cores()
 
 
 class RapidOcrEngine:
