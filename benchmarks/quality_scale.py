@@ -69,7 +69,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        settings = Settings(home=Path(home), database_url=args.database_url,
+        settings = Settings(home=Path(home), database_url=args.database_url, auto_migrate=True,
                             bootstrap_api_key="bench-key", monitor_interval_s=0)  # fmt: skip
         ctx = build_context(settings, ocr=RapidOcrEngine())
         who = auth.authenticate(ctx, "bench-key")
