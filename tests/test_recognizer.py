@@ -103,6 +103,21 @@ def test_fine_tuning_lowers_the_ctc_loss_on_a_few_lines() -> None:
     assert tuned.figures["held_fields"] == 2
 
 
+def test_the_tuning_budget_counts_cpu_time_not_a_busy_machines_wall_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each wall clock reading 100 s later than the last, as on a machine other jobs crowd:
+    the recognizer still gets every epoch its CPU budget allows."""
+    from docloop.ml.recognizer import tune as tuning
+
+    clock = iter(range(0, 10**6, 100))
+    monkeypatch.setattr(tuning.time, "time", lambda: float(next(clock)))
+    lines = [Line(_line(t), t, t) for t in ("MH12AB1234", "TN06")]
+    config = TuneConfig(epochs=3, copies=0, batch=2, budget_s=60.0)
+    tuned = tune(_latin(), lines, lines, config, torch.device("cpu"))
+    assert len(tuned.figures["losses"]) == 3
+
+
 def test_tuning_reports_the_engines_own_reading_and_leaves_the_choice_to_serving() -> None:
     """The engine reads each line from a tighter cut than the re-read one: its readings are
     reported next to the tuned ones, and whether the tuned graph serves is ``choice.py``'s."""
