@@ -259,3 +259,22 @@ def test_the_cli_prints_the_training_job_or_says_why_not() -> None:
     assert [d["kind"] for d in yaml.safe_load_all(ok.output) if d] == ["Service", "Job"]
     bad = CliRunner().invoke(app, [*args, "--folder", "/elsewhere/1", "--mount", "/data"])
     assert bad.exit_code == 2 and "not under the claim's mount" in bad.output
+
+
+def _cores(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_train_worker_asks_for_the_cores_its_training_uses(overlay: str) -> None:
+    """The scheduler reserves what a pod requests: a request above the PyTorch threads a
+    training runs holds cores no work uses, one below them lets the threads wait on a neighbour."""
+    from docloop.config import Settings
+
+    pod = next(p for n, p in _pods(_kustomize(overlay)) if n == "docloop-worker-train")
+    container = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
+    threads = int(env.get("DOCLOOP_TRAIN_THREADS", Settings().train_threads))
+    assert threads > 0, "a pod's threads are counted from its quota only when set"
+    assert _cores(container["resources"]["requests"]["cpu"]) == threads
+    assert _cores(container["resources"]["limits"]["cpu"]) >= threads
