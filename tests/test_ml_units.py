@@ -11,7 +11,7 @@ from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.data import LabelledPage
 from docloop.ml.decode import group_fields
 from docloop.ml.decoding import FORMAT_2, DecodeConfig
-from docloop.ml.labels import assign, in_order_match
+from docloop.ml.labels import assign, common_subsequence, in_order_match
 from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import left_word, reading_order, split_words
@@ -58,6 +58,39 @@ def test_assign_keeps_only_words_of_the_field_text() -> None:
     classes, owner = assign(words, [ann], ["total"])
     assert classes == [0, 1] and owner == [-1, 0]
     assert in_order_match("RM9.00", "9.00") > 0.6 and in_order_match("TOTAL", "9.00") == 0
+
+
+def _table_subsequence(a: str, b: str) -> int:
+    """The longest common subsequence by the plain dynamic programme."""
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if ca == cb else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def test_bit_parallel_subsequence_agrees_with_the_table() -> None:
+    rng = np.random.default_rng(7)
+    alphabet = list("AB0:-.É ")
+    for _ in range(3000):
+        a = "".join(rng.choice(alphabet, rng.integers(0, 14)))
+        b = "".join(rng.choice(alphabet, rng.integers(0, 70)))
+        assert common_subsequence(a, b) == _table_subsequence(a, b), (a, b)
+
+
+def test_assign_measures_overlap_by_the_word_and_a_flat_word_by_its_centre() -> None:
+    """Half of a word inside the field's box is enough; a word without area counts when its
+    centre is inside."""
+    words = [
+        OcrToken("9.00", Box(50, 0, 150, 10), 1, 0),  # half inside
+        OcrToken("9.00", Box(80, 0, 180, 10), 1, 1),  # a fifth inside
+        OcrToken("9.00", Box(20, 5, 40, 5), 1, 2),  # no height, centre inside
+        OcrToken("9.00", Box(120, 5, 140, 5), 1, 3),  # no height, centre outside
+    ]
+    classes, _ = assign(words, [Annotation("total", Box(0, 0, 100, 10), "9.00")], ["total"])
+    assert classes == [1, 0, 1, 0]
 
 
 def test_assign_keeps_a_word_that_holds_the_field_glued_to_its_neighbours() -> None:
