@@ -195,6 +195,8 @@ class OnnxGraph(nn.Module):
             for n in _topological(graph.node, {self.input_name, *self.slots, *self.constants})
         ]
         self.metadata = {p.key: p.value for p in model.metadata_props}
+        # Index of the last node reading each value: ``run`` lets a value go after it.
+        self.last_use = {name: i for i, n in enumerate(self.nodes) for name in n[1] if name}
 
     def parameter(self, name: str) -> nn.Parameter:
         return self.weights[self.slots[name]]
@@ -205,13 +207,22 @@ class OnnxGraph(nn.Module):
     def run(
         self, feeds: dict[str, Tensor], output: str, start: int = 0, stop: int | None = None
     ) -> Tensor:
-        """Nodes ``start:stop`` on ``feeds`` (tensors by name); the value named ``output``."""
+        """Nodes ``start:stop`` on ``feeds`` (tensors by name); the value named ``output``.
+
+        Each value is dropped after the last node that reads it: kept to the end, a batch of
+        64 wide line crops held every layer's activations at once (gigabytes) when no gradient
+        needed them."""
         env = dict(feeds)
-        for op, inputs, outputs, attrs in self.nodes[start:stop]:
+        first = start if start >= 0 else len(self.nodes) + start
+        for i, (op, inputs, outputs, attrs) in enumerate(self.nodes[start:stop], start=first):
             args = [self._value(name, env) if name else None for name in inputs]
             while args and args[-1] is None:  # trailing optional inputs left out
                 args.pop()
             env[outputs[0]] = OPS[op](*args, **attrs)
+            del args
+            for name in inputs:
+                if name != output and self.last_use.get(name) == i:
+                    env.pop(name, None)
         return env[output]
 
     def forward(self, x: Tensor) -> Tensor:
