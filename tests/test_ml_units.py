@@ -15,7 +15,6 @@ from docloop.ml.labels import assign, common_subsequence, in_order_match
 from docloop.ml.layout import FieldLayout
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import left_word, reading_order, split_words
-from docloop.ml.train import length_batches
 
 
 def test_split_words_keeps_positions_and_drops_duplicate_lines() -> None:
@@ -785,21 +784,3 @@ def test_each_block_reads_its_own_heads_of_the_pair_bias() -> None:
 
     with torch.no_grad():
         assert torch.allclose(model(chars, geo, pairs, mask), by_slices(), atol=1e-6)
-
-
-def test_length_batches_cover_every_page_once_and_pad_less_than_random_batches() -> None:
-    rng = np.random.default_rng(3)
-    lengths = rng.integers(20, 220, size=203).tolist()
-    batches = length_batches(lengths, 8, np.random.default_rng(0))
-    assert len(batches) == -(-len(lengths) // 8)
-    assert sorted(i for b in batches for i in b.tolist()) == list(range(len(lengths)))
-    assert all(0 < len(b) <= 8 for b in batches)
-    padded = sum(max(lengths[i] for i in b) * len(b) for b in batches)
-    order = np.random.default_rng(0).permutation(len(lengths))
-    random_padded = sum(
-        max(lengths[i] for i in order[k : k + 8]) * len(order[k : k + 8])
-        for k in range(0, len(order), 8)
-    )
-    assert padded < 0.85 * random_padded
-    again = length_batches(lengths, 8, np.random.default_rng(0))
-    assert all((a == b).all() for a, b in zip(batches, again, strict=True))

@@ -43,7 +43,6 @@ from docloop.ml.usefulness import PageClusters, layout_embedding
 # Words x epochs one training may spend on extra ensemble members (a few minutes on 2 cores).
 WORD_EPOCH_BUDGET = 600_000
 MAX_MEMBERS = 3  # networks the budget may buy
-LENGTH_POOL = 4  # batches' worth of pages sorted by length together (``length_batches``)
 
 T = TypeVar("T")
 ProgressFn = Callable[[float, dict[str, Any]], None]
@@ -86,23 +85,6 @@ def split_pages(
     train = [p for k, p in zip(keys, items, strict=True) if k % val_every != held]
     val = [p for k, p in zip(keys, items, strict=True) if k % val_every == held]
     return train, val
-
-
-def length_batches(lengths: Sequence[int], size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """An epoch's batches of page indices: the pages in random order, each run of
-    ``LENGTH_POOL`` batches' worth sorted by word count before it is cut, the batches shuffled.
-
-    A batch is padded to its longest page, and attention and the pair features grow with the
-    square of that length: random batches of receipts (26 to 212 words) spent about half the
-    network's work on padding. Pages still meet random partners, drawn from a random pool."""
-    order = rng.permutation(len(lengths))
-    pool = size * LENGTH_POOL
-    batches = []
-    for start in range(0, len(order), pool):
-        chunk = order[start : start + pool]
-        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
-        batches += [chunk[i : i + size] for i in range(0, len(chunk), size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _split(
@@ -392,10 +374,10 @@ def _train_network(
         start = saved["epoch"]
     for epoch in range(start, config.epochs):
         net.train()
-        batches = length_batches([len(p.words) for p in shard_pages], config.batch_pages, rng)
+        order = rng.permutation(len(shard)) if shard else np.array([], dtype=int)
         losses = []
         for step in range(steps_per_epoch):
-            idx = batches[step] if step < len(batches) else np.array([], dtype=int)
+            idx = order[step * config.batch_pages : (step + 1) * config.batch_pages]
             picked = [shard[i][rng.integers(len(shard[i]))] for i in idx]
             if sampler is not None:
                 picked = [
