@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from docloop.config import Settings
 from docloop.errors import InvalidInput
 from docloop.ml.k8s_training import TrainingJobSpec, render_training_job, rendezvous_args
 
@@ -269,12 +270,10 @@ def _cores(quantity: str) -> float:
 def test_train_worker_asks_for_the_cores_its_training_uses(overlay: str) -> None:
     """The scheduler reserves what a pod requests: a request above the PyTorch threads a
     training runs holds cores no work uses, one below them lets the threads wait on a neighbour."""
-    from docloop.config import Settings
-
     pod = next(p for n, p in _pods(_kustomize(overlay)) if n == "docloop-worker-train")
     container = pod["containers"][0]
     env = {e["name"]: e["value"] for e in container.get("env", []) if "value" in e}
-    threads = int(env.get("DOCLOOP_TRAIN_THREADS", Settings().train_threads))
+    threads = int(env.get("DOCLOOP_TRAIN_THREADS", Settings.model_fields["train_threads"].default))
     assert threads > 0, "a pod's threads are counted from its quota only when set"
     assert _cores(container["resources"]["requests"]["cpu"]) == threads
     assert _cores(container["resources"]["limits"]["cpu"]) >= threads
