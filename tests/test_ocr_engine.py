@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from docloop.ml.engines.rapid import OcrProfile, RapidOcrEngine, detection_size
 from docloop.samples import PLATES
 from docloop.services import jobs
 from docloop.services.context import AppContext, build_context
-from docloop.services.ocr import read_blobs
+from docloop.services.ocr import lines_from_json, lines_to_json, read_blobs
 from docloop.worker.loop import LIGHT_KINDS, Worker
 from tests.conftest import make_settings
 
@@ -291,3 +292,22 @@ def test_ocr_children_end_when_their_server_is_killed() -> None:
         children[0].wait(30)  # raises psutil.TimeoutExpired if the child outlives the server
     finally:
         server.kill()
+
+
+def test_each_line_keeps_the_quadrilateral_it_was_cut_along_through_the_cache() -> None:
+    """The engine's corners travel with every line and survive the OCR cache, so a model's own
+    recognizer can cut the line as the engine did; lines cached before have none."""
+    lines = RapidOcrEngine(OcrProfile(engines=1)).read(_photos(1)[0])
+    assert lines and all(t.quad is not None for t in lines)
+    for t in lines:
+        assert t.quad is not None
+        xs, ys = [x for x, _ in t.quad], [y for _, y in t.quad]
+        assert (min(xs), min(ys), max(xs), max(ys)) == (
+            t.box.xmin,
+            t.box.ymin,
+            t.box.xmax,
+            t.box.ymax,
+        )
+    assert lines_from_json(json.loads(json.dumps(lines_to_json(lines)))) == lines
+    older = [row[:7] for row in lines_to_json(lines)]
+    assert all(t.quad is None for t in lines_from_json(older))

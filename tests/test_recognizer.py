@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import weakref
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,19 +21,20 @@ import torch
 from onnx import TensorProto, helper
 from PIL import Image, ImageDraw, ImageFont
 
-from docloop.domain import Annotation, Box, OcrToken
+from docloop.domain import Annotation, Box, OcrToken, Quad, as_quad
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.data import LabelledPage
+from docloop.ml.decoding import FORMAT_2, DecodeConfig
 from docloop.ml.engines.rapid import models_dir, recognizer_model
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.recognizer import crops
 from docloop.ml.recognizer.align import split_text
 from docloop.ml.recognizer.choice import served_right
-from docloop.ml.recognizer.lines import field_lines
+from docloop.ml.recognizer.lines import field_lines, page_lines
 from docloop.ml.recognizer.onnx_graph import OnnxGraph, UnsupportedOp, with_weights
-from docloop.ml.recognizer.reading import LineReader
+from docloop.ml.recognizer.reading import LineReader, line_crops
 from docloop.ml.recognizer.tune import Line, Recognizer, TuneConfig, tune
-from docloop.ml.tokens import split_words
+from docloop.ml.tokens import line_quad, part_of, split_words
 
 OLD_BUNDLE = Path(__file__).parent / "data" / "bundle_format_2" / "bundle.zip"
 
@@ -183,6 +185,58 @@ def test_field_lines_cut_each_line_under_the_box_with_its_part_of_the_text() -> 
     ]
 
 
+def _slanted_bar() -> tuple[np.ndarray, Quad]:
+    """A white page with a dark bar 120 by 24 pixels turned 15 degrees, and its corners."""
+    angle = np.radians(15)
+    along, across = (
+        np.array([np.cos(angle), np.sin(angle)]),
+        np.array([-np.sin(angle), np.cos(angle)]),
+    )
+    tl = np.array([40.0, 30.0])
+    corners = [tl, tl + 120 * along, tl + 120 * along + 24 * across, tl + 24 * across]
+    page = Image.new("RGB", (220, 120), "white")
+    ImageDraw.Draw(page).polygon([tuple(c) for c in corners], fill=(20, 20, 20))
+    return np.asarray(page), as_quad(corners)
+
+
+def test_a_tilted_line_is_cut_level_along_its_quadrilateral() -> None:
+    """Cut along the engine's corners, a slanted line fills its crop; its upright box holds
+    as much page as line."""
+    page, quad = _slanted_bar()
+    level = crops.cut(page, Box(0, 0, 1, 1), quad)
+    assert level is not None and level.shape[:2] == (24, 120)
+    assert level[2:-2, 2:-2].mean() < 30
+    xs, ys = [x for x, _ in quad], [y for _, y in quad]
+    upright = crops.cut(page, Box(min(xs), min(ys), max(xs), max(ys)))
+    assert upright is not None and upright.mean() > 100
+
+
+def test_words_and_lines_keep_their_part_of_the_engines_quadrilateral() -> None:
+    page, quad = _slanted_bar()
+    xs, ys = [x for x, _ in quad], [y for _, y in quad]
+    line = OcrToken("MH 12", Box(min(xs), min(ys), max(xs), max(ys)), 0.9, 0, quad=quad)
+    words = split_words([line])
+    assert [w.text for w in words] == ["MH", "12"]
+    assert words[0].quad is not None and words[1].quad is not None
+    assert words[0].quad[0] == quad[0] and np.allclose(words[1].quad[2], quad[2])
+    assert np.allclose(words[0].quad, part_of(quad, 0, 0.4))
+    assert np.allclose(np.array(line_quad(words)), quad)
+    assert page_lines(words)[0].quad == line_quad(words)
+    # Serving cuts the line along it, unless the bundle's recognizer learned from upright boxes.
+    tilted = line_crops(page, words, [0])[0].pixels
+    upright = line_crops(page, words, [0], tilted=False)[0].pixels
+    assert tilted.shape[:2] == (24, 120) and upright.shape[:2] != tilted.shape[:2]
+    # A word without corners (a page read before they were kept) leaves the line upright.
+    assert line_quad([words[0], replace(words[1], quad=None)]) is None
+
+
+def test_bundles_tuned_before_tilted_cuts_read_upright_lines() -> None:
+    assert DecodeConfig().tilted_lines
+    stored = {k: v for k, v in DecodeConfig().to_dict().items() if k != "tilted_lines"}
+    assert not DecodeConfig.from_dict(stored).tilted_lines
+    assert not FORMAT_2.tilted_lines
+
+
 def _biased(character: str) -> bytes:
     """The engine's recognizer, made to read every step as ``character``."""
     model = onnx.load_from_string(_latin())
@@ -243,7 +297,7 @@ def test_reading_lines_again_keeps_each_word_with_its_probabilities() -> None:
     ]
     probs = np.array([[0.1, 0.9], [0.3, 0.7], [1.0, 0.0]], np.float32)
     image = np.full((80, 100, 3), 255, np.uint8)
-    got, rows = reader.reread_candidates(image, words, probs, min_prob=0.5)
+    got, rows = reader.reread_candidates(image, words, probs, min_prob=0.5, tilted=True)
     assert [w.text for w in got] == ["Z", "OTHER"]
     assert got[0].line == 0 and got[0].lattice is not None
     # The one new word spans both old ones: it takes their probabilities weighted by overlap,

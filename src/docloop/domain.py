@@ -134,16 +134,29 @@ Step = tuple[tuple[str, float], ...]
 Lattice = tuple[Step, ...]
 
 
+Point = tuple[float, float]
+Quad = tuple[Point, Point, Point, Point]
+
+
+def as_quad(corners: Iterable[Iterable[float]]) -> Quad:
+    """Four (x, y) corners (JSON lists, a NumPy array's rows) as a ``Quad`` of floats."""
+    a, b, c, d = ((float(x), float(y)) for x, y in corners)
+    return a, b, c, d
+
+
 @dataclass(frozen=True, slots=True)
 class OcrToken:
     """A word read by the OCR engine, in page pixels; ``lattice`` is what the recognizer
-    considered at each step (``ml/lattice.py``), where the engine kept it."""
+    considered at each step (``ml/lattice.py``), and ``quad`` the corners of the tilted
+    quadrilateral the engine cut it along (top left, top right, bottom right, bottom left),
+    where the engine kept them."""
 
     text: str
     box: Box
     score: float
     line: int = 0
     lattice: Lattice | None = None
+    quad: Quad | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class DecodeConfig:
-    """Thresholds of ``decode.group_fields``."""
+    """Thresholds of ``decode.group_fields``, and how a model's own recognizer cuts lines."""
 
     # A label no word wins is read from its likeliest word at least this likely: below it the
     # network saw nothing of the label, and a guess would be a field a reviewer must delete.
@@ -54,6 +54,10 @@ class DecodeConfig:
     # lacks. Candidates of words the network doubted still get
     # the prior, so they rank below every surer field and stay alternatives.
     tagged_instances: bool = True
+    # A model's own recognizer reads a line cut along the engine's tilted quadrilateral, as
+    # its training cut the lines it learned from (``recognizer/crops.py``); models tuned before
+    # training cut them so learned from upright boxes and read those.
+    tilted_lines: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,8 +89,9 @@ FORMAT_2 = DecodeConfig(
     rare_second_slack=2.0,
     duplicate_iou=0.5,
     tagged_instances=False,
+    tilted_lines=False,
 )
 
 # Settings added after bundles started storing theirs, with the value such a bundle was decoded
 # with: a stored dict without the key means the behaviour from before the key existed.
-ADDED_LATER: dict[str, Any] = {"tagged_instances": False}
+ADDED_LATER: dict[str, Any] = {"tagged_instances": False, "tilted_lines": False}

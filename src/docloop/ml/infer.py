@@ -88,8 +88,9 @@ class FieldPredictor:
         image: np.ndarray | None,
     ) -> list[FieldPrediction]:
         if image is not None and self.lines is not None:
+            decoding = self.bundle.decoding
             words, probs = self.lines.reread_candidates(
-                image, words, probs, self.bundle.decoding.doubt_min_prob
+                image, words, probs, decoding.doubt_min_prob, decoding.tilted_lines
             )
         return group_fields(
             words,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from docloop.domain import Box, Lattice, OcrToken
+from docloop.domain import Box, Lattice, OcrToken, Point, Quad
 from docloop.ml.boxes import line_boxes
 from docloop.ml.lattice import greedy, split_at_spaces
 
@@ -46,9 +46,35 @@ def split_words(lines: Sequence[OcrToken]) -> list[OcrToken]:
                     line.box.xmin + i * char_w,
                     line.box.ymax,
                 )
-                words.append(OcrToken(text[start:i], box, line.score, line_no, next(lattices)))
+                quad = None if line.quad is None else part_of(line.quad, start / n, i / n)
+                words.append(
+                    OcrToken(text[start:i], box, line.score, line_no, next(lattices), quad)
+                )
                 start = None
     return words
+
+
+def part_of(quad: Quad, start: float, end: float) -> Quad:
+    """The part of a line's quadrilateral from ``start`` to ``end`` of the way along it (0 to
+    1), cut along its top and bottom edges as a word's share of the line's characters."""
+    (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = quad
+
+    def top(f: float) -> Point:
+        return tlx + f * (trx - tlx), tly + f * (try_ - tly)
+
+    def bottom(f: float) -> Point:
+        return blx + f * (brx - blx), bly + f * (bry - bly)
+
+    return top(start), top(end), bottom(end), bottom(start)
+
+
+def line_quad(words: Sequence[OcrToken]) -> Quad | None:
+    """The quadrilateral of one line's ``words`` together: from the leftmost word's left edge
+    to the rightmost's right edge; None where a word has none."""
+    quads = [q for w in sorted(words, key=lambda w: w.box.xmin) if (q := w.quad) is not None]
+    if not quads or len(quads) != len(words):
+        return None
+    return quads[0][0], quads[-1][1], quads[-1][2], quads[0][3]
 
 
 def _word_lattices(line: OcrToken) -> list[Lattice | None]:

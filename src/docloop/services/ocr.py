@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from docloop.db.tables import OcrResult
-from docloop.domain import Box, Lattice, OcrToken
+from docloop.domain import Box, Lattice, OcrToken, as_quad
 from docloop.ml.io import Page, decode
 from docloop.services.context import AppContext, ocr_profile
 
@@ -20,11 +20,13 @@ PageLines = list[OcrToken]
 def lines_to_json(lines: list[OcrToken]) -> list[list[object]]:
     """A page's OCR lines as the cache stores them (JSON)."""
     return [
-        [t.text, t.box.xmin, t.box.ymin, t.box.xmax, t.box.ymax, t.score, t.lattice] for t in lines
+        [t.text, t.box.xmin, t.box.ymin, t.box.xmax, t.box.ymax, t.score, t.lattice, t.quad]
+        for t in lines
     ]
 
 
 def lines_from_json(rows: list[list[Any]]) -> list[OcrToken]:
+    """The cached lines; lines cached before lattices or quadrilaterals were kept have none."""
     return [
         OcrToken(
             str(r[0]),
@@ -32,6 +34,7 @@ def lines_from_json(rows: list[list[Any]]) -> list[OcrToken]:
             float(r[5]),
             i,
             _lattice(r[6]) if len(r) > 6 and r[6] else None,
+            as_quad(r[7]) if len(r) > 7 and r[7] else None,
         )
         for i, r in enumerate(rows)
     ]

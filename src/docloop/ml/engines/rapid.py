@@ -21,7 +21,9 @@ share of ground-truth values found in the output:
   whole page again for every text line it cut out (3.0 s of 10.8 s on 10 receipts).
 
 Each line comes back with its lattice (``ml/lattice.py``): the recognizer's probabilities, kept
-as it computes them, so that a field can be read again with what its label's texts say.
+as it computes them, so that a field can be read again with what its label's texts say; and with
+the quadrilateral it was cut along, so that a model's own recognizer reads the line cut the same
+way (``ml/recognizer/crops.py``).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 import numpy as np
 
 from docloop.cpu_share import usable_cores
-from docloop.domain import Box, Lattice, OcrToken
+from docloop.domain import Box, Lattice, OcrToken, as_quad
 from docloop.ml.engines.charset import sliced_recognizer
 from docloop.ml.engines.pool import LazyPool
 from docloop.ml.lattice import compact, greedy
@@ -132,7 +134,7 @@ class RapidOcrEngine:
             box = Box(float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
             same = lattices.get(str(text))
             lattice = same.pop(0) if same else None
-            tokens.append(OcrToken(str(text), box, float(score), i, lattice))
+            tokens.append(OcrToken(str(text), box, float(score), i, lattice, as_quad(quad)))
         return tokens
 
 

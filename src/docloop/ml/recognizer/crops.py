@@ -2,9 +2,14 @@
 
 The engine's recognizer gets each detected line cut from the page in BGR, resized to 48 pixels
 high keeping its aspect ratio, scaled to [-1, 1] and zero-padded on the right to the batch's
-width (at least ``MIN_WIDTH``, as ``engines/rapid.py`` runs it). A line box here is the
-axis-aligned box docloop keeps of the engine's quadrilateral, so a tilted line is cut a little
-looser than the engine cut it; training and serving cut it the same way.
+width (at least ``MIN_WIDTH``, as ``engines/rapid.py`` runs it). A line is cut as the engine
+cut it where its quadrilateral is known: warped from the tilted four corners to an upright
+rectangle, so the text fills the crop's height and runs level. A page read before the engine's
+corners were kept has only the axis-aligned box, and a tilted line cut from it is looser and
+slanted: on number plates the shipped recognizer read 58% of the validation plates' lines right
+from such boxes against 71% from the engine's own cuts. The engine's crops of tall boxes are
+turned a quarter; docloop's are not, since its pages are upright and a tall box there is a short
+word, not vertical text.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from docloop.domain import Box
+from docloop.domain import Box, Quad
 
 HEIGHT = 48
 MIN_WIDTH = 160  # the engine's padded width (``engines/rapid.REC_MIN_WIDTH``)
@@ -23,14 +28,35 @@ MAX_WIDTH = 320  # wider lines are squeezed to it (rapidocr's default input widt
 WIDTHS = (MIN_WIDTH, 240, MAX_WIDTH)
 
 
-def cut(image: np.ndarray, box: Box) -> np.ndarray | None:
-    """The line's pixels from an RGB page, as BGR uint8; None when the box holds no pixel."""
+def cut(image: np.ndarray, box: Box, quad: Quad | None = None) -> np.ndarray | None:
+    """The line's pixels from an RGB page, as BGR uint8: along ``quad`` where it is given,
+    else the upright ``box``; None when it holds no pixel."""
+    if quad is not None:
+        return _warped(image, quad)
     h, w = image.shape[:2]
     x0, y0 = max(int(math.floor(box.xmin)), 0), max(int(math.floor(box.ymin)), 0)
     x1, y1 = min(int(math.ceil(box.xmax)), w), min(int(math.ceil(box.ymax)), h)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
     return np.ascontiguousarray(image[y0:y1, x0:x1, ::-1])
+
+
+def _warped(image: np.ndarray, quad: Quad) -> np.ndarray | None:
+    """The quadrilateral's pixels warped to an upright rectangle as long as its longer top or
+    bottom edge and as high as its taller side (bicubic, the edge pixels repeated outside the
+    page), as the engine cuts a line for its recognizer."""
+    corners = np.array(quad, np.float32)
+    tl, tr, br, bl = corners
+    width = int(max(np.linalg.norm(tl - tr), np.linalg.norm(br - bl)))
+    height = int(max(np.linalg.norm(tl - bl), np.linalg.norm(tr - br)))
+    if width < 2 or height < 2:
+        return None
+    upright = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    warp = cv2.getPerspectiveTransform(corners, upright)
+    rgb = cv2.warpPerspective(
+        image, warp, (width, height), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
+    return np.ascontiguousarray(rgb[:, :, ::-1])
 
 
 def width_of(crop: np.ndarray) -> int:

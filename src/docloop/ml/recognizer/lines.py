@@ -11,14 +11,15 @@ from docloop.domain import Annotation, OcrToken, enclosing
 from docloop.ml.recognizer import crops
 from docloop.ml.recognizer.align import split_text
 from docloop.ml.recognizer.tune import Line
-from docloop.ml.tokens import reading_order
+from docloop.ml.tokens import line_quad, reading_order
 
 MIN_INSIDE = 0.5  # share of a line's box inside the field's box for it to be the field's
 
 
 def page_lines(words: Sequence[OcrToken]) -> list[OcrToken]:
     """The engine's lines back from a page's words (``split_words`` keeps each word's line):
-    one token per line, its words' text joined by spaces, in reading order."""
+    one token per line, its words' text joined by spaces, in reading order, with the
+    quadrilateral the engine cut it along where the words keep theirs."""
     grouped: dict[int, list[OcrToken]] = {}
     for w in words:
         grouped.setdefault(w.line, []).append(w)
@@ -28,6 +29,7 @@ def page_lines(words: Sequence[OcrToken]) -> list[OcrToken]:
             enclosing(w.box for w in ws),
             min(w.score for w in ws),
             line,
+            quad=line_quad(ws),
         )
         for line, ws in grouped.items()
     ]
@@ -46,7 +48,7 @@ def field_lines(
         under = lines_under(lines, ann)
         pieces = split_text(ann.text, [ln.text for ln in under])
         for ln, piece in zip(under, pieces, strict=True):
-            crop = crops.cut(image, ln.box) if piece else None
+            crop = crops.cut(image, ln.box, ln.quad) if piece else None
             if piece and crop is not None:
                 out.append(Line(crop, piece, f"{key}:{n}", ln.text))
     return out

@@ -20,7 +20,7 @@ import onnxruntime as ort
 from docloop.domain import Box, Lattice, OcrToken, enclosing
 from docloop.ml.lattice import compact, greedy
 from docloop.ml.recognizer import crops
-from docloop.ml.tokens import split_words
+from docloop.ml.tokens import line_quad, split_words
 
 
 class LineReader:
@@ -57,15 +57,17 @@ class LineReader:
         words: Sequence[OcrToken],
         probs: np.ndarray,
         min_prob: float,
+        tilted: bool,
     ) -> tuple[list[OcrToken], np.ndarray]:
-        """``words`` with the lines of every label's candidates read again, and the tagger's
-        probabilities carried over to the new words (``with_lines``)."""
+        """``words`` with the lines of every label's candidates read again (cut as
+        ``line_crops`` cuts them), and the tagger's probabilities carried over to the new words
+        (``with_lines``)."""
         if not words:
             return list(words), probs
         labelled = probs[:, 1:]
         chosen = {words[i].line for i in np.flatnonzero(labelled.max(axis=1) >= min_prob)}
         chosen |= {words[int(i)].line for i in labelled.argmax(axis=0)}
-        return with_lines(words, probs, self.read_lines(line_crops(image, words, chosen)))
+        return with_lines(words, probs, self.read_lines(line_crops(image, words, chosen, tilted)))
 
     def read_lines(self, cut: dict[int, LineCrop]) -> dict[int, OcrToken]:
         """Each cut line read again: one token a line, with its lattice."""
@@ -86,10 +88,11 @@ class LineCrop:
 
 
 def line_crops(
-    image: np.ndarray, words: Sequence[OcrToken], lines: Iterable[int]
+    image: np.ndarray, words: Sequence[OcrToken], lines: Iterable[int], tilted: bool = True
 ) -> dict[int, LineCrop]:
     """Each of ``lines`` (the engine's line numbers of ``words``) that holds pixels, cut from
-    the RGB page."""
+    the RGB page: along the engine's quadrilateral where the words keep it and ``tilted`` (as
+    training cuts lines since it could), else along the upright box."""
     by_line: dict[int, list[OcrToken]] = defaultdict(list)
     for w in words:
         by_line[w.line].append(w)
@@ -97,7 +100,7 @@ def line_crops(
     for n in sorted(lines):
         if by_line[n]:
             box = enclosing(w.box for w in by_line[n])
-            pixels = crops.cut(image, box)
+            pixels = crops.cut(image, box, line_quad(by_line[n]) if tilted else None)
             if pixels is not None:
                 out[n] = LineCrop(box, by_line[n][0].score, pixels)
     return out
