@@ -128,6 +128,45 @@ def test_text_shapes_fix_lookalikes_only_when_a_shape_is_learned() -> None:
     assert TextShapeModel.from_dict(model.to_dict()).correct("plate", "MHO2AB1234") == "MH02AB1234"
 
 
+def _plates() -> TextShapeModel:
+    """Plates of the common format, and a few of formats seen once (two letters and six digits,
+    a word and digits)."""
+    common = [f"MH{i:02d}AB{1000 + i}" for i in range(20)] + [
+        f"KA{i:02d}M{100 + i}" for i in range(5)
+    ]
+    rare = ["KA031351", "TN0600000", "NISSAN000"]
+    return TextShapeModel.fit(("plate", t) for t in common + rare)
+
+
+def test_lookalike_swaps_stay_where_held_out_fields_read_better_with_them() -> None:
+    """The engine's O for a zero in a common-format plate is mended by the swaps: they stay."""
+    shapes = _plates()
+    shapes.choose_swaps({"plate": [("MHO2AB1002", "MH02AB1002"), ("MH03AB1OO3", "MH03AB1003")]})
+    assert shapes.unswapped == []
+    assert shapes.correct("plate", "MH04AB1OO4") == "MH04AB1004"
+
+
+def test_lookalike_swaps_go_where_they_turn_rare_formats_into_the_common_one() -> None:
+    """Plates of a format seen once, read right, were turned into the common format by the
+    swaps ("KA03I351"): the label reads as it was read. A reading a swap away from the common
+    format is still as plausible as that format. Each held-out value's own shape is left out,
+    as it would be for a value never seen."""
+    shapes = _plates()
+    swapped = shapes.correct("plate", "KA031351")
+    assert swapped == "KA03I351"
+    held = [("KA031351", "KA031351"), ("TN0600000", "TN0600000"), ("MH02AB1002", "MH02AB1002")]
+    shapes.choose_swaps({"plate": held})
+    assert shapes.unswapped == ["plate"]
+    assert shapes.correct("plate", "KA031351") == "KA031351"
+    assert shapes.correct("plate", "MH05AB1OO5") == "MH05AB1OO5"
+    assert shapes.plausibility("plate", "MH05AB1OO5") == 1.0
+    again = TextShapeModel.from_dict(shapes.to_dict())
+    assert again.unswapped == ["plate"] and again.correct("plate", "KA031351") == "KA031351"
+    # A model trained before the choice swaps every label's readings.
+    older = {k: v for k, v in shapes.to_dict().items() if k != "unswapped"}
+    assert TextShapeModel.from_dict(older).correct("plate", "KA031351") == swapped
+
+
 def _plate(x: float, y: float, size: float, lines: int) -> BoxSample:
     """Text of height ``size``; the frame's margin is larger around one line than around two."""
     words = Box(x, y, x + 5 * size, y + size * lines)

@@ -154,6 +154,11 @@ class Rereader:
     weights: dict[str, float] = field(default_factory=dict)
     words: dict[str, dict[str, int]] = field(default_factory=dict)
     marks: dict[str, PunctuationChannel] = field(default_factory=dict)
+    # Per label, the cross-validation's held-out fields as the chosen reading read them, with
+    # their annotated texts: what the decoders after re-reading learn from (not saved).
+    held_out: dict[str, list[tuple[str, str]]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def fit(cls, fields: Sequence[tuple[str, str, Lattice | None]]) -> Rereader:
@@ -178,6 +183,7 @@ class Rereader:
                 reader.models[label] = CharModel.fit(values)
             if mends:
                 reader.words[label] = dict(counts)
+            reader.held_out[label] = held_out
             channel = cross_validated(held_out)
             if channel is not None:
                 reader.marks[label] = channel

@@ -3,8 +3,9 @@
 From the texts annotated for a label we learn its alphabet, whether it is ever lower case, and the
 shapes it takes (letters as A, digits as 9: "MH02CB4545" -> "AA99AA9999"). A prediction whose
 shape was never seen is moved to the closest frequent shape through look-alike swaps (O/0, I/1,
-S/5, ...). Nothing here knows what a plate or a date is; a label with free-form text learns no
-dominant shape and is left alone. Labels whose values recur are read as the nearest value seen in
+S/5, ...), for the labels where that reads held-out training fields better (``choose_swaps``).
+Nothing here knows what a plate or a date is; a label with free-form text learns no dominant
+shape and is left alone. Labels whose values recur are read as the nearest value seen in
 training (``known_values.py``).
 """
 
@@ -55,6 +56,9 @@ class TextShapeModel:
     prefixes: dict[str, dict[str, int]] = field(default_factory=dict)
     detached: dict[str, list[str]] = field(default_factory=dict)
     known: KnownValues = field(default_factory=KnownValues)
+    # Labels whose reads are never moved to another shape (``choose_swaps``); models trained
+    # before the choice moved every label's.
+    unswapped: list[str] = field(default_factory=list)
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -101,7 +105,45 @@ class TextShapeModel:
             for label, words in dropped.items()
         }
 
+    def choose_swaps(self, held_out: dict[str, list[tuple[str, str]]]) -> None:
+        """Keep the look-alike swaps for a label only where they read more of its held-out
+        fields right, from (reading, annotated text) pairs of fields the reading did not learn
+        from, each corrected with the shapes of the label's other values.
+
+        A value of a rare format is read as the engine read it then: on number plates the swaps
+        turned plates of shapes seen once or never ("KA031351", "HR696969", "NISSAN000") into
+        the common format ("KA03I351") five times in 188 training fields and mended none that
+        re-reading had not mended already."""
+        self.unswapped = []
+        for label, pairs in sorted(held_out.items()):
+            if self.counts.get(label, 0) < MIN_EXAMPLES or not pairs:
+                continue
+            right = {True: 0, False: 0}
+            for read, text in pairs:
+                for swaps in right:
+                    right[swaps] += comparable(self._held_out(label, read, text, swaps)) == (
+                        comparable(text)
+                    )
+            if right[True] <= right[False]:
+                self.unswapped.append(label)
+
+    def _held_out(self, label: str, read: str, text: str, swaps: bool) -> str:
+        """``correct``'s reading of ``read`` with or without swaps, ``text``'s own value left
+        out of the shapes (it counts once among the distinct values)."""
+        shapes, own = self.shapes[label], shape(_squash(text))
+        counted = own in shapes
+        if counted:
+            shapes[own] -= 1
+        try:
+            return self._corrected(label, read, swaps)
+        finally:
+            if counted:
+                shapes[own] += 1
+
     def correct(self, label: str, text: str) -> str:
+        return self._corrected(label, text, label not in self.unswapped)
+
+    def _corrected(self, label: str, text: str, swaps: bool) -> str:
         if self.counts.get(label, 0) < MIN_EXAMPLES:
             return text
         if self.upper_only[label]:
@@ -118,7 +160,10 @@ class TextShapeModel:
         text = "".join(c for c in text if c.isalnum() or c in alphabet)
         if self.no_spaces[label]:
             text = _squash(text)
-        return self.known.read(label, self._reshape(label, self._extract(label, text)))
+        text = self._extract(label, text)
+        if swaps:
+            text = self._reshape(label, text)
+        return self.known.read(label, text)
 
     def correct_in_line(self, label: str, text: str, line: str) -> str:
         """``correct``, widened to the words around it on its line when the tagged words hold
@@ -153,8 +198,15 @@ class TextShapeModel:
         By shape, for labels whose values take a few formats: 1 for a shape they took (or a
         frequent prefix glued to one), else the share of distinct values whose shape was seen
         once (Good-Turing's estimate of how often a value takes a shape never seen). Times, for
-        labels whose values recur, ``KnownValues.plausibility``. Free text: 1."""
+        labels whose values recur, ``KnownValues.plausibility``. Free text: 1.
+
+        A reading that look-alike swaps would move to a shape the label takes is as plausible
+        as that shape where the label keeps its readings unswapped (``choose_swaps``): the
+        engine confuses those characters, and what the text is written as is another matter
+        than how likely the words are to be the label's."""
         known = self.known.plausibility(label, text)
+        if label in self.unswapped:
+            text = self._reshape(label, text)
         shapes = self.shapes.get(label, {})
         if (
             not self._frequent_shapes(label)
@@ -270,6 +322,7 @@ class TextShapeModel:
             "prefixes": self.prefixes,
             "detached": self.detached,
             "known": self.known.to_dict(),
+            "unswapped": self.unswapped,
         }
 
     @classmethod

@@ -295,6 +295,7 @@ def fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decode
     reader = Rereader.fit(
         [(ann.label, ann.text or "", words_lattice(words)) for _, ann, words, _ in fields]
     )
+    shapes.choose_swaps(reader.held_out)
     refiner = BoxRefiner.fit(_box_samples(pages, labels))
     return refiner, shapes, FieldLayout.fit(pages, labels), reader
 
