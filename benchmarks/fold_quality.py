@@ -10,6 +10,8 @@ photographed twice is not scored on a model that saw it. OCR as in ``quality_tab
 Each fold is also scored as a v2 client sees it (``decision F1``: the predictions left once the
 unconfirmed alternatives are dropped, ``routing.alternatives``). ``--misses`` sorts each held-out
 annotated box that the returned top box misses (IoU < 0.5) by cause (``box_misses.py``).
+``--text-misses`` prints each held-out annotated text the label's best returned field does not
+read as (normalized as scored), with what the engine read inside the annotated box.
 ``--networks DIR`` keeps each fold's trained networks, named by the fold's files and the
 training settings, so a change to the decoders is measured again without retraining.
 
@@ -26,6 +28,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -43,10 +46,12 @@ from quality_table import (
     read_ocr,
 )
 
+from docloop.domain import Box, OcrToken
 from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.data import Example, LabelledPage
 from docloop.ml.infer import FieldPredictor
+from docloop.ml.tokens import reading_order, split_words
 from docloop.ml.train import (
     TrainConfig,
     build_examples,
@@ -110,12 +115,40 @@ def as_v2(preds: Preds) -> Preds:
     }
 
 
+def text_misses(
+    preds: list[dict[str, Any]],
+    truth: list[dict[str, Any]],
+    lines: list[OcrToken],
+    norm: Callable[[str], str],
+) -> list[str]:
+    """ "label: want TEXT got TEXT (engine: TEXT)" for each annotated text the label's best
+    returned field reads otherwise; the engine's reading is its lines' words centred in the
+    annotated box, in reading order."""
+    best: dict[str, dict[str, Any]] = {}
+    for p in sorted(preds, key=lambda p: p["score"]):
+        best[p["label"]] = p
+    out = []
+    for obj in truth:
+        want = norm(obj.get("ocr_text") or "")
+        if not want:
+            continue
+        found = best.get(obj["name"])
+        got = norm(found["ocr_text"]) if found else "-"
+        if got != want:
+            box = Box(**obj["bndbox"]) if obj.get("bndbox") else None
+            inside = [w for w in split_words(lines) if box and box.contains_point(*w.box.center)]
+            engine = norm(" ".join(w.text for w in reading_order(inside)))
+            out.append(f"{obj['name']}: want {want} got {got} (engine: {engine})")
+    return out
+
+
 def main() -> None:
     ap = dataset_arguments(__doc__.split("\n")[0])
     ap.add_argument("--split", default="train", help="the split to cut into folds")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--networks", type=Path, help="keep and reuse each fold's trained networks")
     ap.add_argument("--misses", action="store_true", help="print why returned boxes miss")
+    ap.add_argument("--text-misses", action="store_true", help="print texts read wrong")
     ap.add_argument("--only-fold", type=int, help="train and score this fold alone")
     args = ap.parse_args()
     if args.folds < 2:
@@ -145,6 +178,10 @@ def main() -> None:
         report = tool.score(preds, {i: truth[i] for i in held_out}, norm, ignore)
         rows.append((k, len(held_out), report, seconds))
         pooled.update(preds)
+        if args.text_misses:
+            for ident in held_out:
+                for line in text_misses(preds[ident], truth[ident], ocr[ident], norm):
+                    print(f"fold {k} {ident} {line}", flush=True)
         if args.misses:
             scored = [
                 p for p in labelled_pages(args.data, held_out, ocr, tool) if p.key not in ignore
