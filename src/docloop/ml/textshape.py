@@ -108,7 +108,9 @@ class TextShapeModel:
     def choose_swaps(self, held_out: dict[str, list[tuple[str, str]]]) -> None:
         """Keep the look-alike swaps for a label only where they read more of its held-out
         fields right, from (reading, annotated text) pairs of fields the reading did not learn
-        from, each corrected with the shapes of the label's other values.
+        from, each corrected with the shapes of the label's other values. A tie keeps them:
+        where no held-out field tells either way (receipt dates and totals, whose readings the
+        swaps never changed), the engines' look-alike confusions are the better guess.
 
         A value of a rare format is read as the engine read it then: on number plates the swaps
         turned plates of shapes seen once or never ("KA031351", "HR696969", "NISSAN000") into
@@ -124,7 +126,7 @@ class TextShapeModel:
                     right[swaps] += comparable(self._held_out(label, read, text, swaps)) == (
                         comparable(text)
                     )
-            if right[True] <= right[False]:
+            if right[True] < right[False]:
                 self.unswapped.append(label)
 
     def _held_out(self, label: str, read: str, text: str, swaps: bool) -> str:
