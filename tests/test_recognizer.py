@@ -29,7 +29,7 @@ from docloop.ml.engines.rapid import models_dir, recognizer_model
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.recognizer import crops
 from docloop.ml.recognizer.align import split_text
-from docloop.ml.recognizer.choice import served_right
+from docloop.ml.recognizer.choice import decide, served_right
 from docloop.ml.recognizer.lines import field_lines, page_lines
 from docloop.ml.recognizer.onnx_graph import OnnxGraph, UnsupportedOp, with_weights
 from docloop.ml.recognizer.reading import LineReader, line_crops
@@ -331,6 +331,16 @@ def test_the_choice_scores_what_serving_returns_from_the_page_image() -> None:
     fields, right = served_right(predictors, [page, moved], lambda _: image)
     # The right text on the wrong box is not what the client was to receive.
     assert (fields, right) == (2, [1, 0])
+
+
+def test_the_tuned_recognizer_serves_on_a_strict_gain_with_the_better_decoders() -> None:
+    """Held-out fields right with the engine's readings, the tuned recognizer with decoders
+    fitted on its own readings, and with decoders fitted on the engine's."""
+    assert decide(43, 42, 44) == (True, True)
+    assert decide(43, 44, 44) == (True, False)
+    assert decide(43, 44, 42) == (True, False)
+    assert decide(43, 43, 43) == (False, False)
+    assert decide(43, 41, 42)[0] is False
 
 
 _NO_TORCH = """

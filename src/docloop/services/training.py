@@ -418,7 +418,8 @@ class _TrainingJob:
             f"of {figures['held_fields']}; returned as annotated by the model "
             f"{figures.get('held_served_engine')} with the engine's readings, "
             f"{figures.get('held_served_tuned')} with the tuned recognizer, "
-            f"of {figures.get('held_served_fields')}; "
+            f"{figures.get('held_served_tuned_engine_decoders')} with it and the decoders "
+            f"fitted on the engine's readings, of {figures.get('held_served_fields')}; "
             + ("the tuned one serves" if choice.serves else "the shipped one serves")
             + f" ({figures['cpu_seconds']} CPU s)"
         )
@@ -428,6 +429,7 @@ class _TrainingJob:
                 for k in (
                     "held_exact_stock", "held_exact_tuned", "held_fields", "held_exact_engine",
                     "held_served_engine", "held_served_tuned", "held_served_fields",
+                    "held_served_tuned_engine_decoders",
                 )
             }
         )  # fmt: skip
