@@ -6,10 +6,10 @@ width (at least ``MIN_WIDTH``, as ``engines/rapid.py`` runs it). A line is cut a
 cut it where its quadrilateral is known: warped from the tilted four corners to an upright
 rectangle, so the text fills the crop's height and runs level. A page read before the engine's
 corners were kept has only the axis-aligned box, and a tilted line cut from it is looser and
-slanted: on number plates the shipped recognizer read 58% of the validation plates' lines right
-from such boxes against 71% from the engine's own cuts. The engine's crops of tall boxes are
-turned a quarter; docloop's are not, since its pages are upright and a tall box there is a short
-word, not vertical text.
+slanted: over five folds of the number plates' training fields the shipped recognizer read 73%
+of them right from such boxes, and 80% cut this way, as many as the engine itself. The engine's
+crops of tall boxes are turned a quarter; docloop's are not, since its pages are upright and a
+tall box there is a short word, not vertical text.
 """
 
 from __future__ import annotations
