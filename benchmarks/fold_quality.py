@@ -14,6 +14,9 @@ annotated box that the returned top box misses (IoU < 0.5) by cause (``box_misse
 read as (normalized as scored), with what the engine read inside the annotated box.
 ``--networks DIR`` keeps each fold's trained networks, named by the fold's files and the
 training settings, so a change to the decoders is measured again without retraining.
+``--unseen-texts`` also keeps files that share an annotated text in one fold (the same plate
+photographed twice), so every held-out text is one the fold's model never saw: how a model
+reads values new to it, as on documents from outside the dev data.
 
     python benchmarks/fold_quality.py --data ../shared/datasets/plates --normalize alnum \\
         --ignore-extra ../shared/datasets/plates/multi_plate.txt
@@ -64,18 +67,46 @@ from docloop.services.training import epochs_for
 from docloop.services.validation import near_duplicate_groups, phash
 
 
-def folds_of(ids: list[str], data: Path, tool: Any, folds: int) -> list[list[str]]:
-    """``ids`` dealt into ``folds`` folds in their order, a near-duplicate group at a time."""
+def folds_of(
+    ids: list[str], data: Path, tool: Any, folds: int, texts: dict[str, set[str]] | None = None
+) -> list[list[str]]:
+    """``ids`` dealt into ``folds`` folds in their order, a near-duplicate group at a time;
+    with ``texts`` (each file's annotated texts), files that share a text are one group too,
+    so no held-out text was seen in training."""
     hashes = []
     for ident in ids:
         with Image.open(tool.image_path(data, ident)) as im:
             hashes.append(phash(np.asarray(im.convert("RGB"))))
     roots = near_duplicate_groups(hashes)
+    if texts is not None:
+        roots = _joined_by_text(ids, roots, texts)
     position = {root: n for n, root in enumerate(dict.fromkeys(roots))}
     out: list[list[str]] = [[] for _ in range(folds)]
     for ident, root in zip(ids, roots, strict=True):
         out[position[root] % folds].append(ident)
     return out
+
+
+def _joined_by_text(ids: list[str], roots: list[int], texts: dict[str, set[str]]) -> list[int]:
+    """The groups ``roots`` names, merged where two files share an annotated text; each file's
+    group named by its first file."""
+    parent = list(range(len(ids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    def join(i: int, j: int) -> None:
+        a, b = root(i), root(j)
+        parent[max(a, b)] = min(a, b)
+
+    first: dict[str, int] = {}
+    for i, ident in enumerate(ids):
+        join(i, roots[i])
+        for text in texts.get(ident, ()):
+            join(i, first.setdefault(text, i))
+    return [root(i) for i in range(len(ids))]
 
 
 def fold_networks(
@@ -150,6 +181,11 @@ def main() -> None:
     ap.add_argument("--misses", action="store_true", help="print why returned boxes miss")
     ap.add_argument("--text-misses", action="store_true", help="print texts read wrong")
     ap.add_argument("--only-fold", type=int, help="train and score this fold alone")
+    ap.add_argument(
+        "--unseen-texts",
+        action="store_true",
+        help="keep files that share an annotated text in one fold: held-out texts are new",
+    )
     args = ap.parse_args()
     if args.folds < 2:
         sys.exit("--folds must be at least 2")
@@ -165,7 +201,15 @@ def main() -> None:
     rows: list[tuple[int, int, dict[str, Any], float]] = []
     misses = MissTally()
     pooled: Preds = {}
-    for k, held_out in enumerate(folds_of(ids, args.data, tool, args.folds)):
+    texts = (
+        {
+            i: {f"{o['name']}:{norm(o['ocr_text'])}" for o in truth[i] if o.get("ocr_text")}
+            for i in ids
+        }
+        if args.unseen_texts
+        else None
+    )
+    for k, held_out in enumerate(folds_of(ids, args.data, tool, args.folds, texts)):
         if args.only_fold is not None and k != args.only_fold:
             continue
         held = set(held_out)
