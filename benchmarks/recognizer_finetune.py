@@ -82,11 +82,14 @@ def load(path: Path) -> tuple[bytes, list[Line], list[Line]]:
     lines, start = [], 0
     # Dumps made before engine readings were kept have none (the figure is then left out).
     readings = data["readings"] if "readings" in data else [None] * len(data["texts"])
+    # An npz member is decompressed anew at every access, and a slice keeps its whole array
+    # alive: read it once and copy each crop out, or every line holds all the pixels.
+    pixels = data["pixels"]
     rows = zip(data["shapes"], data["texts"], data["fields"], readings, strict=True)
     for shape, text, name, reading in rows:
         size = int(np.prod(shape))
-        pixels = data["pixels"][start : start + size].reshape(shape)
-        lines.append(Line(pixels, str(text), str(name), None if reading is None else str(reading)))
+        crop = pixels[start : start + size].reshape(shape).copy()
+        lines.append(Line(crop, str(text), str(name), None if reading is None else str(reading)))
         start += size
     n = int(data["n_train"])
     return data["model"].tobytes(), lines[:n], lines[n:]
