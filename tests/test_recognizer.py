@@ -27,6 +27,7 @@ from docloop.ml.data import LabelledPage
 from docloop.ml.decoding import FORMAT_2, DecodeConfig
 from docloop.ml.engines.rapid import models_dir, recognizer_model
 from docloop.ml.infer import FieldPredictor
+from docloop.ml.lattice import greedy
 from docloop.ml.recognizer import crops
 from docloop.ml.recognizer.align import split_text
 from docloop.ml.recognizer.choice import decide, served_right
@@ -289,7 +290,7 @@ def test_prediction_reads_candidate_lines_with_the_bundle_recognizer() -> None:
 
 
 def test_reading_lines_again_keeps_each_word_with_its_probabilities() -> None:
-    reader = LineReader(_biased("Z"))
+    reader = LineReader(_biased("Z"), DecodeConfig().line_max_width)
     words = [
         OcrToken("MH", Box(0, 0, 40, 30), 0.9, 0),
         OcrToken("12", Box(42, 0, 80, 30), 0.9, 0),
@@ -396,3 +397,20 @@ def test_training_tunes_the_recognizer_and_records_both_readings(tmp_path: Path)
         assert (bundle.recognizer is not None) == figures["used"]
     finally:
         context.close()
+
+
+def test_a_long_line_is_read_at_its_own_width_not_squeezed() -> None:
+    """A receipt's address line squeezed into 320 pixels leaves the recognizer fewer time steps
+    than characters; read at its own width, the shipped recognizer reads it whole."""
+    text = "12, JALAN TAMPOI 7/4, KAWASAN PERINDUSTRIAN TAMPOI, 81200 JOHOR BAHRU"
+    line = _line(text)
+    reader = LineReader(_latin(), DecodeConfig().line_max_width)
+    assert greedy(reader.read([line])[0]) == text
+    squeezed = LineReader(_latin(), FORMAT_2.line_max_width)
+    assert len(greedy(squeezed.read([line])[0])) < len(text) // 2
+
+
+def test_bundles_tuned_before_lines_kept_their_width_read_them_squeezed() -> None:
+    stored = {k: v for k, v in DecodeConfig().to_dict().items() if k != "line_max_width"}
+    assert DecodeConfig.from_dict(stored).line_max_width == FORMAT_2.line_max_width == 320
+    assert DecodeConfig().line_max_width in crops.WIDTHS

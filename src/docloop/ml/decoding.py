@@ -58,6 +58,10 @@ class DecodeConfig:
     # its training cut the lines it learned from (``recognizer/crops.py``); models tuned before
     # training cut them so learned from upright boxes and read those.
     tilted_lines: bool = True
+    # The widest a line is read at by the model's own recognizer (``recognizer/crops.py``):
+    # wider lines are squeezed to it. Models tuned before lines were read at their own width
+    # learned from, and read, lines squeezed to 320 pixels.
+    line_max_width: int = 1920
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,8 +94,13 @@ FORMAT_2 = DecodeConfig(
     duplicate_iou=0.5,
     tagged_instances=False,
     tilted_lines=False,
+    line_max_width=320,
 )
 
 # Settings added after bundles started storing theirs, with the value such a bundle was decoded
 # with: a stored dict without the key means the behaviour from before the key existed.
-ADDED_LATER: dict[str, Any] = {"tagged_instances": False, "tilted_lines": False}
+ADDED_LATER: dict[str, Any] = {
+    "tagged_instances": False,
+    "tilted_lines": False,
+    "line_max_width": 320,
+}

@@ -33,7 +33,11 @@ class FieldPredictor:
         )
         # Models trained before later word features were added read only the first ones.
         self.geo_dim = next(i.shape[-1] for i in self.session.get_inputs() if i.name == "geo")
-        self.lines = LineReader(bundle.recognizer) if bundle.recognizer is not None else None
+        self.lines = (
+            LineReader(bundle.recognizer, bundle.decoding.line_max_width)
+            if bundle.recognizer is not None
+            else None
+        )
         # Models exported before active learning have no per-member output.
         self.has_members = MEMBER_PROBS in {o.name for o in self.session.get_outputs()}
 

@@ -85,7 +85,7 @@ def choose_recognizer(
         annotated = {ln.line for ann in page.annotations for ln in lines_under(lines, ann)}
         cut[page.key] = line_crops(image, page.words, annotated)
     tuned = tune(model, train, held, config, progress=progress)
-    reader = LineReader(tuned.onnx)
+    reader = LineReader(tuned.onnx, config.max_width)
     read = {
         key: _reread(page.words, reader, cut[key]) for page in pages if (key := page.key) in cut
     }

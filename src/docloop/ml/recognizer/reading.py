@@ -26,7 +26,8 @@ from docloop.ml.tokens import line_quad, split_words
 class LineReader:
     """A recognizer graph in an ONNX Runtime session, reading line crops into lattices."""
 
-    def __init__(self, model: bytes, threads: int = 1) -> None:
+    def __init__(self, model: bytes, max_width: int, threads: int = 1) -> None:
+        self.max_width = max_width  # wider line crops are squeezed to it (``crops.bucket``)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -43,7 +44,7 @@ class LineReader:
         found: dict[int, Lattice] = {}
         by_width: dict[int, list[int]] = defaultdict(list)
         for i, image in enumerate(images):
-            by_width[crops.bucket(image)].append(i)
+            by_width[crops.bucket(image, self.max_width)].append(i)
         for width, idx in by_width.items():
             batch = crops.batch([images[i] for i in idx], width)
             probs = self.session.run(None, {self.input_name: batch})[0]

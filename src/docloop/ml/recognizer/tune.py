@@ -28,6 +28,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
+from docloop.ml.decoding import DecodeConfig
 from docloop.ml.recognizer import crops as crop_ops
 from docloop.ml.recognizer.onnx_graph import OnnxGraph, with_weights
 
@@ -49,6 +50,8 @@ class TuneConfig:
     # one for the same pages.
     budget_s: float = 90.0
     neck: bool = True  # train the sequence neck too, not only the per-character layer
+    # Lines are tuned as the model will read them (``DecodeConfig.line_max_width``).
+    max_width: int = DecodeConfig().line_max_width
 
 
 @dataclass(frozen=True)
@@ -107,11 +110,11 @@ class Recognizer:
             {self.trunk_output: features}, self.logits_name, start=self.cut, stop=-1
         )
 
-    def read(self, images: Sequence[np.ndarray], device: torch.device) -> list[str]:
+    def read(self, images: Sequence[np.ndarray], device: torch.device, max_width: int) -> list[str]:
         """Greedy CTC readings of crops, batched by padded width."""
         out: dict[int, str] = {}
         with torch.no_grad():
-            for width, idx in _buckets(images).items():
+            for width, idx in _buckets(images, max_width).items():
                 for s in range(0, len(idx), 64):
                     part = idx[s : s + 64]
                     x = torch.from_numpy(crop_ops.batch([images[i] for i in part], width))
@@ -192,10 +195,10 @@ def tune(
     rec.graph.to(device)
     usable = [(line, ids) for line in train if (ids := rec.encode(line.text))]
     figures: dict[str, Any] = {"train_lines": len(usable), "held_lines": len(held)}
-    stock = _fields_right(held, rec.read([line.crop for line in held], device))
+    stock = _fields_right(held, rec.read([line.crop for line in held], device, config.max_width))
     engine = _engine_right(held)
     losses = _fit(rec, usable, config, device, progress) if usable else []
-    tuned = _fields_right(held, rec.read([line.crop for line in held], device))
+    tuned = _fields_right(held, rec.read([line.crop for line in held], device, config.max_width))
     figures.update(
         held_fields=len({line.field for line in held}),
         held_exact_stock=stock,
@@ -292,7 +295,7 @@ def _features(
             targets.append(ids)
     out = {}
     with torch.no_grad():
-        for width, idx in _buckets(images).items():
+        for width, idx in _buckets(images, config.max_width).items():
             parts = []
             for s in range(0, len(idx), 64):
                 x = crop_ops.batch([images[i] for i in idx[s : s + 64]], width)
@@ -301,8 +304,8 @@ def _features(
     return out
 
 
-def _buckets(images: Sequence[np.ndarray]) -> dict[int, list[int]]:
+def _buckets(images: Sequence[np.ndarray], max_width: int) -> dict[int, list[int]]:
     found: dict[int, list[int]] = defaultdict(list)
     for i, image in enumerate(images):
-        found[crop_ops.bucket(image)].append(i)
+        found[crop_ops.bucket(image, max_width)].append(i)
     return dict(found)
