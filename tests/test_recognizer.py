@@ -170,6 +170,17 @@ def test_a_field_is_split_into_its_lines_by_their_readings() -> None:
     assert split_text("MH12AB1234", ["MH12"]) == [None]
 
 
+def test_a_line_showing_more_than_its_field_is_not_a_training_line() -> None:
+    # Trained on these, the recognizer learns to drop characters it sees.
+    assert split_text("33.90", ["RM 33.90"]) == [None]
+    assert split_text("12/02/2018", ["Date: 12/02/2018"]) == [None]
+    assert split_text("MH12AB1234", ["MH12AB1234 IND"]) == [None]
+    # Case, spaces, a misread and a stray mark are what it should learn to read through.
+    assert split_text("NO.3, JALAN SS21", ["No.3, Jalan SS21"]) == ["NO.3, JALAN SS21"]
+    assert split_text("31.00", ["3100"]) == ["31.00"]
+    assert split_text("19.20", ["19.20s"]) == ["19.20"]
+
+
 def test_field_lines_cut_each_line_under_the_box_with_its_part_of_the_text() -> None:
     page = np.full((120, 300, 3), 255, np.uint8)
     words = [

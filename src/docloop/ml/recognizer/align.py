@@ -6,6 +6,11 @@ each line's piece closest to its reading, by edit distance, over every way of cu
 into consecutive pieces (a line may get no piece: a sticker inside a plate's box). A line whose
 piece still differs from its reading in more than ``MAX_DISTANCE`` of its characters is not
 trusted as a training line: the engine may have missed a row and its text gone to a neighbour.
+Nor is a line that shows more than its piece (a currency before a total, ``Date:`` or a time
+beside a date, a registration number after a company): trained to read ``RM 33.90`` as
+``33.90``, the recognizer learns to leave out characters it sees, and on held-out receipts it
+then read ``06-05-2018`` as ``06-2018``. The field's decoders, not the recognizer, cut a field
+out of its line.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 MAX_DISTANCE = 0.5  # edit distance per character of the longer of piece and reading
+# Characters a line's reading may hold beyond its piece (case and spaces aside), as a share of
+# the piece, at least one: a misread stray mark, not a word.
+MAX_EXTRA = 0.1
 SLACK = 6  # characters a split point may stray from where the readings' lengths put it
 
 
@@ -68,4 +76,11 @@ def _trusted(piece: str, reading: str) -> str | None:
         return None
     if edit_distance(piece, reading) > MAX_DISTANCE * max(len(piece), len(reading)):
         return None
+    shown, wanted = _bare(reading), _bare(piece)
+    if len(shown) - len(wanted) > max(1, MAX_EXTRA * len(wanted)):
+        return None
     return piece
+
+
+def _bare(text: str) -> str:
+    return "".join(text.split()).casefold()
