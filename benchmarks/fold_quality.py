@@ -87,6 +87,17 @@ def folds_of(
     return out
 
 
+def annotated_texts(
+    truth: dict[str, list[dict[str, Any]]], norm: Callable[[str], str]
+) -> dict[str, set[str]]:
+    """Each file's annotated texts, normalized and named by label: what ``folds_of`` keeps in
+    one fold for ``--unseen-texts``."""
+    return {
+        i: {f"{o['name']}:{norm(o['ocr_text'])}" for o in objs if o.get("ocr_text")}
+        for i, objs in truth.items()
+    }
+
+
 def _joined_by_text(ids: list[str], roots: list[int], texts: dict[str, set[str]]) -> list[int]:
     """The groups ``roots`` names, merged where two files share an annotated text; each file's
     group named by its first file."""
@@ -201,14 +212,7 @@ def main() -> None:
     rows: list[tuple[int, int, dict[str, Any], float]] = []
     misses = MissTally()
     pooled: Preds = {}
-    texts = (
-        {
-            i: {f"{o['name']}:{norm(o['ocr_text'])}" for o in truth[i] if o.get("ocr_text")}
-            for i in ids
-        }
-        if args.unseen_texts
-        else None
-    )
+    texts = annotated_texts(truth, norm) if args.unseen_texts else None
     for k, held_out in enumerate(folds_of(ids, args.data, tool, args.folds, texts)):
         if args.only_fold is not None and k != args.only_fold:
             continue

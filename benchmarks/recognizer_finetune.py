@@ -13,9 +13,9 @@ engine): the way to time it on another machine, a GPU one say.
 ``train`` less fold K (``fold_quality.py``'s folds; ``--networks DIR`` keeps the networks),
 the training's recognizer step runs on those pages as it does in the server
 (``ml/recognizer/choice.py``: tuned on the pages' field lines, judged on their held-out share
-through the whole model), and fold K is scored as ``fold_quality.py`` scores it three ways:
-the engine's readings, the tuned recognizer with decoders fitted on the engine's readings, and
-the tuned recognizer with decoders fitted on its own (what training serves when it chooses it).
+through the whole model), and fold K is scored as ``fold_quality.py`` scores it with the
+engine's readings and with the tuned recognizer (what training serves when it chooses it);
+``--unseen-texts`` takes ``fold_quality.py``'s folds that hold out whole texts.
 
     python benchmarks/recognizer_finetune.py --data ../shared/datasets/plates [--folds 5]
     python benchmarks/recognizer_finetune.py --data ../shared/datasets/plates --served-fold 0 \
@@ -111,13 +111,13 @@ def folds(train: list[Line], k: int) -> list[tuple[list[Line], list[Line]]]:
 def served_fold(args: argparse.Namespace, tuning: TuneConfig) -> None:
     """Fold ``args.served_fold`` of ``train`` scored through the whole model, with and without
     the tuned recognizer, and the recognizer step's decision and CPU seconds."""
-    from fold_quality import as_v2, fold_networks, folds_of
+    from fold_quality import annotated_texts, as_v2, fold_networks, folds_of
     from PIL import Image
     from quality_table import _pred, labelled_pages, load_eval_tool, read_ocr
 
     from docloop.ml.engines.rapid import recognizer_model
     from docloop.ml.infer import FieldPredictor
-    from docloop.ml.recognizer.choice import choose_recognizer
+    from docloop.ml.recognizer.choice import judge, tune_on_pages
     from docloop.ml.train import TrainConfig, export_bundle
     from docloop.services.training import epochs_for
 
@@ -126,7 +126,9 @@ def served_fold(args: argparse.Namespace, tuning: TuneConfig) -> None:
     ocr = read_ocr(argparse.Namespace(**{**vars(args), "ocr": "docloop"}), ids, tool)
     truth = {i: tool.annotations(args.data, i) for i in ids}
     labels = sorted({o["name"] for objs in truth.values() for o in objs})
-    held_out = folds_of(ids, args.data, tool, 5)[args.served_fold]
+    norm = tool.normalizer(args.normalize)
+    texts = annotated_texts(truth, norm) if args.unseen_texts else None
+    held_out = folds_of(ids, args.data, tool, 5, texts)[args.served_fold]
     pages = labelled_pages(args.data, [i for i in ids if i not in set(held_out)], ocr, tool)
     config = TrainConfig(epochs=epochs_for(len(pages), 60))
     examples, networks, metrics = fold_networks(pages, labels, config, args.networks)
@@ -136,27 +138,25 @@ def served_fold(args: argparse.Namespace, tuning: TuneConfig) -> None:
 
     model = recognizer_model("latin", args.cache).read_bytes()
     started = time.time()
-    choice = choose_recognizer(
-        model, pages, examples, labels, networks, metrics, lambda p: image(p.key), tuning
-    )
+    tuned = tune_on_pages(model, pages, lambda p: image(p.key), tuning)
+    choice = judge(tuned, pages, examples, labels, networks, metrics, lambda p: image(p.key))
     f = choice.figures
     print(
         f"recognizer step: {f['cpu_seconds']:.0f} CPU s, {time.time() - started:.0f} s; "
         f"held-out lines read exactly: shipped {f['held_exact_stock']}, engine "
         f"{f['held_exact_engine']}, tuned {f['held_exact_tuned']} of {f['held_fields']}; "
         f"held-out fields served right: engine {f.get('held_served_engine')}, tuned "
-        f"{f.get('held_served_tuned')} of {f.get('held_served_fields')}; "
+        f"{f.get('held_served_tuned')} of {f.get('held_served_fields')} "
+        f"({f.get('held_served_wins')} wins, {f.get('held_served_losses')} losses, sign test "
+        f"p {f.get('sign_test_p')}); "
         + ("the tuned one serves" if choice.serves else "the shipped one serves"),
         flush=True,
     )
     plain = export_bundle(pages, examples, labels, networks, metrics)
-    own = export_bundle(pages, examples, labels, networks, metrics, choice.onnx, choice.read)
-    norm = tool.normalizer(args.normalize)
     ignore = frozenset(args.ignore_extra.read_text().split()) if args.ignore_extra else frozenset()
     for name, bundle in (
         ("engine's readings", plain),
-        ("tuned, decoders fitted on the engine's readings", replace(plain, recognizer=choice.onnx)),
-        ("tuned, decoders fitted on its readings", own),
+        ("tuned recognizer", replace(plain, recognizer=choice.onnx)),
     ):
         predictor, preds = FieldPredictor(bundle), {}
         for ident in held_out:
@@ -190,6 +190,11 @@ def main() -> None:
     ap.add_argument("--networks", type=Path, help="keep and reuse the fold's trained networks")
     ap.add_argument("--normalize", choices=["alnum", "nospace"], default="alnum")
     ap.add_argument("--ignore-extra", type=Path)
+    ap.add_argument(
+        "--unseen-texts",
+        action="store_true",
+        help="with --served-fold: fold_quality.py's folds that hold out whole texts",
+    )
     args = ap.parse_args()
     config = replace(
         TuneConfig(),

@@ -19,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from docloop.domain import FieldPrediction, OcrToken
+from docloop.domain import FieldPrediction
 from docloop.errors import Interrupted
 from docloop.ml import confidence
 from docloop.ml.archs.field_tagger import FieldTagger
@@ -245,17 +245,12 @@ def export_bundle(
     networks: Sequence[FieldTagger],
     metrics: dict[str, Any],
     recognizer: bytes | None = None,
-    read: dict[str, list[OcrToken]] | None = None,
 ) -> FieldModelBundle:
-    """The servable artifact: the averaged networks as ONNX, decoders fitted on every page, and
-    the model's own line recognizer when training tuned one that reads better, and the
-    calibration ``evaluate_members`` fitted on held-out pages. ``read`` holds, by page key, the
-    words of pages whose field lines that recognizer read again: the decoders are fitted on
-    them, as they will decode its readings."""
+    """The servable artifact: the averaged networks as ONNX, decoders fitted on every page (as
+    the engine read it), the model's own line recognizer when training tuned one that reads
+    better, and the calibration ``evaluate_members`` fitted on held-out pages."""
     sample = next(e for e in examples if len(e.classes))
-    refiner, shapes, layout, reader = fit_decoders(
-        [replace(p, words=read[p.key]) if read and p.key in read else p for p in pages], labels
-    )
+    refiner, shapes, layout, reader = fit_decoders(pages, labels)
     onnx = to_onnx(Ensemble(networks), sample)
     clusters = PageClusters.fit(
         np.array([layout_embedding(p.words, p.width, p.height) for p in pages if not p.transcribed])

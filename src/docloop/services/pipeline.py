@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -26,13 +27,14 @@ from docloop.services.tracking import cpu_seconds
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/13"  # 2: pages carry their content key; 3: transcribed
+PIPELINE_VERSION = f"{__version__}/14"  # 2: pages carry their content key; 3: transcribed
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
 # 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
 # never hold (in any case; narrowed in 8); 8: known values keep how often a value is new;
 # 9: re-reading takes letters of the texts' other case as context; 10: it cross-validates its
 # weights on every field; 11: doubted words are candidates (validation figures); 12: the
-# punctuation channel; 13: bundles store their decoding thresholds
+# punctuation channel; 13: bundles store their decoding thresholds; 14: the recognizer's tuning
+# is a step of its own, and the recognizer step keeps no re-read pages
 
 
 def digest(value: Any) -> str:
@@ -46,6 +48,9 @@ class Pipeline:
     def __init__(self, ctx: AppContext, run_id: str) -> None:
         self.ctx = ctx
         self.run_id = run_id
+        # Steps may run on two threads at once (the recognizer's tuning beside the network's
+        # training); each adds itself to the run's list of steps, a read and a write.
+        self._recording = threading.Lock()
 
     def step(self, name: str, inputs: Sequence[Any], compute: Callable[[str], T]) -> tuple[T, str]:
         """The step's output and its key; ``compute`` gets the key (for its scratch space)."""
@@ -78,7 +83,7 @@ class Pipeline:
 
     def _record(self, name: str, key: str, *, cached: bool, seconds: float, **info: Any) -> None:
         entry = {"name": name, "key": key, "cached": cached, "seconds": round(seconds, 2), **info}
-        with self.ctx.session() as s:
+        with self._recording, self.ctx.session() as s:
             run = s.get(TrainingRun, self.run_id)
             if run is not None:
                 run.steps = [*run.steps, entry]

@@ -19,6 +19,7 @@ import platform
 import resource
 import subprocess
 import tempfile
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -189,6 +190,7 @@ class Tracker:
         self._log = run_log(ctx, run_id)  # a resumed run's log goes on from its start
         self._log_saved = float("-inf")  # the first line is saved at once
         self._log_dirty = False
+        self._log_lock = threading.Lock()  # the recognizer's tuning logs from its own thread
         self._started_cpu = cpu_seconds()
         self._started = time.time()
         self._monitor: Any = None
@@ -233,16 +235,18 @@ class Tracker:
 
     def log(self, message: str) -> None:
         """A line of the training log; the log is saved to the store every few seconds."""
-        self._log += f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
-        self._log_dirty = True
+        with self._log_lock:
+            self._log += f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n"
+            self._log_dirty = True
         if time.monotonic() - self._log_saved >= self.ctx.settings.run_log_flush_s:
             self._save_log()
 
     def _save_log(self) -> None:
-        if self._log_dirty:
-            self.ctx.blobs.put_named(log_name(self.run_id), self._log.encode())
-            self._log_dirty = False
-        self._log_saved = time.monotonic()
+        with self._log_lock:
+            if self._log_dirty:
+                self.ctx.blobs.put_named(log_name(self.run_id), self._log.encode())
+                self._log_dirty = False
+            self._log_saved = time.monotonic()
 
     def params(self, values: dict[str, Any]) -> None:
         from mlflow.entities import Param

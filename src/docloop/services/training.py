@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from docloop import __version__
-from docloop.cpu_share import limit_torch_threads
+from docloop.cpu_share import limit_torch_threads, usable_cores
 from docloop.db.tables import Model, ModelVersion, TrainingFile, TrainingRun, utcnow
 from docloop.domain import Annotation, Box, JobKind, OcrToken
 from docloop.errors import Conflict, Interrupted, InvalidInput
@@ -36,6 +36,7 @@ from docloop.services.models import ModelInfo, describe, load_model
 from docloop.services.ocr import read_blobs
 from docloop.services.pipeline import Pipeline, digest
 from docloop.services.users import require
+from docloop.side_task import SideTask
 
 # Shares of the reported progress: OCR (when not cached) before the network trains, and the
 # point where training ends and evaluation and export begin.
@@ -222,7 +223,7 @@ class _TrainingJob:
 
     def run(self) -> None:
         self.ctx.metrics.training_started.inc()
-        limit_torch_threads(self.ctx.settings.train_threads)
+        self.threads = limit_torch_threads(self.ctx.settings.train_threads)
         try:
             self._steps()
         except Interrupted as exc:
@@ -342,36 +343,37 @@ class _TrainingJob:
         )
         self.tracker.artifact_text(tracking.installed_packages(), "environment/requirements.txt")
         self.stop_point()
-        networks, train_key = self.pipe.step(
-            "train",
-            [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
-            lambda key: self._train(pages, examples, config, key),
-        )
-        shutil.rmtree(self.pipe.scratch(train_key), ignore_errors=True)  # torchrun's files
-        self._checkpoints(train_key).clear()
-        self.stop_point()
-        metrics, eval_key = self.pipe.step(
-            "evaluate",
-            [train_key],
-            lambda _key: train.evaluate_members(pages, examples, self.labels, networks, config),
-        )
-        self.report(TRAIN_END)
-        self.stop_point()
-        recognizer, recognizer_key = self.pipe.step(
-            "recognizer",
-            [
-                ocr_key, eval_key, self.ctx.settings.train_recognizer,
-                self.ctx.settings.ocr_charset,
-            ],
-            lambda _key: self._tune_recognizer(pages, clean, examples, networks, metrics),
-        )  # fmt: skip
-        onnx, figures, read = recognizer
+        with self._recognizer_tuning(pages, clean, ocr_key) as tuning:
+            networks, train_key = self.pipe.step(
+                "train",
+                [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
+                lambda key: self._train(pages, examples, config, key),
+            )
+            shutil.rmtree(self.pipe.scratch(train_key), ignore_errors=True)  # torchrun's files
+            self._checkpoints(train_key).clear()
+            self.stop_point()
+            metrics, eval_key = self.pipe.step(
+                "evaluate",
+                [train_key],
+                lambda _key: train.evaluate_members(pages, examples, self.labels, networks, config),
+            )
+            self.report(TRAIN_END)
+            self.stop_point()
+            settings = self.ctx.settings
+            recognizer, recognizer_key = self.pipe.step(
+                "recognizer",
+                [ocr_key, eval_key, settings.train_recognizer, settings.ocr_charset],
+                lambda _key: self._choose_recognizer(
+                    tuning, pages, clean, examples, networks, metrics
+                ),
+            )
+        onnx, figures = recognizer
         metrics = {**metrics, "recognizer": figures} if figures else metrics
         bundle, _ = self.pipe.step(
             "export",
             [train_key, eval_key, recognizer_key],
             lambda _key: train.export_bundle(
-                pages, examples, self.labels, networks, metrics, onnx, read
+                pages, examples, self.labels, networks, metrics, onnx
             ).to_bytes(),
         )
         self._log_figures(metrics)
@@ -381,36 +383,69 @@ class _TrainingJob:
         self._update_run(status="succeeded", finished_at=utcnow())
         self._record_cost(cost)
 
-    def _tune_recognizer(
+    def _recognizer_tuning(
+        self, pages: list[LabelledPage], files: list[dict[str, Any]], ocr_key: str
+    ) -> SideTask[Any]:
+        """The recognizer tuned on the pages' field lines (a cached step of its own; None when
+        the setting turns tuning off). It needs no network, so it starts now, beside the
+        network's training, when the training leaves a core free (one PyTorch thread in this
+        process, no torchrun processes); else it runs when the recognizer step asks for it."""
+        settings = self.ctx.settings
+
+        def work(check: Callable[[], None]) -> Any:
+            if not settings.train_recognizer:
+                return None
+            from docloop.ml.engines.rapid import recognizer_model
+            from docloop.ml.recognizer.choice import tune_on_pages
+            from docloop.ml.recognizer.tune import TuneConfig
+
+            model = recognizer_model(settings.ocr_charset, settings.home / "ocr-models")
+            tuned, _ = self.pipe.step(
+                "recognizer-tune",
+                [ocr_key, settings.ocr_charset, asdict(TuneConfig())],
+                lambda _key: tune_on_pages(
+                    model.read_bytes(), pages, self._page_images(files),
+                    progress=self.tracker.log, check=check,
+                ),
+            )  # fmt: skip
+            return tuned
+
+        free = usable_cores() - self.threads if settings.train_processes == 1 else 0
+        beside = settings.train_recognizer and free >= 1
+        return SideTask(work, beside=beside, name=f"recognizer-tune-{self.run_id[:8]}")
+
+    def _page_images(self, files: list[dict[str, Any]]) -> Callable[[LabelledPage], Any]:
+        """A page's RGB image, decoded from its stored file."""
+        names = {f["blob_hash"]: f["filename"] for f in files}
+        max_pages = self.ctx.settings.max_pages
+
+        def image_of(page: LabelledPage) -> Any:
+            blob, page_no = page.key.rsplit(":", 1)
+            _, decoded = decode(self.ctx.blobs.get(blob), names[blob], max_pages=max_pages)
+            return decoded[int(page_no)].image
+
+        return image_of
+
+    def _choose_recognizer(
         self,
+        tuning: SideTask[Any],
         pages: list[LabelledPage],
         files: list[dict[str, Any]],
         examples: list[Any],
         networks: list[Any],
         metrics: dict[str, Any],
-    ) -> tuple[bytes | None, dict[str, Any], dict[str, list[Any]]]:
+    ) -> tuple[bytes | None, dict[str, Any]]:
         """The tuned recognizer when held-out pages come back better through the whole model
-        with it (else None), the figures that decided, and the pages' words as it reads their
-        field lines (what the decoders are fitted on when it serves); (None, {}, {}) when the
-        setting turns tuning off."""
-        if not self.ctx.settings.train_recognizer:
-            return None, {}, {}
-        from docloop.ml.engines.rapid import recognizer_model
-        from docloop.ml.recognizer.choice import choose_recognizer
+        with it (else None), and the figures that decided ((None, {}) when the setting turns
+        tuning off)."""
+        tuned = tuning.result()
+        if tuned is None:
+            return None, {}
+        from docloop.ml.recognizer.choice import judge
 
-        settings = self.ctx.settings
-        model = recognizer_model(settings.ocr_charset, settings.home / "ocr-models").read_bytes()
-        names = {f["blob_hash"]: f["filename"] for f in files}
-
-        def image_of(page: LabelledPage) -> Any:
-            blob, page_no = page.key.rsplit(":", 1)
-            _, decoded = decode(self.ctx.blobs.get(blob), names[blob], max_pages=settings.max_pages)
-            return decoded[int(page_no)].image
-
-        choice = choose_recognizer(
-            model, pages, examples, self.labels, networks, metrics, image_of,
-            progress=self.tracker.log,
-        )  # fmt: skip
+        choice = judge(
+            tuned, pages, examples, self.labels, networks, metrics, self._page_images(files)
+        )
         figures = choice.figures
         self.tracker.log(
             f"recognizer: held-out fields read exactly {figures['held_exact_stock']} as shipped, "
@@ -418,10 +453,14 @@ class _TrainingJob:
             f"of {figures['held_fields']}; returned as annotated by the model "
             f"{figures.get('held_served_engine')} with the engine's readings, "
             f"{figures.get('held_served_tuned')} with the tuned recognizer, "
-            f"{figures.get('held_served_tuned_engine_decoders')} with it and the decoders "
-            f"fitted on the engine's readings, of {figures.get('held_served_fields')}; "
+            f"of {figures.get('held_served_fields')} "
+            f"({figures.get('held_served_wins')} right only with it, "
+            f"{figures.get('held_served_losses')} only without, sign test p "
+            f"{figures.get('sign_test_p')}); "
             + ("the tuned one serves" if choice.serves else "the shipped one serves")
-            + f" ({figures['cpu_seconds']} CPU s)"
+            + f" (tuning {figures['tune_cpu_seconds']} CPU s"
+            + (" beside the network's training" if tuning.beside else "")
+            + f", judging {figures['judge_cpu_seconds']})"
         )
         self.tracker.metrics(
             {
@@ -429,13 +468,11 @@ class _TrainingJob:
                 for k in (
                     "held_exact_stock", "held_exact_tuned", "held_fields", "held_exact_engine",
                     "held_served_engine", "held_served_tuned", "held_served_fields",
-                    "held_served_tuned_engine_decoders",
+                    "held_served_wins", "held_served_losses", "sign_test_p",
                 )
             }
         )  # fmt: skip
-        if not choice.serves:
-            return None, figures, {}
-        return choice.onnx, figures, choice.read
+        return (choice.onnx if choice.serves else None), figures
 
     def _ocr_progress(self, done: int, total: int) -> None:
         self.report(OCR_SHARE * done / max(total, 1))

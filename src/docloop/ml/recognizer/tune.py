@@ -45,9 +45,9 @@ class TuneConfig:
     batch: int = 32
     copies: int = 2  # augmented copies of each line, besides the line itself
     seed: int = 0
-    # Training stops after the epoch that passes this many seconds of the process's CPU time:
+    # Training stops after the epoch that passes this many seconds of its thread's CPU time:
     # wall time would give a busy machine fewer epochs, and so another recognizer, than an idle
-    # one for the same pages.
+    # one for the same pages, and the process's time would count a network trained beside it.
     budget_s: float = 90.0
     neck: bool = True  # train the sequence neck too, not only the per-character layer
     # Lines are tuned as the model will read them (``DecodeConfig.line_max_width``).
@@ -185,9 +185,11 @@ def tune(
     config: TuneConfig = TuneConfig(),  # noqa: B008 (frozen, so safe to share)
     device: torch.device | None = None,
     progress: Callable[[str], None] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> Tuned:
     """The recognizer tuned on ``train``, with its exact reads of the ``held`` fields next to the
-    shipped graph's on the same crops and the engine's own readings."""
+    shipped graph's on the same crops and the engine's own readings. ``check`` is called
+    between batches and raises to stop."""
     started = time.time()
     device = device or torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(config.seed)
@@ -197,7 +199,7 @@ def tune(
     figures: dict[str, Any] = {"train_lines": len(usable), "held_lines": len(held)}
     stock = _fields_right(held, rec.read([line.crop for line in held], device, config.max_width))
     engine = _engine_right(held)
-    losses = _fit(rec, usable, config, device, progress) if usable else []
+    losses = _fit(rec, usable, config, device, progress, check) if usable else []
     tuned = _fields_right(held, rec.read([line.crop for line in held], device, config.max_width))
     figures.update(
         held_fields=len({line.field for line in held}),
@@ -233,10 +235,11 @@ def _fit(
     config: TuneConfig,
     device: torch.device,
     progress: Callable[[str], None] | None,
+    check: Callable[[], None] | None,
 ) -> list[float]:
     """CTC training of the neck and head on cached trunk features; the mean loss per epoch."""
-    started = time.process_time()
-    features = _features(rec, lines, config, device)
+    started = time.thread_time()
+    features = _features(rec, lines, config, device, check)
     params = rec.trainable()
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     rng = random.Random(config.seed)
@@ -253,6 +256,8 @@ def _fit(
         rng.shuffle(batches)
         total, count = 0.0, 0
         for width, slots in batches:
+            if check is not None:
+                check()
             feats, targets = features[width]
             chosen = [targets[i] for i in slots]
             x = feats[[t[0] for t in chosen]]
@@ -273,7 +278,7 @@ def _fit(
         losses.append(total / max(count, 1))
         if progress is not None:
             progress(f"recognizer epoch {epoch + 1}: CTC loss {losses[-1]:.4f}")
-        if time.process_time() - started > config.budget_s:
+        if time.thread_time() - started > config.budget_s:
             break
     return losses
 
@@ -283,6 +288,7 @@ def _features(
     lines: Sequence[tuple[Line, list[int]]],
     config: TuneConfig,
     device: torch.device,
+    check: Callable[[], None] | None,
 ) -> dict[int, tuple[torch.Tensor, list[tuple[int, list[int]]]]]:
     """Per padded width: trunk features of every line and of its augmented copies, and
     (feature row, target ids) pairs, one per row."""
@@ -298,6 +304,8 @@ def _features(
         for width, idx in _buckets(images, config.max_width).items():
             parts = []
             for s in range(0, len(idx), 64):
+                if check is not None:
+                    check()
                 x = crop_ops.batch([images[i] for i in idx[s : s + 64]], width)
                 parts.append(rec.trunk(torch.from_numpy(x).to(device)))
             out[width] = (torch.cat(parts), [(row, targets[i]) for row, i in enumerate(idx)])
