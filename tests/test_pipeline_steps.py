@@ -23,13 +23,18 @@ def _busy(_key: str) -> int:
     return n
 
 
-def test_a_step_records_its_cpu_seconds_computed_and_cached(ctx: AppContext) -> None:
+def _pipeline(ctx: AppContext) -> tuple[Pipeline, str]:
+    """A pipeline for a new running training run of a new model, and the run's id."""
     who = auth.authenticate(ctx, "test-admin-key")
     model = models.create_model(ctx, who, categories=["number_plate"])
     run_id = str(uuid.uuid4())
     with ctx.session() as s:
         s.add(TrainingRun(id=run_id, model_id=model.id, status="running", steps=[]))
-    pipe = Pipeline(ctx, run_id)
+    return Pipeline(ctx, run_id), run_id
+
+
+def test_a_step_records_its_cpu_seconds_computed_and_cached(ctx: AppContext) -> None:
+    pipe, run_id = _pipeline(ctx)
 
     first, key = pipe.step("busy", [1], _busy)
     again, same = pipe.step("busy", [1], _busy)
@@ -54,12 +59,7 @@ def test_steps_recorded_from_two_threads_at_once_are_all_kept(
 
 
 def _record_from_two_threads(ctx: AppContext) -> None:
-    who = auth.authenticate(ctx, "test-admin-key")
-    model = models.create_model(ctx, who, categories=["number_plate"])
-    run_id = str(uuid.uuid4())
-    with ctx.session() as s:
-        s.add(TrainingRun(id=run_id, model_id=model.id, status="running", steps=[]))
-    pipe = Pipeline(ctx, run_id)
+    pipe, run_id = _pipeline(ctx)
 
     def record(name: str) -> None:
         for n in range(40):

@@ -34,7 +34,7 @@ from docloop.ml.recognizer.choice import ALPHA, decide, served_right, sign_test
 from docloop.ml.recognizer.lines import field_lines, page_lines
 from docloop.ml.recognizer.onnx_graph import OnnxGraph, UnsupportedOp, with_weights
 from docloop.ml.recognizer.reading import LineReader, line_crops
-from docloop.ml.recognizer.tune import Line, Recognizer, TuneConfig, tune
+from docloop.ml.recognizer.tune import Line, Recognizer, TuneConfig, tune, within_trunk_budget
 from docloop.ml.tokens import line_quad, part_of, split_words
 
 OLD_BUNDLE = Path(__file__).parent / "data" / "bundle_format_2" / "bundle.zip"
@@ -363,6 +363,18 @@ def test_the_tuned_recognizer_serves_only_on_a_gain_beyond_chance() -> None:
     assert decide(*_outcomes(40, 0, 3))[0] is False  # 3 of 3: p = 0.125
     assert decide(*_outcomes(40, 0, 5))[0] is True  # 5 of 5: p = 0.031
     assert decide(engine, engine)[0] is False
+
+
+def test_augmented_copies_and_lines_fit_the_trunk_budget() -> None:
+    """Few lines get every copy; many wide ones (a few hundred receipts' address lines) fewer
+    copies, then none, then a sample of the lines, so the trunk's cost stays bounded."""
+    lines = [(Line(np.zeros((48, 150, 3), np.uint8), "A", f"f{i}"), [1]) for i in range(3)]
+    for columns, copies in ((160 * 3 * 3, 2), (160 * 3 * 3 - 1, 1), (160 * 3, 0)):
+        kept, got = within_trunk_budget(lines, TuneConfig(trunk_columns=columns))
+        assert (len(kept), got) == (3, copies)
+    kept, got = within_trunk_budget(lines, TuneConfig(trunk_columns=160 * 2))
+    assert (len(kept), got) == (2, 0)
+    assert kept == within_trunk_budget(lines, TuneConfig(trunk_columns=160 * 2))[0]  # seeded
 
 
 def test_the_sign_test_is_the_binomial_tail() -> None:

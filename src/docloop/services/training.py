@@ -404,7 +404,7 @@ class _TrainingJob:
                 "recognizer-tune",
                 [ocr_key, settings.ocr_charset, asdict(TuneConfig())],
                 lambda _key: tune_on_pages(
-                    model.read_bytes(), pages, self._page_images(files),
+                    model.read_bytes(), pages, self._page_images(files), threads=self.threads,
                     progress=self.tracker.log, check=check,
                 ),
             )  # fmt: skip
@@ -446,7 +446,7 @@ class _TrainingJob:
         choice = judge(
             tuned, pages, examples, self.labels, networks, metrics, self._page_images(files)
         )
-        figures = choice.figures
+        figures = {**choice.figures, "tuned_beside": tuning.beside}
         self.tracker.log(
             f"recognizer: held-out fields read exactly {figures['held_exact_stock']} as shipped, "
             f"{figures['held_exact_engine']} by the engine, {figures['held_exact_tuned']} tuned, "

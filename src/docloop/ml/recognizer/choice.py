@@ -39,8 +39,9 @@ from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.data import Example, LabelledPage
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.labels import comparable
+from docloop.ml.recognizer.apart import tune_apart
 from docloop.ml.recognizer.lines import field_lines
-from docloop.ml.recognizer.tune import Line, TuneConfig, Tuned, tune
+from docloop.ml.recognizer.tune import Line, TuneConfig, Tuned
 from docloop.ml.train import export_bundle, group_keys
 
 HOLD_EVERY = 5  # one page group in this many is held out to judge the tuned recognizer
@@ -68,13 +69,16 @@ def tune_on_pages(
     pages: Sequence[LabelledPage],
     image_of: Callable[[LabelledPage], np.ndarray | None],
     config: TuneConfig = TuneConfig(),  # noqa: B008 (frozen, so safe to share)
+    threads: int = 1,
     progress: Callable[[str], None] | None = None,
     check: Callable[[], None] | None = None,
 ) -> Tuned:
     """``model`` (the engine's recognizer) tuned on the field lines of the pages not held out,
     with the exact reads of the held-out pages' lines as figures. ``image_of`` gives a page's
-    RGB image. ``check`` is called between pages and batches and raises to stop. The CPU
-    seconds counted are this thread's, so a network training beside it does not count."""
+    RGB image. The lines are cut here and tuned on in a process of their own (``apart.py``)
+    with ``threads`` PyTorch threads. ``check`` is called between pages and while the tuning
+    runs, and raises to stop it. The CPU seconds counted are this thread's and the tuning
+    process's, so a network training beside it does not count."""
     started = time.thread_time()
     train: list[Line] = []
     held: list[Line] = []
@@ -85,8 +89,9 @@ def tune_on_pages(
         if image is not None:
             lines = field_lines(image, page.words, page.annotations, page.key)
             (held if out else train).extend(lines)
-    tuned = tune(model, train, held, config, progress=progress, check=check)
-    tuned.figures["tune_cpu_seconds"] = round(time.thread_time() - started, 1)
+    cutting = time.thread_time() - started
+    tuned = tune_apart(model, train, held, config, threads, progress, check)
+    tuned.figures["tune_cpu_seconds"] = round(cutting + tuned.figures["cpu_seconds"], 1)
     return tuned
 
 
