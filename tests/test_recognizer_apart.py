@@ -4,7 +4,12 @@ its end when the training it serves stops."""
 from __future__ import annotations
 
 import multiprocessing
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import psutil
 import pytest
 
 from docloop.errors import Interrupted
@@ -45,3 +50,42 @@ def test_a_failure_in_the_tuning_process_is_raised_with_its_reason() -> None:
     with pytest.raises(TuningFailed, match="DecodeError: Error parsing message"):
         tune_apart(b"not an onnx graph", LINES, LINES, TuneConfig(epochs=1), threads=1)
     assert multiprocessing.active_children() == []
+
+
+_PARENT = """
+from docloop.ml.recognizer.apart import tune_apart
+from docloop.ml.recognizer.tune import Line, TuneConfig
+from tests.test_recognizer import _latin, _line
+
+lines = [Line(_line(t), t, t) for t in ("MH12AB1234", "TN06")]
+tune_apart(_latin(), lines * 600, lines, TuneConfig(copies=0), threads=1)
+"""
+
+
+def test_the_tuning_process_stops_when_its_training_is_killed_outright() -> None:
+    """A worker killed with SIGKILL (or for memory) cannot terminate its tuning process; the
+    process notices it was orphaned and stops, instead of computing a minute of trunk
+    features (1,200 lines) for nobody."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT], cwd=Path(__file__).resolve().parents[1]
+    )
+    try:
+        child = _tuning_child(parent.pid)
+        time.sleep(5)  # into the trunk features
+        parent.kill()
+        parent.wait()
+        child.wait(timeout=20)  # psutil.TimeoutExpired if it computes on
+    finally:
+        parent.kill()
+
+
+def _tuning_child(pid: int) -> psutil.Process:
+    """The tuning process ``pid`` starts (not multiprocessing's resource tracker)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        children = psutil.Process(pid).children()
+        found = [c for c in children if "resource_tracker" not in " ".join(c.cmdline())]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError("no tuning process started")

@@ -131,7 +131,10 @@ def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
 
         with api.session() as s:
             [run] = s.query(TrainingRun).all()
-            steps = [(st["name"], st["cached"]) for st in run.steps]
+            # The recognizer's tuning, beside the train step, is recorded when it ends.
+            steps = [
+                (st["name"], st["cached"]) for st in run.steps if st["name"] != "recognizer-tune"
+            ]
             run_id, mlflow_run_id = run.id, run.mlflow_run_id
         # Home C found home B's finished steps in the bucket, and its saved epochs.
         assert steps[4:8] == [("validate", True), ("snapshot", True), ("ocr", True),

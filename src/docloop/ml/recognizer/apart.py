@@ -9,12 +9,14 @@ tuning on a thread beside it and 392 s with the tuning in a process beside it.
 
 The child is started with ``spawn`` (no copy of the parent's threads, locks or CUDA state),
 gets the lines, the graph and the settings through a pipe, sends its progress lines back the
-same way, and is terminated when the caller's ``check`` raises.
+same way, and is terminated when the caller's ``check`` raises; it stops by itself when its
+parent dies without a chance to terminate it.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -81,13 +83,20 @@ def _tune(
     import torch
 
     torch.set_num_threads(threads)
+    parent = os.getppid()
 
     def report(line: str) -> None:
         sender.send(("progress", line))
 
+    def orphaned() -> None:
+        """A parent killed outright (SIGKILL, out of memory) cannot terminate its child: the
+        child then finds itself adopted by another process and stops."""
+        if os.getppid() != parent:
+            raise SystemExit("the training that started this tuning is gone")
+
     outcome: tuple[str, Any]
     try:
-        outcome = ("done", tune(model, train, held, config, progress=report))
+        outcome = ("done", tune(model, train, held, config, progress=report, check=orphaned))
     except Exception as exc:  # sent to the parent, which raises it as TuningFailed
         outcome = ("failed", f"{type(exc).__name__}: {exc}")
     sender.send(outcome)
