@@ -90,9 +90,10 @@ class Settings(BaseSettings):
     train_epochs: int = Field(default=60, description="Epochs of the field tagger's training.")
     train_seed: int = Field(default=0, description="Random seed of training (reproducible runs).")
     # On by default: the tuning runs in a process of its own beside the network's training
-    # (207 plates: 79 s from Train to hosted; 405 receipts: 449 s against 8 minutes allowed),
-    # and the tuned recognizer serves only where the whole model returns more held-out fields
-    # right with it than with the engine's readings, beyond chance (ml/recognizer/choice.py).
+    # (from the upload's OCR to the hosted model, 207 plates took 81 s with it, 405 receipts
+    # 498 s against 460 without; docs/training.md), and the tuned recognizer serves only where
+    # the whole model returns more held-out fields right with it than with the engine's
+    # readings, beyond chance (ml/recognizer/choice.py).
     train_recognizer: bool = Field(
         default=True,
         description="Fine-tune the text recognizer on the model's field lines during training "
