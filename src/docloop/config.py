@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     train_seed: int = Field(default=0, description="Random seed of training (reproducible runs).")
     # On by default: the tuning runs in a process of its own beside the network's training
     # (from the upload's OCR to the hosted model, 207 plates took 81 s with it, 405 receipts
-    # 498 s against 460 without; docs/training.md), and the tuned recognizer serves only where
+    # 498 s against 465 without; docs/training.md), and the tuned recognizer serves only where
     # the whole model returns more held-out fields right with it than with the engine's
     # readings, beyond chance (ml/recognizer/choice.py).
     train_recognizer: bool = Field(
