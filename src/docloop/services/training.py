@@ -468,7 +468,8 @@ class _TrainingJob:
                 for k in (
                     "held_exact_stock", "held_exact_tuned", "held_fields", "held_exact_engine",
                     "held_served_engine", "held_served_tuned", "held_served_fields",
-                    "held_served_wins", "held_served_losses", "sign_test_p",
+                    "held_served_wins", "held_served_losses", "sign_test_p", "train_lines",
+                    "copies", "tune_cpu_seconds", "judge_cpu_seconds",
                 )
             }
         )  # fmt: skip
