@@ -65,3 +65,29 @@ def test_the_work_s_failure_is_raised_to_whoever_asks() -> None:
     for beside in (True, False):
         with SideTask(work, beside=beside, name="tuning") as task, pytest.raises(ValueError):
             task.result()
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_a_stopping_owner_ends_the_work_at_its_next_check(beside: bool) -> None:
+    """A worker asked to stop (SIGTERM, a deployment rolling) while its training waits for the
+    tuning, or runs it in its own thread, hands the job back at the tuning's next check instead
+    of after minutes of tuning, past the grace period that would then kill it."""
+    stopping = threading.Event()
+    checks: list[int] = []
+
+    def stop() -> None:
+        if stopping.is_set():
+            raise Interrupted("the worker is stopping")
+
+    def work(check: Callable[[], None]) -> None:
+        while True:
+            checks.append(1)
+            if len(checks) == 3:
+                stopping.set()
+            check()
+            threading.Event().wait(0.01)
+
+    task = SideTask(work, beside=beside, name="tuning", stop=stop)
+    with task, pytest.raises(Interrupted, match="the worker is stopping"):
+        task.result()
+    assert len(checks) == 3

@@ -23,11 +23,21 @@ class SideTask(Generic[T]):
     """``work(check)`` started at once on a thread of its own (``beside``), or run in the caller's
     thread when ``result`` is first asked for. ``work`` calls ``check`` now and then; after
     ``cancel`` it raises ``Interrupted``, so work left unfinished when its owner fails or stops
-    ends at its next check. As a context manager it is cancelled on leaving, and the thread
-    waited for: nothing of it goes on writing after its owner is done."""
+    ends at its next check. ``check`` also calls ``stop``, the owner's own stop point (it
+    raises when the owner's worker is asked to stop), so work that the owner waits for, or runs
+    in its own thread, does not keep a stopping worker past its grace period. As a context
+    manager it is cancelled on leaving, and the thread waited for: nothing of it goes on
+    writing after its owner is done."""
 
-    def __init__(self, work: Callable[[Callable[[], None]], T], beside: bool, name: str) -> None:
+    def __init__(
+        self,
+        work: Callable[[Callable[[], None]], T],
+        beside: bool,
+        name: str,
+        stop: Callable[[], None] | None = None,
+    ) -> None:
         self._work = work
+        self._stop = stop
         self._cancelled = threading.Event()
         self._future: Future[T] | None = None
         self._thread: threading.Thread | None = None
@@ -51,6 +61,8 @@ class SideTask(Generic[T]):
     def _check(self) -> None:
         if self._cancelled.is_set():
             raise Interrupted("cancelled: the work it was for has ended")
+        if self._stop is not None:
+            self._stop()
 
     def result(self) -> T:
         """The work's result (waiting for it), or its exception raised here."""

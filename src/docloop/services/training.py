@@ -412,7 +412,8 @@ class _TrainingJob:
 
         free = usable_cores() - self.threads if settings.train_processes == 1 else 0
         beside = settings.train_recognizer and free >= 1
-        return SideTask(work, beside=beside, name=f"recognizer-tune-{self.run_id[:8]}")
+        name = f"recognizer-tune-{self.run_id[:8]}"
+        return SideTask(work, beside=beside, name=name, stop=self.stop_point)
 
     def _page_images(self, files: list[dict[str, Any]]) -> Callable[[LabelledPage], Any]:
         """A page's RGB image, decoded from its stored file."""
