@@ -38,7 +38,6 @@ from docloop.services.tracking import cpu_seconds, hardware
 from docloop.worker.loop import WorkerPool
 
 KEY = "bench-key-train-speed"
-TUNE = "recognizer-tune"  # the step that runs beside the train step when a core is free
 
 
 def _annotated(data: Path, split: str, limit: int) -> list[tuple[Path, list[dict]]]:
@@ -81,7 +80,8 @@ def _print_steps(ctx: AppContext, model_id: str, train_s: float, train_cpu: floa
         cpu = st.get("cpu_seconds")
         cpu_text = f"{cpu:.1f}" if cpu is not None else "-"
         print(f"| {st['name']} | {st['cached']} | {st['seconds']:.1f} | {cpu_text} |")
-    after = [st for st in steps if not (figures.get("tuned_beside") and st["name"] == TUNE)]
+    # A side step runs beside the train step, or inside the step that asks for its result.
+    after = [st for st in steps if st["name"] not in training.SIDE_STEPS]
     wall = train_s - sum(st["seconds"] for st in after)
     cpu = train_cpu - sum(st.get("cpu_seconds", 0.0) for st in after)
     print(f"| (outside the steps: queue, checks, tracking) | | {wall:.1f} | {cpu:.1f} |")

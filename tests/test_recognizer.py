@@ -431,8 +431,9 @@ def test_training_tunes_the_recognizer_and_records_both_readings(tmp_path: Path)
             version = s.query(ModelVersion).filter_by(model_id=model.id).one()
             figures, artifact = version.metrics["recognizer"], version.artifact_hash
             steps = [step["name"] for step in s.query(TrainingRun).one().steps]
-        # The tuning is a step of its own (beside the network's training on 2 cores).
-        assert {"train", "recognizer-tune", "recognizer"} <= set(steps)
+        # The tuning and the decoders are steps of their own (beside the network's training
+        # on 2 cores).
+        assert {"train", "recognizer-tune", "decoders", "recognizer", "export"} <= set(steps)
         assert figures["tune_cpu_seconds"] > 0 and figures["judge_cpu_seconds"] > 0
         bundle = FieldModelBundle.from_bytes(context.blobs.get(artifact))
         assert figures["train_lines"] > 0 and figures["held_fields"] > 0

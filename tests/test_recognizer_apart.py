@@ -12,9 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from docloop.apart import ApartFailed
 from docloop.errors import Interrupted
-from docloop.ml.recognizer.apart import TuningFailed, tune_apart
-from docloop.ml.recognizer.tune import Line, TuneConfig
+from docloop.ml.recognizer.tune import Line, TuneConfig, tune_apart
 from tests.test_recognizer import _latin, _line
 
 LINES = [Line(_line(t), t, t) for t in ("MH12AB1234", "TN06")]
@@ -50,7 +50,7 @@ def test_a_check_that_raises_ends_the_tuning_process() -> None:
 
 def test_a_failure_in_the_tuning_process_is_raised_with_its_reason() -> None:
     before = _children()
-    with pytest.raises(TuningFailed, match="DecodeError: Error parsing message"):
+    with pytest.raises(ApartFailed, match="DecodeError: Error parsing message"):
         tune_apart(b"not an onnx graph", LINES, LINES, TuneConfig(epochs=1), threads=1)
     assert _children() <= before
 
@@ -62,8 +62,7 @@ def _children() -> set[int]:
 
 
 _PARENT = """
-from docloop.ml.recognizer.apart import tune_apart
-from docloop.ml.recognizer.tune import Line, TuneConfig
+from docloop.ml.recognizer.tune import Line, TuneConfig, tune_apart
 from tests.test_recognizer import _latin, _line
 
 lines = [Line(_line(t), t, t) for t in ("MH12AB1234", "TN06")]

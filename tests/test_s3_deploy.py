@@ -23,6 +23,7 @@ from docloop.api.app import create_app
 from docloop.db.tables import TrainingRun
 from docloop.services import auth, runs, tracking
 from docloop.services.context import build_context
+from docloop.services.training import SIDE_STEPS
 from tests.cluster import saved_epochs, wait_until
 from tests.conftest import (
     _ENGINE,
@@ -131,10 +132,8 @@ def test_api_and_workers_on_separate_homes_share_only_postgres_and_s3(
 
         with api.session() as s:
             [run] = s.query(TrainingRun).all()
-            # The recognizer's tuning, beside the train step, is recorded when it ends.
-            steps = [
-                (st["name"], st["cached"]) for st in run.steps if st["name"] != "recognizer-tune"
-            ]
+            # The steps beside the train step are recorded when they end.
+            steps = [(st["name"], st["cached"]) for st in run.steps if st["name"] not in SIDE_STEPS]
             run_id, mlflow_run_id = run.id, run.mlflow_run_id
         # Home C found home B's finished steps in the bucket, and its saved epochs.
         assert steps[4:8] == [("validate", True), ("snapshot", True), ("ocr", True),

@@ -47,10 +47,14 @@ class FieldPredictor:
         width: int,
         height: int,
         image: np.ndarray | None = None,
+        probs: np.ndarray | None = None,
     ) -> list[FieldPrediction]:
         """Fields from a page's words; with the page's ``image`` and a tuned recognizer in the
-        bundle, the candidate fields' lines are read again by it first."""
-        return self._fields(words, self.probabilities(words, width, height), width, height, image)
+        bundle, the candidate fields' lines are read again by it first. ``probs`` are the
+        words' probabilities where a predictor of the same network already computed them."""
+        if probs is None:
+            probs = self.probabilities(words, width, height)
+        return self._fields(words, probs, width, height, image)
 
     def predict(
         self,

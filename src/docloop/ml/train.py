@@ -245,12 +245,14 @@ def export_bundle(
     networks: Sequence[FieldTagger],
     metrics: dict[str, Any],
     recognizer: bytes | None = None,
+    decoders: Decoders | None = None,
 ) -> FieldModelBundle:
     """The servable artifact: the averaged networks as ONNX, decoders fitted on every page (as
-    the engine read it), the model's own line recognizer when training tuned one that reads
-    better, and the calibration ``evaluate_members`` fitted on held-out pages."""
+    the engine read it; ``decoders`` where they were fitted already), the model's own line
+    recognizer when training tuned one that reads better, and the calibration
+    ``evaluate_members`` fitted on held-out pages."""
     sample = next(e for e in examples if len(e.classes))
-    refiner, shapes, layout, reader = fit_decoders(pages, labels)
+    refiner, shapes, layout, reader = decoders or fit_decoders(pages, labels)
     onnx = to_onnx(Ensemble(networks), sample)
     clusters = PageClusters.fit(
         np.array([layout_embedding(p.words, p.width, p.height) for p in pages if not p.transcribed])
@@ -293,6 +295,18 @@ def fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decode
     shapes.choose_swaps(reader.held_out)
     refiner = BoxRefiner.fit(_box_samples(pages, labels))
     return refiner, shapes, FieldLayout.fit(pages, labels), reader
+
+
+def fit_model_decoders(
+    pages: Sequence[LabelledPage], labels: Sequence[str], held: Sequence[bool] | None
+) -> tuple[Decoders, Decoders | None]:
+    """The model's decoders, fitted on every page, and, where ``held`` says which pages the
+    recognizer's judgement holds out, the decoders of the model it judges with, fitted on the
+    others. Neither needs a trained network, so a training fits them beside its network's."""
+    judged = None
+    if held is not None:
+        judged = fit_decoders([p for p, out in zip(pages, held, strict=True) if not out], labels)
+    return fit_decoders(pages, labels), judged
 
 
 def training_device() -> torch.device:

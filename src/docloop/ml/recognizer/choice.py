@@ -39,10 +39,9 @@ from docloop.ml.archs.field_tagger import FieldTagger
 from docloop.ml.data import Example, LabelledPage
 from docloop.ml.infer import FieldPredictor
 from docloop.ml.labels import comparable
-from docloop.ml.recognizer.apart import tune_apart
 from docloop.ml.recognizer.lines import field_lines
-from docloop.ml.recognizer.tune import Line, TuneConfig, Tuned
-from docloop.ml.train import export_bundle, group_keys
+from docloop.ml.recognizer.tune import Line, TuneConfig, Tuned, tune_apart
+from docloop.ml.train import Decoders, export_bundle, group_keys
 
 HOLD_EVERY = 5  # one page group in this many is held out to judge the tuned recognizer
 MIN_IOU = 0.5  # a returned field's overlap with its annotated box to count (eval_api's AP50)
@@ -75,7 +74,7 @@ def tune_on_pages(
 ) -> Tuned:
     """``model`` (the engine's recognizer) tuned on the field lines of the pages not held out,
     with the exact reads of the held-out pages' lines as figures. ``image_of`` gives a page's
-    RGB image. The lines are cut here and tuned on in a process of their own (``apart.py``)
+    RGB image. The lines are cut here and tuned on in a process of their own (``tune_apart``)
     with ``threads`` PyTorch threads. ``check`` is called between pages and while the tuning
     runs, and raises to stop it. The CPU seconds counted are this thread's and the tuning
     process's, so a network training beside it does not count."""
@@ -103,10 +102,12 @@ def judge(
     networks: Sequence[FieldTagger],
     metrics: dict[str, Any],
     image_of: Callable[[LabelledPage], np.ndarray | None],
+    decoders: Decoders | None = None,
 ) -> Choice:
     """Whether the tuned recognizer serves: the model put together from the pages not held
-    out, with and without it, predicts the held-out pages from their images (``image_of``,
-    asked once per held-out page)."""
+    out (with ``decoders`` where they were fitted on those pages already), with and without
+    it, predicts the held-out pages from their images (``image_of``, asked once per held-out
+    page)."""
     started = time.process_time()
     out = held_out(pages)
     kept = [p for p, o in zip(pages, out, strict=True) if not o]
@@ -114,7 +115,7 @@ def judge(
     figures = {**tuned.figures, "held_pages": len(judged)}
     used = False
     if judged and any(not p.transcribed for p in kept):
-        plain = export_bundle(kept, examples, labels, networks, metrics)
+        plain = export_bundle(kept, examples, labels, networks, metrics, decoders=decoders)
         with_tuned = replace(plain, recognizer=tuned.onnx)
         right_plain, right_tuned = served_right(
             [FieldPredictor(b) for b in (plain, with_tuned)], judged, image_of
@@ -164,7 +165,8 @@ def served_right(
     best-scored field of the label reads as one of the label's texts on the page (case and
     whitespace aside) and, where that text's box is annotated, lies on it (IoU at least
     ``MIN_IOU``), as a client scoring the answer compares them. (Re-reading changes which line
-    wins a field as well as its text.)"""
+    wins a field as well as its text.) The predictors share one network, so the words'
+    probabilities are computed once a page."""
     right: list[list[bool]] = [[] for _ in predictors]
     for page in pages:
         image = image_of(page)
@@ -172,8 +174,9 @@ def served_right(
         for ann in page.annotations:
             if ann.text and ann.text.strip() != "?":
                 truth[ann.label].append(ann)
+        probs = predictors[0].probabilities(page.words, page.width, page.height)
         for k, predictor in enumerate(predictors):
-            found = predictor.predict_words(page.words, page.width, page.height, image)
+            found = predictor.predict_words(page.words, page.width, page.height, image, probs)
             best = {f.label: f for f in sorted(found, key=lambda f: f.score)}
             right[k] += [
                 label in best and any(_matches(best[label], ann) for ann in anns)

@@ -28,6 +28,7 @@ import onnx
 import torch
 import torch.nn.functional as F
 
+from docloop.apart import check_parent, report, run_apart
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.recognizer import crops as crop_ops
 from docloop.ml.recognizer.onnx_graph import OnnxGraph, with_weights
@@ -227,6 +228,28 @@ def tune(
     )
     rec.graph.cpu()
     return Tuned(with_weights(rec.proto, rec.graph), figures)
+
+
+def tune_apart(
+    model_bytes: bytes,
+    train: Sequence[Line],
+    held: Sequence[Line],
+    config: TuneConfig,
+    threads: int,
+    progress: Callable[[str], None] | None = None,
+    check: Callable[[], None] | None = None,
+) -> Tuned:
+    """``tune`` in a process of its own (``docloop/apart.py``) with ``threads`` PyTorch threads,
+    so it can run beside a network's training; its epoch lines go to ``progress``, and it is
+    terminated when ``check`` raises."""
+    args = (model_bytes, list(train), list(held), config)
+    return run_apart(_tune_in_child, args, "docloop-recognizer-tune", threads, progress, check)
+
+
+def _tune_in_child(
+    model_bytes: bytes, train: list[Line], held: list[Line], config: TuneConfig
+) -> Tuned:
+    return tune(model_bytes, train, held, config, progress=report, check=check_parent)
 
 
 def within_trunk_budget(
