@@ -91,3 +91,28 @@ def test_a_stopping_owner_ends_the_work_at_its_next_check(beside: bool) -> None:
     with task, pytest.raises(Interrupted, match="the worker is stopping"):
         task.result()
     assert len(checks) == 3
+
+
+def test_work_queued_behind_work_beside_waits_for_it_to_end() -> None:
+    """Two pieces of work that share the one core a training leaves free run one after the
+    other: the second waits for the first to end, whether it succeeded or not."""
+    go_on = threading.Event()
+    order: list[str] = []
+
+    def first(check: Callable[[], None]) -> None:
+        assert go_on.wait(10)
+        order.append("first")
+        raise ValueError("the first failed")
+
+    def second(check: Callable[[], None]) -> None:
+        before.wait_ended(check)
+        order.append("second")
+
+    before = SideTask(first, beside=True, name="first")
+    with before, SideTask(second, beside=True, name="second") as after:
+        threading.Event().wait(0.2)
+        assert order == []
+        go_on.set()
+        after.result()
+    assert order == ["first", "second"]
+    SideTask(second, beside=False, name="second").result()  # not beside: nothing to wait for

@@ -18,6 +18,8 @@ from docloop.errors import Interrupted
 
 T = TypeVar("T")
 
+POLL_S = 0.5  # how often ``wait_ended`` calls its ``check``
+
 
 class SideTask(Generic[T]):
     """``work(check)`` started at once on a thread of its own (``beside``), or run in the caller's
@@ -73,6 +75,14 @@ class SideTask(Generic[T]):
             except BaseException as exc:
                 self._future.set_exception(exc)
         return self._future.result()
+
+    def wait_ended(self, check: Callable[[], None]) -> None:
+        """Wait until work running beside has ended, either way, calling ``check`` every
+        ``POLL_S`` seconds meanwhile; return at once for work that does not run beside. Work
+        that queues behind this one on the core they share waits here."""
+        while self._thread is not None and self._thread.is_alive():
+            check()
+            self._thread.join(POLL_S)
 
     def cancel(self) -> None:
         """Ask the work to stop at its next check and wait for its thread to end."""

@@ -348,7 +348,7 @@ class _TrainingJob:
         self.tracker.artifact_text(tracking.installed_packages(), "environment/requirements.txt")
         self.stop_point()
         tuning = self._recognizer_tuning(pages, clean, ocr_key)
-        with tuning, self._fitting_decoders(pages, ocr_key) as decoders:
+        with tuning, self._fitting_decoders(pages, ocr_key, after=tuning) as decoders:
             networks, train_key = self.pipe.step(
                 "train",
                 [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
@@ -420,13 +420,13 @@ class _TrainingJob:
         return SideTask(work, beside=beside, name=name, stop=self.stop_point)
 
     def _fitting_decoders(
-        self, pages: list[LabelledPage], ocr_key: str
+        self, pages: list[LabelledPage], ocr_key: str, after: SideTask[Any]
     ) -> SideTask[tuple[Any, Any | None]]:
         """The decoders fitted on the annotations (``train.fit_model_decoders``: the model's,
         and those the recognizer's judgement uses), a cached step of its own. They need no
-        network, so they are fitted now, in a process of their own beside the network's
-        training, when the training leaves a core free (on receipts that takes about 20 s off
-        the time to a hosted model); else when the export asks for them."""
+        network, so they are fitted in a process of their own beside the network's training
+        when the training leaves a core free, once ``after`` (the recognizer's tuning) is done
+        with that core; else when the export asks for them."""
         from docloop.apart import run_apart
         from docloop.ml import train
         from docloop.ml.recognizer.choice import held_out
@@ -441,6 +441,7 @@ class _TrainingJob:
                     return train.fit_model_decoders(*args)
                 return run_apart(train.fit_model_decoders, args, "docloop-decoders", check=check)
 
+            after.wait_ended(check)
             inputs = [ocr_key, self.labels, held is not None]
             decoders, _ = self.pipe.step(DECODERS_STEP, inputs, fit)
             return decoders
