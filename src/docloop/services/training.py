@@ -450,8 +450,8 @@ class _TrainingJob:
         return SideTask(work, beside=beside, name=name, stop=self.stop_point)
 
     def _core_free(self) -> bool:
-        """Whether the network's training leaves a core free for work beside it: one PyTorch
-        thread or more fewer than the usable cores, and no torchrun processes."""
+        """Whether the network's training leaves a core free for work beside it: its PyTorch
+        threads leave at least one usable core, and it starts no torchrun processes."""
         settings = self.ctx.settings
         return settings.train_processes == 1 and usable_cores() - self.threads >= 1
 
