@@ -826,3 +826,19 @@ def test_each_block_reads_its_own_heads_of_the_pair_bias() -> None:
 
     with torch.no_grad():
         assert torch.allclose(model(chars, geo, pairs, mask), by_slices(), atol=1e-6)
+
+
+def test_character_ids_cover_ascii_anything_else_and_padding() -> None:
+    """Ids are read whole-page at once; each character keeps its documented id."""
+    from docloop.ml.features import MAX_CHARS, text_features
+
+    texts = ["Ab ~", "é\x00€", "x" * 30, ""]
+    words = [OcrToken(t, Box(0, 10 * i, 50, 10 * i + 8), 1, i) for i, t in enumerate(texts)]
+    chars, columns = text_features(words)
+    assert chars.dtype == np.int64 and chars.shape == (4, MAX_CHARS)
+    assert chars[0, :5].tolist() == [ord("A") - 31, ord("b") - 31, 1, ord("~") - 31, 0]
+    assert chars[1, :4].tolist() == [96, 96, 96, 0]  # non-ASCII and a NUL: "anything else"
+    assert chars[2].tolist() == [ord("x") - 31] * MAX_CHARS  # cut at MAX_CHARS
+    assert not chars[3].any()
+    assert columns.shape == (4, 6) and columns[2, 0] == 1.5  # length 30 of at most 40, over 20
+    assert text_features([])[0].shape == (0, MAX_CHARS)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from docloop.domain import Annotation, Box, OcrToken
-from docloop.ml.data import LabelledPage, make_example
+from docloop.ml.data import LabelledPage, make_example, retexted_example
 from docloop.ml.labels import comparable
 from docloop.ml.synthetic import line_images
 from docloop.ml.synthetic.layouts import synthetic_page
@@ -137,6 +138,53 @@ def test_a_synthetic_page_keeps_the_layout_with_a_new_value_printed_wherever_it_
     assert form(new.words[5].text) == form("TEL:07-3523888") != new.words[5].text
     # The training rule tags the new value where it tagged the old one.
     assert list(make_example(new, ["total"]).classes) == list(make_example(page, ["total"]).classes)
+
+
+def test_a_synthetic_pages_example_is_the_one_made_from_scratch() -> None:
+    """Training computes again only what the new texts set (``retexted_example``); the
+    layout's arrays are the source page's. Both ways must give the same arrays."""
+    pages = [_receipt(f"{i}.50", 40.0 + i) for i in range(10, 30)]
+    sampler = TextSampler.fit(("total", a.text or "") for p in pages for a in p.annotations)
+    rng = np.random.default_rng(7)
+    for page in pages:
+        new = synthetic_page(page, ["total"], sampler, rng, vary=1.0)
+        fresh, fast = (
+            make_example(new, ["total"]),
+            retexted_example(make_example(page, ["total"]), new, ["total"]),
+        )
+        for name in ("chars", "geo", "pairs", "classes"):
+            a, b = getattr(fresh, name), getattr(fast, name)
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+
+
+def test_drawn_characters_are_rng_choice_draws_from_the_same_generator() -> None:
+    """Pools are kept between draws; each draw must still be what ``rng.choice`` with the
+    pool's shares gives, taking one number from the generator, so a training's synthetic
+    pages (and its networks) stay what they were for the same seed."""
+    sampler = _sampler()
+
+    def reference(label: str, shape_: str, rng: np.random.Generator) -> str:
+        slots = sampler.positions[label].get(shape_)
+        count = sampler.forms[label].get(shape_, 0)
+        out = []
+        for i, c in enumerate(shape_):
+            if c not in "Aa9":
+                out.append(c)
+                continue
+            pool = sampler.digits[label] if c == "9" else sampler.letters[label]
+            if slots is not None and rng.random() < count / (count + 1):
+                pool = Counter({k: n for k, n in slots[i].items() if k.isdigit() == (c == "9")})
+            chars = list(pool)
+            weights = np.array([pool[k] for k in chars], dtype=float)
+            drawn = chars[int(rng.choice(len(chars), p=weights / weights.sum()))]
+            out.append(drawn.lower() if c == "a" else drawn)
+        return "".join(out)
+
+    for shape_ in ("AA99AA9999", "AA99AAA9999", "99/99/9999", "99 Aaa 9999", "a9-A"):
+        ours, theirs = np.random.default_rng(11), np.random.default_rng(11)
+        for _ in range(30):
+            assert sampler._fill("plate", shape_, ours) == reference("plate", shape_, theirs)
+        assert ours.random() == theirs.random()
 
 
 def test_a_field_the_engine_split_and_misread_keeps_its_extra_characters() -> None:

@@ -8,7 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from docloop.domain import Annotation, OcrToken
-from docloop.ml.features import GEO_DIM, MAX_CHARS, PAIR_DIM, page_features, pair_features
+from docloop.ml.features import (
+    GEO_DIM,
+    MAX_CHARS,
+    PAIR_DIM,
+    TEXT_COLUMNS,
+    page_features,
+    pair_features,
+    text_features,
+)
 from docloop.ml.labels import assign
 
 
@@ -52,6 +60,18 @@ def make_example(page: LabelledPage, labels: Sequence[str]) -> Example:
     chars, geo = page_features(page.words, page.width, page.height)
     classes, _ = assign(page.words, page.annotations, labels)
     return Example(chars, geo, pair_features(geo), np.array(classes, dtype=np.int64))
+
+
+def retexted_example(source: Example, page: LabelledPage, labels: Sequence[str]) -> Example:
+    """``make_example(page, labels)`` for a page whose words are those ``source`` was made of,
+    in the same order and boxes, with other texts and annotations (a synthetic page): only
+    what texts set is computed again, the rest (the pairwise layout most of all) is
+    ``source``'s. Training makes one such page for every other page it reads."""
+    chars, text_geo = text_features(page.words)
+    geo = source.geo.copy()
+    geo[:, TEXT_COLUMNS] = text_geo
+    classes, _ = assign(page.words, page.annotations, labels)
+    return Example(chars, geo, source.pairs, np.array(classes, dtype=np.int64))
 
 
 def collate(batch: Sequence[Example]) -> dict[str, np.ndarray]:

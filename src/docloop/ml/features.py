@@ -10,8 +10,7 @@ import numpy as np
 from docloop.domain import OcrToken
 
 MAX_CHARS = 24
-# ids 1..95 are printable ASCII, 96 anything else, 0 padding
-VOCAB_SIZE = 97
+VOCAB_SIZE = 97  # character ids: 0 padding, 1..95 printable ASCII, 96 anything else
 GEO_DIM = 21
 # Models trained before the amount features read only the first 18 (``FieldPredictor``).
 PAIR_DIM = 7
@@ -20,12 +19,9 @@ PAIR_DIM = 7
 AMOUNT = re.compile(r"[^\d]{0,4}?(\d{1,3}(?:,\d{3})+|\d+)[.,](\d{2})[^\d]{0,3}")
 
 
-def char_ids(text: str) -> np.ndarray:
-    out = np.zeros(MAX_CHARS, dtype=np.int64)
-    for i, ch in enumerate(text[:MAX_CHARS]):
-        code = ord(ch)
-        out[i] = code - 31 if 32 <= code <= 126 else 96
-    return out
+# The geometry's columns a word's text sets (its length, digit and letter shares, and the
+# amount features); the others come from its box, its line and the engine's score alone.
+TEXT_COLUMNS = [14, 15, 16, 18, 19, 20]
 
 
 def page_features(
@@ -33,10 +29,9 @@ def page_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Characters (T x MAX_CHARS) and geometry (T x GEO_DIM) of a page's words."""
     n = len(tokens)
-    chars = np.zeros((n, MAX_CHARS), dtype=np.int64)
     geo = np.zeros((n, GEO_DIM), dtype=np.float32)
     if n == 0:
-        return chars, geo
+        return np.zeros((0, MAX_CHARS), dtype=np.int64), geo
     w, h = float(max(width, 1)), float(max(height, 1))
     heights = np.array([max(t.box.height, 1.0) for t in tokens])
     med_h = float(np.median(heights))
@@ -47,15 +42,11 @@ def page_features(
         line: r for r, line in enumerate(sorted(line_sizes, key=lambda ln: _line_y(tokens, ln)))
     }
     seen: dict[int, int] = {}
-    amounts = _amount_features(tokens)
     for i, t in enumerate(tokens):
-        chars[i] = char_ids(t.text)
-        text = t.text
-        k = max(len(text), 1)
         pos = seen.get(t.line, 0)
         seen[t.line] = pos + 1
         count = line_sizes[t.line]
-        geo[i] = (
+        geo[i, :14] = (
             t.box.xmin / w,
             t.box.ymin / h,
             t.box.xmax / w,
@@ -70,13 +61,33 @@ def page_features(
             float(pos == count - 1),
             min(count, 20) / 10.0,
             t.score,
+        )
+        geo[i, 17] = line_rank[t.line] / max(len(line_sizes) - 1, 1)
+    chars, geo[:, TEXT_COLUMNS] = text_features(tokens)
+    return chars, geo
+
+
+def text_features(tokens: Sequence[OcrToken]) -> tuple[np.ndarray, np.ndarray]:
+    """What the words' texts alone set: their characters (T x MAX_CHARS, ids 1..95 for
+    printable ASCII, 96 for anything else, 0 for padding) and the geometry's ``TEXT_COLUMNS``
+    (T x 6). A page whose words kept their boxes but changed their texts (a synthetic page)
+    needs only these computed again."""
+    texts = [t.text[:MAX_CHARS].replace("\0", "\1") for t in tokens]
+    # Fixed-width UTF-32: one code point per column, 0 after the text's end.
+    codes = np.array(texts, dtype=f"<U{MAX_CHARS}").view(np.uint32).reshape(-1, MAX_CHARS)
+    chars = np.where((codes >= 32) & (codes <= 126), codes.astype(np.int64) - 31, 96)
+    chars[codes == 0] = 0
+    columns = np.zeros((len(tokens), len(TEXT_COLUMNS)))
+    for i, (t, amount) in enumerate(zip(tokens, _amount_features(tokens), strict=True)):
+        text = t.text
+        k = max(len(text), 1)
+        columns[i] = (
             min(len(text), 40) / 20.0,
             sum(c.isdigit() for c in text) / k,
             sum(c.isalpha() for c in text) / k,
-            line_rank[t.line] / max(len(line_sizes) - 1, 1),
-            *amounts[i],
+            *amount,
         )
-    return chars, geo
+    return chars, columns
 
 
 def amount_value(text: str) -> float | None:

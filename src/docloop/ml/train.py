@@ -27,7 +27,7 @@ from docloop.ml.augment import recut_words
 from docloop.ml.boxes import BoxRefiner, BoxSample, line_boxes
 from docloop.ml.bundle import FieldModelBundle
 from docloop.ml.calibration import Calibration
-from docloop.ml.data import Example, LabelledPage, collate, make_example
+from docloop.ml.data import Example, LabelledPage, collate, make_example, retexted_example
 from docloop.ml.decode import Candidate, candidates, score_fields
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.export import to_onnx
@@ -391,7 +391,9 @@ def _train_network(
             picked = [shard[i][rng.integers(len(shard[i]))] for i in idx]
             if sampler is not None:
                 picked = [
-                    make_example(synthetic_page(shard_pages[i], labels, sampler, rng), labels)
+                    retexted_example(
+                        shard[i][0], synthetic_page(shard_pages[i], labels, sampler, rng), labels
+                    )
                     if rng.random() < config.synthetic
                     else e
                     for i, e in zip(idx, picked, strict=True)

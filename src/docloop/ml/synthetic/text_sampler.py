@@ -29,6 +29,7 @@ from docloop.ml.labels import comparable
 MAX_DRAWS = 20
 RECURRING = 2  # distinct values a word of letters is in to be kept by ``like``
 WORD = re.compile(r"\S+")
+Pool = tuple[list[str], np.ndarray]  # characters, their cumulative shares
 
 
 def form(text: str) -> str:
@@ -54,6 +55,10 @@ class TextSampler:
     digits: dict[str, Counter[str]] = field(default_factory=dict)
     seen: dict[str, set[str]] = field(default_factory=dict)
     words: dict[str, Counter[str]] = field(default_factory=dict)
+    # Each pool a draw reads, built on first use: a training draws thousands of characters.
+    _pools: dict[tuple[str, str, int], Pool] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextSampler:
@@ -129,20 +134,39 @@ class TextSampler:
             if c not in "Aa9":
                 out.append(c)
                 continue
-            pool = self.digits.get(label) if c == "9" else self.letters.get(label)
-            if not pool:
-                pool = Counter(string.digits if c == "9" else string.ascii_uppercase)
             if slots is not None and rng.random() < local:
-                pool = Counter({k: n for k, n in slots[i].items() if k.isdigit() == (c == "9")})
-            drawn = _draw(pool, rng)
+                chars, cdf = self._slot_pool(label, shape, i, slots[i])
+            else:
+                chars, cdf = self._label_pool(label, c == "9")
+            drawn = chars[int(cdf.searchsorted(rng.random(), side="right"))]
             out.append(drawn.lower() if c == "a" else drawn)
         return "".join(out)
+
+    def _label_pool(self, label: str, digit: bool) -> Pool:
+        """The label's digits or letters (all of them where it has none), as a ``Pool``."""
+        key = (label, "", -1 if digit else -2)
+        if key not in self._pools:
+            pool = self.digits.get(label) if digit else self.letters.get(label)
+            if not pool:
+                pool = Counter(string.digits if digit else string.ascii_uppercase)
+            self._pools[key] = _pool(pool)
+        return self._pools[key]
+
+    def _slot_pool(self, label: str, shape: str, i: int, slot: Counter[str]) -> Pool:
+        """The characters of the kind ``shape`` has at ``i`` that values of that form held
+        there, as a ``Pool``."""
+        key = (label, shape, i)
+        if key not in self._pools:
+            digit = shape[i] == "9"
+            kind = Counter({k: n for k, n in slot.items() if k.isdigit() == digit})
+            self._pools[key] = _pool(kind)
+        return self._pools[key]
 
 
 def redraw(text: str, rng: np.random.Generator) -> str:
     """``text`` with each letter and digit drawn again from all letters or digits, case kept:
     for words of no label, whose values teach nothing."""
-    return TextSampler()._fill("", form(text), rng)
+    return _ANY._fill("", form(text), rng)
 
 
 def _word(text: str) -> str:
@@ -150,8 +174,15 @@ def _word(text: str) -> str:
     return "".join(c for c in text.upper() if c.isalnum())
 
 
-def _draw(pool: Counter[str], rng: np.random.Generator) -> str:
-    """One character, as often as ``pool`` counts it."""
-    chars = list(pool)
-    counts = np.array([pool[c] for c in chars], dtype=float)
-    return chars[int(rng.choice(len(chars), p=counts / counts.sum()))]
+def _pool(counts: Counter[str]) -> Pool:
+    """``counts`` as characters and their cumulative shares: a character is drawn by finding
+    one uniform number in the shares, the same draw (and the same one number taken from the
+    generator) as ``rng.choice`` with the shares as ``p``, without building them every time."""
+    chars = list(counts)
+    weights = np.array([counts[c] for c in chars], dtype=float)
+    cdf = (weights / weights.sum()).cumsum()
+    cdf /= cdf[-1]
+    return chars, cdf
+
+
+_ANY = TextSampler()  # no label's values: ``redraw``'s pools, kept between calls
