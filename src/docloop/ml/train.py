@@ -88,8 +88,8 @@ def split_pages(
 
 
 def _split(
-    paired: Sequence[tuple[LabelledPage, Example]], val_every: int, fold: int, keys: list[int]
-) -> tuple[list[tuple[LabelledPage, Example]], list[tuple[LabelledPage, Example]]]:
+    paired: Sequence[tuple[LabelledPage, T]], val_every: int, fold: int, keys: list[int]
+) -> tuple[list[tuple[LabelledPage, T]], list[tuple[LabelledPage, T]]]:
     """``split_pages`` over (page, example) pairs; a transcribed page shares its OCR page's key,
     so it falls on the same side, and is held out of validation: the engine's pages are scored."""
     train_set, val_set = split_pages(paired, val_every, fold=fold, keys=keys)
@@ -214,18 +214,21 @@ def evaluate_members(
     labels: Sequence[str],
     networks: Sequence[FieldTagger],
     config: TrainConfig,
+    decoders: Sequence[Decoders | None] | None = None,
 ) -> dict[str, Any]:
     """Out-of-fold figures: each page is scored by the network (and decoders) that did not see
     it, so every page counts once and none was seen in training. The same pages' candidate
     fields, marked right or wrong, fit the model's ``calibration`` (under that key), and the
-    figures are of the fields as it scores them."""
+    figures are of the fields as it scores them. ``decoders``: each member's, where they were
+    fitted already (``ModelDecoders.members``)."""
     paired = list(zip(pages, examples, strict=True))
     keys = group_keys(pages)
     counts = _Counts(labels)
     for m, net in enumerate(networks):
         train_set, val_set = _split(paired, config.val_every, m, keys)
         if val_set:
-            counts.add(net, val_set, fit_decoders([p for p, _ in train_set], labels))
+            fitted = decoders[m] if decoders is not None else None
+            counts.add(net, val_set, fitted or fit_decoders([p for p, _ in train_set], labels))
     calibration = counts.calibrate()
     return {
         "train_pages": len(pages),
@@ -297,16 +300,36 @@ def fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decode
     return refiner, shapes, FieldLayout.fit(pages, labels), reader
 
 
+@dataclass(frozen=True)
+class ModelDecoders:
+    """The decoders a training fits on the annotations alone. None needs a trained network,
+    so a training fits them all beside its network's (``fit_model_decoders``)."""
+
+    model: Decoders  # fitted on every page: the bundle's
+    judged: Decoders | None  # on the pages the recognizer's judgement does not hold out
+    members: list[Decoders | None]  # on each member's training pages, for ``evaluate_members``
+
+
 def fit_model_decoders(
-    pages: Sequence[LabelledPage], labels: Sequence[str], held: Sequence[bool] | None
-) -> tuple[Decoders, Decoders | None]:
-    """The model's decoders, fitted on every page, and, where ``held`` says which pages the
+    pages: Sequence[LabelledPage],
+    labels: Sequence[str],
+    held: Sequence[bool] | None,
+    config: TrainConfig,
+) -> ModelDecoders:
+    """The model's decoders, fitted on every page; where ``held`` says which pages the
     recognizer's judgement holds out, the decoders of the model it judges with, fitted on the
-    others. Neither needs a trained network, so a training fits them beside its network's."""
+    others; and those each of ``config``'s members is scored with, fitted on the pages it
+    trains on (None for a member that holds no page out)."""
     judged = None
     if held is not None:
         judged = fit_decoders([p for p, out in zip(pages, held, strict=True) if not out], labels)
-    return fit_decoders(pages, labels), judged
+    indexed = [(p, i) for i, p in enumerate(pages)]
+    keys = group_keys(pages)
+    members: list[Decoders | None] = []
+    for m in range(members_for(pages, config.epochs, config.members)):
+        train_set, val_set = _split(indexed, config.val_every, m, keys)
+        members.append(fit_decoders([p for p, _ in train_set], labels) if val_set else None)
+    return ModelDecoders(fit_decoders(pages, labels), judged, members)
 
 
 def training_device() -> torch.device:

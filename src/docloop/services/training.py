@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -37,6 +37,9 @@ from docloop.services.ocr import read_blobs
 from docloop.services.pipeline import Pipeline, digest
 from docloop.services.users import require
 from docloop.side_task import SideTask
+
+if TYPE_CHECKING:  # training modules import PyTorch, which a serving worker may lack
+    from docloop.ml.train import ModelDecoders
 
 # Shares of the reported progress: OCR (when not cached) before the network trains, and the
 # point where training ends and evaluation and export begin.
@@ -348,7 +351,8 @@ class _TrainingJob:
         self.tracker.artifact_text(tracking.installed_packages(), "environment/requirements.txt")
         self.stop_point()
         tuning = self._recognizer_tuning(pages, clean, ocr_key)
-        with tuning, self._fitting_decoders(pages, ocr_key, after=tuning) as decoders:
+        fitting = self._fitting_decoders(pages, ocr_key, config, after=tuning)
+        with tuning, fitting as decoders:
             networks, train_key = self.pipe.step(
                 "train",
                 [examples_key, asdict(config), processes, self.ctx.settings.torchrun_args],
@@ -360,7 +364,9 @@ class _TrainingJob:
             metrics, eval_key = self.pipe.step(
                 "evaluate",
                 [train_key],
-                lambda _key: train.evaluate_members(pages, examples, self.labels, networks, config),
+                lambda _key: train.evaluate_members(
+                    pages, examples, self.labels, networks, config, decoders.result().members
+                ),
             )
             self.report(TRAIN_END)
             self.stop_point()
@@ -378,7 +384,7 @@ class _TrainingJob:
                 "export",
                 [train_key, eval_key, recognizer_key],
                 lambda _key: train.export_bundle(
-                    pages, examples, self.labels, networks, metrics, onnx, decoders.result()[0]
+                    pages, examples, self.labels, networks, metrics, onnx, decoders.result().model
                 ).to_bytes(),
             )
         self._log_figures(metrics)
@@ -420,29 +426,31 @@ class _TrainingJob:
         return SideTask(work, beside=beside, name=name, stop=self.stop_point)
 
     def _fitting_decoders(
-        self, pages: list[LabelledPage], ocr_key: str, after: SideTask[Any]
-    ) -> SideTask[tuple[Any, Any | None]]:
+        self, pages: list[LabelledPage], ocr_key: str, config: Any, after: SideTask[Any]
+    ) -> SideTask[ModelDecoders]:
         """The decoders fitted on the annotations (``train.fit_model_decoders``: the model's,
-        and those the recognizer's judgement uses), a cached step of its own. They need no
-        network, so they are fitted in a process of their own beside the network's training
-        when the training leaves a core free, once ``after`` (the recognizer's tuning) is done
-        with that core; else when the export asks for them."""
+        those the recognizer's judgement uses, and those each of ``config``'s members is scored
+        with), a cached step of its own. They need no network, so they are fitted in a process
+        of their own beside the network's training when the training leaves a core free, once
+        ``after`` (the recognizer's tuning) is done with that core; else when the evaluation
+        asks for them."""
         from docloop.apart import run_apart
         from docloop.ml import train
         from docloop.ml.recognizer.choice import held_out
 
         held = held_out(pages) if self.ctx.settings.train_recognizer else None
-        args = (pages, self.labels, held)
+        args = (pages, self.labels, held, config)
         beside = self._core_free()
 
-        def work(check: Callable[[], None]) -> tuple[Any, Any | None]:
-            def fit(_key: str) -> tuple[Any, Any | None]:
+        def work(check: Callable[[], None]) -> ModelDecoders:
+            def fit(_key: str) -> ModelDecoders:
                 if not beside:
                     return train.fit_model_decoders(*args)
                 return run_apart(train.fit_model_decoders, args, "docloop-decoders", check=check)
 
             after.wait_ended(check)
-            inputs = [ocr_key, self.labels, held is not None]
+            members = train.members_for(pages, config.epochs, config.members)
+            inputs = [ocr_key, self.labels, held is not None, config.val_every, members]
             decoders, _ = self.pipe.step(DECODERS_STEP, inputs, fit)
             return decoders
 
@@ -470,7 +478,7 @@ class _TrainingJob:
     def _choose_recognizer(
         self,
         tuning: SideTask[Any],
-        decoders: SideTask[tuple[Any, Any | None]],
+        decoders: SideTask[ModelDecoders],
         pages: list[LabelledPage],
         files: list[dict[str, Any]],
         examples: list[Any],
@@ -486,7 +494,7 @@ class _TrainingJob:
         from docloop.ml.recognizer.choice import judge
 
         image_of = self._page_images(files)
-        judged = decoders.result()[1]
+        judged = decoders.result().judged
         choice = judge(tuned, pages, examples, self.labels, networks, metrics, image_of, judged)
         figures = {**choice.figures, "tuned_beside": tuning.beside}
         self.tracker.log(
