@@ -90,7 +90,7 @@ def split_pages(
 def _split(
     paired: Sequence[tuple[LabelledPage, T]], val_every: int, fold: int, keys: list[int]
 ) -> tuple[list[tuple[LabelledPage, T]], list[tuple[LabelledPage, T]]]:
-    """``split_pages`` over (page, example) pairs; a transcribed page shares its OCR page's key,
+    """``split_pages`` over (page, item) pairs; a transcribed page shares its OCR page's key,
     so it falls on the same side, and is held out of validation: the engine's pages are scored."""
     train_set, val_set = split_pages(paired, val_every, fold=fold, keys=keys)
     return train_set, [(p, e) for p, e in val_set if not p.transcribed]

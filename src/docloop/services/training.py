@@ -39,7 +39,7 @@ from docloop.services.users import require
 from docloop.side_task import SideTask
 
 if TYPE_CHECKING:  # training modules import PyTorch, which a serving worker may lack
-    from docloop.ml.train import ModelDecoders
+    from docloop.ml.train import ModelDecoders, TrainConfig
 
 # Shares of the reported progress: OCR (when not cached) before the network trains, and the
 # point where training ends and evaluation and export begin.
@@ -426,7 +426,11 @@ class _TrainingJob:
         return SideTask(work, beside=beside, name=name, stop=self.stop_point)
 
     def _fitting_decoders(
-        self, pages: list[LabelledPage], ocr_key: str, config: Any, after: SideTask[Any]
+        self,
+        pages: list[LabelledPage],
+        ocr_key: str,
+        config: TrainConfig,
+        after: SideTask[Any],
     ) -> SideTask[ModelDecoders]:
         """The decoders fitted on the annotations (``train.fit_model_decoders``: the model's,
         those the recognizer's judgement uses, and those each of ``config``'s members is scored
