@@ -144,7 +144,7 @@ class TextSampler:
 
     def _label_pool(self, label: str, digit: bool) -> Pool:
         """The label's digits or letters (all of them where it has none), as a ``Pool``."""
-        key = (label, "", -1 if digit else -2)
+        key = (label, "", -1 if digit else -2)  # no form, no position: never a slot's key
         if key not in self._pools:
             pool = self.digits.get(label) if digit else self.letters.get(label)
             if not pool:
