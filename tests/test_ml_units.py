@@ -712,31 +712,6 @@ def test_recurring_names_of_one_length_are_no_format_to_cut_a_name_to() -> None:
     )
 
 
-def test_training_embeds_each_distinct_word_once_with_the_same_outputs_and_gradients() -> None:
-    import torch
-
-    from docloop.ml.archs.field_tagger import FieldTagger
-
-    torch.manual_seed(0)
-    model = FieldTagger(n_classes=3)
-    chars = torch.zeros(30, 24, dtype=torch.long)
-    for i in range(30):
-        n = int(torch.randint(1, 20, ()))
-        chars[i, :n] = torch.randint(1, 96, (n,))
-    chars[10:20] = chars[0]  # a word repeated, and padding rows
-    chars[25:] = 0
-    grads = []
-    for training in (False, True):
-        model.zero_grad()
-        model.train(training)
-        out = model._words(chars)
-        out.pow(2).sum().backward()
-        grads.append((out.detach(), model.char_cnn[2].weight.grad.clone()))
-    (plain, plain_grad), (once, once_grad) = grads
-    assert torch.allclose(plain, once, atol=1e-6)
-    assert torch.allclose(plain_grad, once_grad, rtol=1e-4, atol=1e-5)
-
-
 def test_a_model_trained_before_the_amount_features_reads_the_words_first_features() -> None:
     import io
 
