@@ -89,3 +89,24 @@ def test_the_validation_report_is_stored_with_the_run_and_shown(trained_client) 
     shown = client.get(f"/api/v1/runs/{run['id']}").json()
     assert shown["report"]["files_used"] == shown["report"]["files_in"] > 0
     assert "validation_report.json" in shown["artifacts"]
+
+
+def test_each_content_is_read_once_under_its_first_name_and_reported_for_every_copy() -> None:
+    read: list[str] = []
+
+    def reader(f: dict[str, Any]) -> np.ndarray:
+        read.append(f["filename"])
+        return _reader(f)
+
+    files = [
+        _file("x", [_ann(10, 10, 40, 30)], blob="1" * 64),  # unreadable
+        _file("a", [_ann(10, 10, 40, 30)], blob="1" * 64),  # its bytes again, another name
+        _file("b", [_ann(10, 10, 40, 30)]),
+        _file("c", [_ann(10, 10, 40, 30)], blob="b" * 64),  # the same bytes as "b"
+    ]
+    kept, report = check(files, ["plate"], reader)
+    assert sorted(read) == ["b.jpg", "x.jpg"]
+    assert [f["filename"] for f in kept] == ["b.jpg"]
+    reasons = {e["filename"]: e["reason"] for e in report["excluded_files"]}
+    assert reasons["x.jpg"] == reasons["a.jpg"] == "unreadable: cannot identify image file"
+    assert reasons["c.jpg"] == "exact duplicate of b.jpg"

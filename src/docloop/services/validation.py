@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
+from docloop.cpu_share import usable_cores
 from docloop.services.context import AppContext
 
 # A box keeps its clipped part when at least this share of it lies on the page.
@@ -60,15 +62,15 @@ def check(
     kept: list[FileDict] = []
     hashes: list[int] = []
     first_of_blob: dict[str, str] = {}
+    looks = _looks(files, read_image)
     for f in files:
         name = f["filename"]
         if f["blob_hash"] in first_of_blob:
             excluded_files.append(_why(f, f"exact duplicate of {first_of_blob[f['blob_hash']]}"))
             continue
-        try:
-            image = read_image(f)
-        except Exception as exc:  # any decoder error means the same thing here
-            excluded_files.append(_why(f, f"unreadable: {exc}"))
+        look = looks[f["blob_hash"]]
+        if isinstance(look, str):
+            excluded_files.append(_why(f, f"unreadable: {look}"))
             continue
         first_of_blob[f["blob_hash"]] = name
         anns = []
@@ -83,7 +85,7 @@ def check(
             excluded_files.append(_why(f, "no usable annotations"))
             continue
         kept.append({**f, "annotations": anns})
-        hashes.append(phash(image))
+        hashes.append(look)
     groups = near_duplicate_groups(hashes)
     for f, g in zip(kept, groups, strict=True):
         f["group"] = kept[g]["blob_hash"]
@@ -111,6 +113,24 @@ def check(
         ],
     }
     return kept, report
+
+
+def _looks(files: Sequence[FileDict], read_image: ImageReader) -> dict[str, int | str]:
+    """Each stored file's perceptual hash, or why it cannot be read, by content hash: read once
+    per content, on as many threads as the process has cores (decoding releases the GIL, and a
+    training waits for this step with its cores idle)."""
+    firsts: dict[str, FileDict] = {}
+    for f in files:
+        firsts.setdefault(f["blob_hash"], f)  # read under its first name, as reported
+
+    def look(f: FileDict) -> int | str:
+        try:
+            return phash(read_image(f))
+        except Exception as exc:  # any decoder error means the same thing here
+            return str(exc)
+
+    with ThreadPoolExecutor(usable_cores(), thread_name_prefix="validate") as pool:
+        return dict(zip(firsts, pool.map(look, firsts.values()), strict=True))
 
 
 def _why(f: FileDict, reason: str) -> dict[str, str]:
