@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from docloop.ml.archs.field_tagger import FieldTagger, distinct_rows, length_groups
+from docloop.ml.archs.field_tagger import FieldTagger
+from docloop.ml.archs.trimming import convolution_widths, distinct_rows, length_groups
 from docloop.ml.features import GEO_DIM, MAX_CHARS, PAIR_DIM
 
 
-def _words_of_every_length(repeats: int = 4) -> torch.Tensor:
+def _words_of_every_length(repeats: int = 20) -> torch.Tensor:
     """Rows of character ids of every length from 0 (padding) to ``MAX_CHARS``, some repeated."""
     g = torch.Generator().manual_seed(1)
     lengths = torch.arange(MAX_CHARS + 1).repeat(repeats)
@@ -28,6 +29,8 @@ def test_training_embeds_each_distinct_word_once_over_its_own_width_with_the_sam
     torch.manual_seed(0)
     model = FieldTagger(n_classes=3)
     chars = _words_of_every_length()
+    needs = ((chars > 0).sum(dim=1) + 3).clamp(max=MAX_CHARS).tolist()
+    assert len(convolution_widths(needs, MAX_CHARS)) > 2  # cut, at more than one width
     results = []
     for training in (False, True):
         model.zero_grad()
@@ -66,6 +69,14 @@ def test_length_groups_keep_short_pages_apart_from_long_ones() -> None:
     assert sorted(sorted(rows) for rows, _ in groups) == [[0, 1, 2, 5, 7], [3, 4, 6]]
 
 
+def test_words_are_cut_to_their_widths_only_where_that_saves_more_than_its_passes() -> None:
+    assert convolution_widths([8] * 5 + [MAX_CHARS] * 2, MAX_CHARS) == [MAX_CHARS]
+    assert convolution_widths([5] * 300 + [12] * 200 + [MAX_CHARS] * 100, MAX_CHARS) == [
+        5, 12, MAX_CHARS,
+    ]  # fmt: skip
+    assert convolution_widths([6] * 400, MAX_CHARS) == [6]
+
+
 def test_training_tags_pages_by_length_groups_with_the_padded_batchs_logits() -> None:
     """In training, pages of like length run cut to their group's longest page; the real words'
     logits and the loss's gradients are those of the whole padded batch (dropout off)."""
@@ -73,6 +84,7 @@ def test_training_tags_pages_by_length_groups_with_the_padded_batchs_logits() ->
     model = FieldTagger(n_classes=4, dim=32, layers=2, heads=2, dropout=0.0)
     g = torch.Generator().manual_seed(3)
     lengths = [3, 40, 5, 38, 0, 17]
+    assert len(length_groups(lengths)) > 1
     b, t = len(lengths), max(lengths)
     chars = torch.randint(1, 96, (b, t, MAX_CHARS), generator=g)
     chars[..., 6:] = 0

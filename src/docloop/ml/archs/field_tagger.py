@@ -7,12 +7,11 @@ their relative position, so "the amount right of TOTAL" can be learned from a fe
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
+from docloop.ml.archs.trimming import convolution_widths, distinct_rows, length_groups
 from docloop.ml.features import GEO_DIM, PAIR_DIM, VOCAB_SIZE
 
 
@@ -73,9 +72,12 @@ class FieldTagger(nn.Module):
         # length run together, each group cut to its longest page: the real words' logits are
         # the same (a padded word is a masked key and its own logits are never scored), the
         # padding's are left zero.
-        logits = text.new_zeros(b, t, self.head[1].out_features)
         ends = torch.where(key_mask > 0, torch.arange(1, t + 1, device=key_mask.device), 0)
-        for rows, width in length_groups(ends.amax(dim=1).tolist()):
+        groups = length_groups(ends.amax(dim=1).tolist())
+        if len(groups) == 1 and groups[0][1] == t:
+            return self._tag(text, geo, pairs, key_mask)
+        logits = text.new_zeros(b, t, self.head[1].out_features)
+        for rows, width in groups:
             idx = torch.tensor(rows, device=chars.device)
             logits[idx, :width] = self._tag(
                 text[idx, :width], geo[idx, :width], pairs[idx, :width, :width],
@@ -115,89 +117,38 @@ class FieldTagger(nn.Module):
         return self._convolved(chars).amax(dim=2)
 
     def _embed_trimmed(self, chars: torch.Tensor) -> torch.Tensor:
-        """``_embed`` with each word's convolutions cut to a width of ``_WIDTHS`` that holds
-        it: the same values, in about half the arithmetic (most words are a few characters of
-        ``MAX_CHARS``).
+        """``_embed`` with each word's convolutions cut to the width its length needs (widths
+        chosen by ``convolution_widths``): the same values, in about half the arithmetic where
+        words are many and short.
 
         Past a word's last character its padding embeds to zero, so the two 3-wide convolutions
         give one vector ``c`` at every position two or more beyond it, and another, ``e``, at
         the last position (whose right neighbour is the convolution's own zero padding). A word
         at most ``width - 3`` long, convolved over ``width`` positions, has its first
         ``width - 1`` outputs exact; every later one is ``c`` or ``e``, taken from the same
-        layers run over three padding positions (middle: ``c``, last: ``e``). Longer words run
-        at full width.
+        layers run over three padding positions (middle: ``c``, last: ``e``). A word run at
+        full width needs neither.
         """
         n = chars.shape[1]
         ends = torch.where(chars > 0, torch.arange(1, n + 1, device=chars.device), 0)
-        lengths = ends.amax(dim=1)
+        needs = (ends.amax(dim=1) + 3).clamp(max=n)
+        widths = convolution_widths(needs.tolist(), n)
+        if widths == [n]:
+            return self._embed(chars)
         edge = self._convolved(chars.new_zeros(1, 3))[0]
         beyond = torch.maximum(edge[:, 1], edge[:, 2])
-        parts, rows = [], []
-        done = torch.zeros_like(lengths, dtype=torch.bool)
-        for width in (*(w for w in _WIDTHS if w < n), n):
-            pick = ~done & (lengths <= width - 3) if width < n else ~done
-            done |= pick
-            if not pick.any():
-                continue
-            index = pick.nonzero().squeeze(1)
+        parts, rows, low = [], [], 0
+        for width in widths:
+            index = ((needs > low) & (needs <= width)).nonzero().squeeze(1)
+            low = width
             if width < n:
                 out = self._convolved(chars[index, :width])[:, :, : width - 1].amax(dim=2)
                 parts.append(torch.maximum(out, beyond))
             else:
-                parts.append(self._convolved(chars[index]).amax(dim=2))
+                parts.append(self._embed(chars[index]))
             rows.append(index)
         return torch.cat(parts)[torch.argsort(torch.cat(rows))]
 
     def _convolved(self, chars: torch.Tensor) -> torch.Tensor:
         """The character CNN's outputs at every position (words x dim x positions)."""
         return self.char_cnn(self.char_emb(chars).transpose(1, 2))
-
-
-# Convolution widths the training's character CNN cuts words to (``_embed_trimmed``): a word
-# up to 5 characters long runs over 8 positions, up to 9 over 12, longer ones over all
-# ``MAX_CHARS``. Receipts' words are mostly a few characters; these widths leave about 46% of
-# the full width's arithmetic, more widths save little more and each adds a pass.
-_WIDTHS = (8, 12)
-
-
-# A group's fixed cost (its passes' many small operations), in words of arithmetic, and the
-# length at which a word's pairwise terms cost as much as its own (``length_groups``):
-# measured on receipts batches, where they made a step's forward and backward about 10%
-# shorter than one padded batch; the grouping is the same arithmetic whatever they are.
-GROUP_COST_WORDS = 60
-PAIR_COST_LENGTH = 100
-
-
-def length_groups(lengths: Sequence[int]) -> list[tuple[list[int], int]]:
-    """Rows of a batch grouped by length, with each group's longest length: the partition of
-    the rows sorted by length that costs least, a group costing ``GROUP_COST_WORDS`` plus,
-    per row, its width and the width's pairwise share (``PAIR_COST_LENGTH``)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    ordered = [max(lengths[i], 1) for i in order]
-    best = [0.0] + [math.inf] * len(order)
-    start = [0] * (len(order) + 1)
-    for end in range(1, len(order) + 1):
-        width = ordered[end - 1]
-        for first in range(end):
-            rows = end - first
-            cost = best[first] + GROUP_COST_WORDS + rows * width * (1 + width / PAIR_COST_LENGTH)
-            if cost < best[end]:
-                best[end], start[end] = cost, first
-    groups = []
-    end = len(order)
-    while end > 0:
-        groups.append((order[start[end] : end], ordered[end - 1]))
-        end = start[end]
-    return groups[::-1]
-
-
-def distinct_rows(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``torch.unique(rows, dim=0, return_inverse=True)`` for character ids: the distinct rows
-    in ascending order and each row's index among them. On the CPU numpy sorts the rows as
-    bytes, about ten times faster than ``torch.unique``'s row comparisons."""
-    if rows.device.type != "cpu" or rows.shape[0] == 0:
-        return torch.unique(rows, dim=0, return_inverse=True)
-    ids = np.ascontiguousarray(rows.numpy().astype(np.uint8))  # ids < VOCAB_SIZE <= 256
-    keys = ids.view(np.dtype((np.void, ids.shape[1]))).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    return rows[torch.from_numpy(first)], torch.from_numpy(inverse.reshape(-1))
