@@ -75,6 +75,7 @@ def test_words_are_cut_to_their_widths_only_where_that_saves_more_than_its_passe
         5, 12, MAX_CHARS,
     ]  # fmt: skip
     assert convolution_widths([6] * 400, MAX_CHARS) == [6]
+    assert convolution_widths([], MAX_CHARS) == [MAX_CHARS]
 
 
 def test_training_tags_pages_by_length_groups_with_the_padded_batchs_logits() -> None:

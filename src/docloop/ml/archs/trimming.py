@@ -78,6 +78,8 @@ def convolution_widths(needs: Sequence[int], full: int) -> list[int]:
     (``needs``, at most ``full``): each word runs over the first that holds its need. Only
     ``[full]`` where cutting saves less than its passes cost, the pass that computes what lies
     beyond a cut word included."""
+    if not needs:
+        return [full]
     counts = Counter(needs)
     widths = sorted(counts)
 
