@@ -23,8 +23,9 @@ GROUP_COST_WORDS = 60
 PAIR_COST_LENGTH = 100
 # The character CNN, forward and backward, in positions of one word's convolutions (about
 # 5 microseconds each): a pass's fixed cost, and each word's own beside its positions. The
-# layers alone cost about 180 positions a pass; counting 400 (the pass's share of the step's
-# bookkeeping) cut receipts batches' passes to 0.735 of the padded ones' time, against 0.77.
+# layers alone cost about 180 positions a pass, and a pass adds bookkeeping to the step:
+# counted as 400, plates batches (a few words a page) mostly run whole, and took 1.02-1.03
+# times the padded passes' time against 1.04 counted as 180 (receipts: 0.74-0.77 either way).
 PASS_COST_POSITIONS = 400
 WORD_COST_POSITIONS = 4
 
