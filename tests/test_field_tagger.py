@@ -75,6 +75,9 @@ def test_words_are_cut_to_their_widths_only_where_that_saves_more_than_its_passe
         5, 12, MAX_CHARS,
     ]  # fmt: skip
     assert convolution_widths([6] * 400, MAX_CHARS) == [6]
+    # The pass for what lies beyond the cut words counts even when the longest run is at full width.
+    assert convolution_widths([8] * 40 + [MAX_CHARS] * 5, MAX_CHARS) == [MAX_CHARS]
+    assert convolution_widths([8] * 60 + [MAX_CHARS] * 5, MAX_CHARS) == [8, MAX_CHARS]
     assert convolution_widths([], MAX_CHARS) == [MAX_CHARS]
 
 

@@ -90,7 +90,7 @@ def convolution_widths(needs: Sequence[int], full: int) -> list[int]:
     whole = cost(len(needs), full)
     cut, ends = cheapest_runs(widths, [counts[w] for w in widths], cost)
     cut_widths = [widths[end - 1] for end in ends]
-    if cut_widths[-1] < full:
+    if cut_widths[0] < full:
         cut += PASS_COST_POSITIONS  # what lies beyond each cut word
     return cut_widths if cut < whole else [full]
 
