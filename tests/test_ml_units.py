@@ -817,3 +817,40 @@ def test_character_ids_cover_ascii_anything_else_and_padding() -> None:
     assert not chars[3].any()
     assert columns.shape == (4, 6) and columns[2, 0] == 1.5  # length 30 of at most 40, over 20
     assert text_features([])[0].shape == (0, MAX_CHARS)
+
+
+def _stacked_plates() -> list[OcrToken]:
+    """A one-row plate above a two-row plate, close enough for a two-row plate's gaps."""
+    return [
+        OcrToken("TN06", Box(160, 25, 300, 156), 1, 0),
+        OcrToken("00000", Box(370, 28, 966, 180), 1, 1),
+        OcrToken("TN06", Box(338, 224, 758, 403), 1, 2),
+        OcrToken("00000", Box(310, 420, 823, 546), 1, 3),
+    ]
+
+
+def test_stacked_fields_are_cut_apart_where_they_span_more_rows_than_training_fields() -> None:
+    """Training plates spanned at most two rows (``FieldLayout.most_rows``); four tagged words
+    on three rows are two plates, cut at the widest gap between rows. A model trained before
+    the rows were counted reads them as one field, as it did."""
+    words = _stacked_plates()
+    probs = np.array([[0.03, 0.97]] * 4)
+    kwargs = {"width": 1001, "height": 563, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    layout = FieldLayout({"plate": [50]}, max_gap={"plate": [3.0, 1.0]}, most_rows={"plate": 2})
+    found = group_fields(words, probs, ["plate"], layout=layout, **kwargs)
+    assert sorted(f.text for f in found) == ["TN06 00000", "TN06 00000"]
+    assert {round(f.box.ymin) for f in found} == {25, 224}
+    old = FieldLayout(**{**layout.to_dict(), "most_rows": {}})
+    assert [f.text for f in group_fields(words, probs, ["plate"], layout=old, **kwargs)] == [
+        "TN06 00000 TN06 00000"
+    ]
+
+
+def test_a_layout_learns_the_most_rows_its_fields_span() -> None:
+    words = _stacked_plates()
+    one_row = LabelledPage(words[:2], 1001, 563, [Annotation("plate", Box(150, 20, 970, 185))])
+    two_rows = LabelledPage(words[2:], 1001, 563, [Annotation("plate", Box(300, 220, 830, 550))])
+    layout = FieldLayout.fit([one_row] * 6 + [two_rows] * 5, ["plate"])
+    assert layout.most_rows == {"plate": 2}
+    assert FieldLayout.fit([one_row] * 11, ["plate"]).most_rows == {"plate": 1}
+    assert FieldLayout.fit([two_rows] * 9, ["plate"]).most_rows == {}  # too few fields

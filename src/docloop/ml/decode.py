@@ -16,7 +16,7 @@ from docloop.ml.layout import FieldLayout
 from docloop.ml.lexicon import foreign
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
-from docloop.ml.tokens import join_text
+from docloop.ml.tokens import join_text, rows_of
 
 
 def group_fields(
@@ -199,10 +199,14 @@ class _Page:
         rare = layout.rank_prior(label, 1) < config.rare_second
         slack = config.rare_second_slack if rare else 1.0
         made = []
-        for cluster in _clusters([tokens[i] for i in chosen], label, layout, slack):
-            tagged = _trim_edge_lines(
-                [chosen[j] for j in cluster], tokens, lines, line_means, config
-            )
+        most_rows = layout.most_rows.get(label)
+        parts = [
+            part
+            for cluster in _clusters([tokens[i] for i in chosen], label, layout, slack)
+            for part in _within_rows([chosen[j] for j in cluster], tokens, most_rows)
+        ]
+        for part in parts:
+            tagged = _trim_edge_lines(part, tokens, lines, line_means, config)
             tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
             tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
             whole = label in layout.whole_line
@@ -393,6 +397,26 @@ def _clusters(
     for i in range(len(words)):
         groups.setdefault(find(i), []).append(i)
     return list(groups.values())
+
+
+def _within_rows(idx: list[int], tokens: Sequence[OcrToken], most: int | None) -> list[list[int]]:
+    """A cluster of words spanning more rows than any of the label's training fields did
+    (``most``), cut at its widest gap between rows until no part does. Two plates stacked in
+    one photo are each within the gaps a two-row plate taught, so the label's gaps join them
+    into one field boxed over both; the rows they add up to tell them apart."""
+    if most is None:
+        return [idx]
+    rows = rows_of([tokens[i] for i in idx])
+    if len(rows) <= most:
+        return [idx]
+    bands = [
+        (min(tokens[idx[k]].box.ymin for k in row), max(tokens[idx[k]].box.ymax for k in row))
+        for row in rows
+    ]
+    cut = 1 + max(range(len(rows) - 1), key=lambda r: bands[r + 1][0] - bands[r][1])
+    upper = [idx[k] for row in rows[:cut] for k in row]
+    lower = [idx[k] for row in rows[cut:] for k in row]
+    return _within_rows(upper, tokens, most) + _within_rows(lower, tokens, most)
 
 
 def _line_text(tokens: Sequence[OcrToken], words: Sequence[OcrToken]) -> str:

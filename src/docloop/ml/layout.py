@@ -18,6 +18,7 @@ from docloop.domain import Box, OcrToken
 from docloop.ml.data import LabelledPage
 from docloop.ml.labels import comparable, words_by_field
 from docloop.ml.lexicon import line_vocabularies
+from docloop.ml.tokens import rows_of
 
 # A label is read as one-line when at most this share of its training fields span more lines.
 MULTILINE_SHARE = 0.05
@@ -46,7 +47,8 @@ class FieldLayout:
     ``whole_line``: labels whose fields take every word of the OCR lines they are on;
     ``longest[label]``: the most characters (spaces aside) a training field's text held;
     ``vocabulary[label]``: the words of labels whose lines are told apart by them
-    (``lexicon.line_vocabularies``)."""
+    (``lexicon.line_vocabularies``);
+    ``most_rows[label]``: the most rows of words (``tokens.rows_of``) a training field spanned."""
 
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
@@ -55,11 +57,13 @@ class FieldLayout:
     whole_line: list[str] = field(default_factory=list)
     longest: dict[str, int] = field(default_factory=dict)
     vocabulary: dict[str, list[str]] = field(default_factory=dict)
+    most_rows: dict[str, int] = field(default_factory=dict)  # empty in models trained before
 
     @classmethod
     def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
         layout = cls(pages=len(pages), vocabulary=line_vocabularies(pages, labels))
         spans: dict[str, list[int]] = {label: [] for label in labels}
+        rows: dict[str, list[int]] = {label: [] for label in labels}
         seen_gaps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
         whole: dict[str, list[bool]] = {label: [] for label in labels}
         for page in pages:
@@ -67,6 +71,7 @@ class FieldLayout:
                 if words and ann.label in spans:
                     lines = {w.line for w in words}
                     spans[ann.label].append(len(lines))
+                    rows[ann.label].append(len(rows_of(words)))
                     whole[ann.label].append(len(words) == sum(t.line in lines for t in page.words))
                     gx, gy = _field_gaps(words)
                     seen_gaps[ann.label][0].extend(gx)
@@ -86,6 +91,8 @@ class FieldLayout:
             multi = sum(n > 1 for n in spans[label])
             if len(spans[label]) >= MIN_FIELDS and multi <= MULTILINE_SHARE * len(spans[label]):
                 layout.single_line.append(label)
+            if len(rows[label]) >= MIN_FIELDS:
+                layout.most_rows[label] = max(rows[label])
             taken = whole[label]
             if len(taken) >= MIN_FIELDS and sum(taken) >= WHOLE_LINE_SHARE * len(taken):
                 layout.whole_line.append(label)
@@ -127,6 +134,7 @@ class FieldLayout:
             "whole_line": self.whole_line,
             "longest": self.longest,
             "vocabulary": self.vocabulary,
+            "most_rows": self.most_rows,
         }
 
 

@@ -119,18 +119,25 @@ def _before(a: Box, b: Box) -> bool:
 
 def _rows(tokens: Sequence[OcrToken]) -> list[OcrToken]:
     """Sort tokens into rows (by vertical overlap), then left to right within a row."""
-    rows: list[list[OcrToken]] = []
-    for tok in sorted(tokens, key=lambda t: t.box.center[1]):
-        cy = tok.box.center[1]
-        if rows:
-            last = rows[-1]
-            top = min(t.box.ymin for t in last)
-            bottom = max(t.box.ymax for t in last)
-            if top <= cy <= bottom:
-                last.append(tok)
-                continue
-        rows.append([tok])
-    return [t for row in rows for t in sorted(row, key=lambda t: t.box.xmin)]
+    return [
+        tokens[i] for row in rows_of(tokens) for i in sorted(row, key=lambda i: tokens[i].box.xmin)
+    ]
+
+
+def rows_of(tokens: Sequence[OcrToken]) -> list[list[int]]:
+    """The tokens' indices in rows, top down: a token whose centre lies within the band of the
+    row above (its highest top to its lowest bottom) joins it."""
+    rows: list[list[int]] = []
+    top = bottom = 0.0
+    for i in sorted(range(len(tokens)), key=lambda i: tokens[i].box.center[1]):
+        box = tokens[i].box
+        if rows and top <= box.center[1] <= bottom:
+            rows[-1].append(i)
+            top, bottom = min(top, box.ymin), max(bottom, box.ymax)
+        else:
+            rows.append([i])
+            top, bottom = box.ymin, box.ymax
+    return rows
 
 
 def left_word(page: Sequence[OcrToken], words: Sequence[OcrToken]) -> str:
