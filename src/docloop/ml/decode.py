@@ -199,16 +199,15 @@ class _Page:
         rare = layout.rank_prior(label, 1) < config.rare_second
         slack = config.rare_second_slack if rare else 1.0
         made = []
-        most_rows = layout.most_rows.get(label)
-        parts = [
-            part
-            for cluster in _clusters([tokens[i] for i in chosen], label, layout, slack)
-            for part in _within_rows([chosen[j] for j in cluster], tokens, most_rows)
-        ]
-        for part in parts:
-            tagged = _trim_edge_lines(part, tokens, lines, line_means, config)
+        parts = []
+        for cluster in _clusters([tokens[i] for i in chosen], label, layout, slack):
+            tagged = _trim_edge_lines(
+                [chosen[j] for j in cluster], tokens, lines, line_means, config
+            )
             tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
             tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
+            parts += _within_rows(tagged, tokens, layout.most_rows.get(label))
+        for tagged in parts:
             whole = label in layout.whole_line
             enclosed = _enclosed(tagged, tokens, self.winners, whole, config.enclosed)
             idx = _dedupe(tagged + enclosed, tokens, prob, config.duplicate_iou)
@@ -403,7 +402,9 @@ def _within_rows(idx: list[int], tokens: Sequence[OcrToken], most: int | None) -
     """A cluster of words spanning more rows than any of the label's training fields did
     (``most``), cut at its widest gap between rows until no part does. Two plates stacked in
     one photo are each within the gaps a two-row plate taught, so the label's gaps join them
-    into one field boxed over both; the rows they add up to tell them apart."""
+    into one field boxed over both; the rows they add up to tell them apart. It runs after
+    the edge lines are trimmed, so a line that is no part of the field is dropped rather than
+    made a field of its own."""
     if most is None:
         return [idx]
     rows = rows_of([tokens[i] for i in idx])
