@@ -17,6 +17,9 @@ training settings, so a change to the decoders is measured again without retrain
 ``--unseen-texts`` also keeps files that share an annotated text in one fold (the same plate
 photographed twice), so every held-out text is one the fold's model never saw: how a model
 reads values new to it, as on documents from outside the dev data.
+``--also-score val`` scores each fold's model on that split too: the same models on the same
+files, so a gap between the held-out folds and ``val`` is told apart from the fold models'
+smaller training sets (a fold trains on four fifths of ``train``).
 
     python benchmarks/fold_quality.py --data ../shared/datasets/plates --normalize alnum \\
         --ignore-extra ../shared/datasets/plates/multi_plate.txt
@@ -184,6 +187,52 @@ def text_misses(
     return out
 
 
+def print_table(
+    rows: list[tuple[int, int, dict[str, Any], float]],
+    labels: list[str],
+    total: tuple[str, str, dict[str, Any]] | None,
+) -> None:
+    """A Markdown table of each fold's report, their median, minimum and maximum (and mean when
+    every row scored the same files), and ``total`` (a name, a file count and a report) last."""
+    print(
+        "| fold | files | mean AP50 | micro text F1 | decision F1 | "
+        + " | ".join(labels)
+        + " | train s |"
+    )
+    print("|---|---|---|---|---|" + "---|" * len(labels) + "---|")
+
+    def line(name: str, n: str, figures: list[float], per: list[float], secs: float) -> None:
+        cells = " | ".join(f"{v:.3f}" for v in [*figures, *per])
+        print(f"| {name} | {n} | {cells} | {secs:.0f} |")
+
+    def overall(report: dict[str, Any]) -> list[float]:
+        return [report["mean_ap50"], report["micro_text_f1"], report["decision"]["f1"]]
+
+    def per_label(report: dict[str, Any]) -> list[float]:
+        return [report["per_label"][label]["text_f1"] for label in labels]
+
+    for k, n, report, secs in rows:
+        line(str(k), str(n), overall(report), per_label(report), secs)
+    aggregates: list[tuple[str, Callable[[list[float]], float]]] = [
+        ("median", statistics.median),
+        ("min", min),
+        ("max", max),
+    ]
+    if total is None:
+        aggregates.append(("mean", statistics.fmean))
+    for name, agg in aggregates:
+        line(
+            name,
+            "",
+            [agg([overall(r)[j] for _, _, r, _ in rows]) for j in range(3)],
+            [agg([per_label(r)[j] for _, _, r, _ in rows]) for j in range(len(labels))],
+            agg([s for *_, s in rows]),
+        )
+    if total is not None:
+        name, n, report = total
+        line(name, n, overall(report), per_label(report), sum(s for *_, s in rows))
+
+
 def main() -> None:
     ap = dataset_arguments(__doc__.split("\n")[0])
     ap.add_argument("--split", default="train", help="the split to cut into folds")
@@ -197,6 +246,7 @@ def main() -> None:
         action="store_true",
         help="keep files that share an annotated text in one fold: held-out texts are new",
     )
+    ap.add_argument("--also-score", help="a split each fold's model is scored on too (val)")
     args = ap.parse_args()
     if args.folds < 2:
         sys.exit("--folds must be at least 2")
@@ -205,11 +255,13 @@ def main() -> None:
     ids = tool.load_split(args.data, args.split)
     ignore = frozenset(args.ignore_extra.read_text().split()) if args.ignore_extra else frozenset()
     norm = tool.normalizer(args.normalize)
-    ocr = read_ocr(args, ids, tool)
-    truth = {i: tool.annotations(args.data, i) for i in ids}
-    labels = sorted({o["name"] for objs in truth.values() for o in objs})
+    extra = tool.load_split(args.data, args.also_score) if args.also_score else []
+    ocr = read_ocr(args, ids + extra, tool)
+    truth = {i: tool.annotations(args.data, i) for i in ids + extra}
+    labels = sorted({o["name"] for i in ids for o in truth[i]})
 
     rows: list[tuple[int, int, dict[str, Any], float]] = []
+    extra_rows: list[tuple[int, int, dict[str, Any], float]] = []
     misses = MissTally()
     pooled: Preds = {}
     texts = annotated_texts(truth, norm) if args.unseen_texts else None
@@ -225,6 +277,10 @@ def main() -> None:
         preds = as_v2(predict_all(FieldPredictor(bundle).predict, args.data, held_out, ocr, tool))
         report = tool.score(preds, {i: truth[i] for i in held_out}, norm, ignore)
         rows.append((k, len(held_out), report, seconds))
+        if extra:
+            seen = as_v2(predict_all(FieldPredictor(bundle).predict, args.data, extra, ocr, tool))
+            scored = tool.score(seen, {i: truth[i] for i in extra}, norm, ignore)
+            extra_rows.append((k, len(extra), scored, seconds))
         pooled.update(preds)
         if args.text_misses:
             for ident in held_out:
@@ -245,36 +301,11 @@ def main() -> None:
 
     print(f"\n{args.data.name}: {args.split} split, {len(ids)} files, {args.folds} folds", end="")
     print(f", OCR {args.ocr}\n")
-    print(
-        "| fold | files | mean AP50 | micro text F1 | decision F1 | "
-        + " | ".join(labels)
-        + " | train s |"
-    )
-    print("|---|---|---|---|---|" + "---|" * len(labels) + "---|")
-
-    def line(name: str, n: str, figures: list[float], per: list[float], secs: float) -> None:
-        cells = " | ".join(f"{v:.3f}" for v in [*figures, *per])
-        print(f"| {name} | {n} | {cells} | {secs:.0f} |")
-
-    def overall(report: dict[str, Any]) -> list[float]:
-        return [report["mean_ap50"], report["micro_text_f1"], report["decision"]["f1"]]
-
-    def per_label(report: dict[str, Any]) -> list[float]:
-        return [report["per_label"][label]["text_f1"] for label in labels]
-
-    for k, n, report, secs in rows:
-        line(str(k), str(n), overall(report), per_label(report), secs)
-    for name, agg in (("median", statistics.median), ("min", min), ("max", max)):
-        line(
-            name,
-            "",
-            [agg(overall(r)[j] for _, _, r, _ in rows) for j in range(3)],
-            [agg(per_label(r)[j] for _, _, r, _ in rows) for j in range(len(labels))],
-            agg(s for *_, s in rows),
-        )
     everything = tool.score(pooled, {i: truth[i] for i in pooled}, norm, ignore)
-    n = str(len(pooled))
-    line("all", n, overall(everything), per_label(everything), sum(s for *_, s in rows))
+    print_table(rows, labels, ("all", str(len(pooled)), everything))
+    if extra_rows:
+        print(f"\nEach fold's model on the {args.also_score} split ({len(extra)} files):\n")
+        print_table(extra_rows, labels, None)
     if args.misses:
         misses.print()
 
