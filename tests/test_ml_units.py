@@ -677,6 +677,26 @@ def test_known_values_correct_a_misread_but_not_a_different_value_that_looks_ali
     assert model.correct("company", "HON HWA HARDWARE TRADING") == "HON HWA HARDWARE TRADING"
 
 
+def test_a_known_values_one_off_spelling_gives_way_to_the_frequent_word_the_engine_read() -> None:
+    """A store's one training receipt annotated "SHAN ALAM" turned the engine's right reading
+    "SHAH ALAM" of the store's next receipt into the typo, where the label's other texts spell
+    SHAH. Readings the label's words do not back keep the known value's spelling."""
+    towns = ["LOT 5, PERSIARAN KAYANGAN, SEKSYEN 14, SHAH ALAM", "NO 2 JLN TUKANG 16/4 SHAH ALAM",
+             "WISMA MAJU, 12 JALAN KERIS, 40000 SHAH ALAM SELANGOR DARUL EHSAN"]  # fmt: skip
+    typo = "9, JALAN SUBANG JASA 3, 40150 SHAN ALAM, SELANGOR."
+    texts = [("address", towns[i % 3]) for i in range(12)] + [("address", typo)] * 2
+    model = TextShapeModel.fit(texts)
+    right = "9, JALAN SUBANG JASA 3, 40150 SHAH ALAM, SELANGOR."
+    assert model.known.read("address", right) == right
+    assert model.known.read("address", right.replace("JASA", "JA5A")) == right
+    # The engine's own misread of a frequent word is no evidence: the known value stands.
+    assert model.known.read("address", typo.replace("SHAN", "SHAM")) == typo
+    # A model saved before words were counted takes its values whole, as it always did.
+    saved = model.to_dict()
+    del saved["known"]["words"]
+    assert TextShapeModel.from_dict(saved).known.read("address", right) == typo
+
+
 def test_each_label_learns_how_far_a_reading_may_be_from_a_known_value() -> None:
     """Dev receipt 405: a chain's branch address, 7 of 74 characters from another branch's, was
     read as that branch's. Readings of the training fields, each value left out when no other

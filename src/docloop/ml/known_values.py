@@ -12,6 +12,7 @@ is one character from "9.00"), whose values also recur less (29% on the same rec
 from __future__ import annotations
 
 import difflib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 from docloop.domain import OcrToken
 from docloop.ml.labels import comparable
+from docloop.ml.lexicon import DOMINANCE, MIN_COUNT, WORD, one_letter_apart, word_counts
 from docloop.ml.tokens import join_text, reading_order
 
 MIN_EXAMPLES = 10
@@ -42,6 +44,10 @@ class KnownValues:
     # Per label, the share of its training texts whose value occurs once: how often a value
     # is one never seen (Good-Turing). Absent in models trained before it: no such weighing.
     novel_share: dict[str, float] = field(default_factory=dict)
+    # Per label, how many of its training texts use each word (``lexicon.word_counts``), so a
+    # value's one-off spelling of a frequent word gives way to the reading's. Absent in models
+    # trained before it: values are taken whole.
+    words: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> KnownValues:
@@ -61,6 +67,7 @@ class KnownValues:
             # At least one: a value never seen is never impossible.
             model.novel_share[label] = max(len(items) - repeated, 1) / len(items)
             written = Counter(items)  # the most frequent spelling of each value is kept
+            model.words[label] = dict(word_counts(items))
             model.values[label] = {}
             for text, _ in written.most_common():
                 model.values[label].setdefault(comparable(text), text)
@@ -100,7 +107,41 @@ class KnownValues:
         if not known or not key:
             return text
         found = _read(known, key, self.edit_share.get(label, MAX_EDIT_SHARE))
-        return known.get(found, text)
+        if found not in known:
+            return text
+        return known[found] if found == key else self._with_read_words(label, known[found], text)
+
+    def _with_read_words(self, label: str, value: str, reading: str) -> str:
+        """``value`` with each word of it that the label's texts seldom use replaced by the
+        reading's word one letter away that they use often (``lexicon.DOMINANCE`` times as
+        often, ``lexicon.MIN_COUNT`` times at least).
+
+        A value seen on one training page carries that page's annotation, typos included: a
+        seller's one receipt annotated "SHAN ALAM" turned the engine's right "SHAH ALAM" on the
+        seller's next receipt into the typo, where the label's other texts spell SHAH many
+        times. Where the engine and the label's words agree against one annotation, the
+        annotation is the likelier mistake. A reading's own misread word is seldom a frequent
+        one, so it leaves the value as it is."""
+        counts = self.words.get(label)
+        if not counts:
+            return value
+        read = {w.upper() for w in WORD.findall(reading)}
+
+        def mended(found: re.Match[str]) -> str:
+            word = found[0].upper()
+            near = [
+                (counts[w], w)
+                for w in read
+                if counts.get(w, 0) >= max(MIN_COUNT, DOMINANCE * counts.get(word, 0))
+                and one_letter_apart(word, w) is not None
+            ]
+            if word in read or not near:
+                return found[0]
+            _, chosen = max(near)
+            cased = zip(found[0], chosen, strict=True)
+            return "".join(c if o.isupper() else c.lower() for o, c in cased)
+
+        return WORD.sub(mended, value)
 
     def widen(
         self, label: str, words: Sequence[OcrToken], tokens: Sequence[OcrToken]
@@ -153,6 +194,7 @@ class KnownValues:
             "values": self.values,
             "edit_share": self.edit_share,
             "novel_share": self.novel_share,
+            "words": self.words,
         }
 
     @classmethod

@@ -51,7 +51,7 @@ def mend(lattice: Lattice, counts: Mapping[str, int]) -> Lattice:
             continue
         near = []
         for candidate in frequent:
-            at = _one_letter_apart(key, candidate)
+            at = one_letter_apart(key, candidate)
             if at is not None and candidate[at] in seen[found.start() + at]:
                 near.append((counts[candidate], candidate, at))
         near.sort(reverse=True)
@@ -83,7 +83,7 @@ def _with_characters(lattice: Lattice, changes: Mapping[int, str]) -> Lattice:
     return tuple(out)
 
 
-def _one_letter_apart(a: str, b: str) -> int | None:
+def one_letter_apart(a: str, b: str) -> int | None:
     """Where ``a`` and ``b`` differ, when they have one length and differ in one letter."""
     if len(a) != len(b):
         return None
