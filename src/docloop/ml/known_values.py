@@ -44,8 +44,8 @@ class KnownValues:
     # Per label, the share of its training texts whose value occurs once: how often a value
     # is one never seen (Good-Turing). Absent in models trained before it: no such weighing.
     novel_share: dict[str, float] = field(default_factory=dict)
-    # Per label, how many of its training texts use each word (``lexicon.word_counts``), so a
-    # value's one-off spelling of a frequent word gives way to the reading's. Absent in models
+    # Per label, how many times its training texts use each word (``lexicon.word_counts``), so
+    # a value's one-off spelling of a frequent word gives way to the reading's. Absent in models
     # trained before it: values are taken whole.
     words: dict[str, dict[str, int]] = field(default_factory=dict)
 
