@@ -128,6 +128,25 @@ def test_text_shapes_fix_lookalikes_only_when_a_shape_is_learned() -> None:
     assert TextShapeModel.from_dict(model.to_dict()).correct("plate", "MHO2AB1234") == "MH02AB1234"
 
 
+def test_lookalike_swaps_put_back_the_separating_mark_the_engine_lost() -> None:
+    """Regression: a total read "8817" (a faint period lost) kept a shape no total takes; the
+    label's shapes say a period goes there. A mark read stays as read where the label writes it
+    ("28:90", like "12:30"): only a lost one is put back. Models trained before read as before."""
+    totals = [f"{n}.{c:02d}" for n in (6, 9, 12, 31, 45, 88) for c in (0, 50)] + ["12:30"]
+    shapes = TextShapeModel.fit(("total", t) for t in totals)
+    assert shapes.correct("total", "8817") == "88.17"
+    assert shapes.correct("total", "15 15") == "15.15"
+    assert shapes.correct("total", "28:90") == "28:90"
+    assert shapes.correct("total", "8B17") == "88.17"
+    assert shapes.correct("total", "31.00") == "31.00"
+    # One mark at most, and only between two characters.
+    assert shapes.correct("total", "6") == "6"
+    assert shapes.correct("total", "600") == "6.00"
+    older = {k: v for k, v in shapes.to_dict().items() if k != "mends_marks"}
+    assert TextShapeModel.from_dict(older).correct("total", "8817") == "8817"
+    assert TextShapeModel.from_dict(shapes.to_dict()).correct("total", "8817") == "88.17"
+
+
 def _plates() -> TextShapeModel:
     """Plates of the common format, and a few of formats seen once (two letters and six digits,
     a word and digits)."""

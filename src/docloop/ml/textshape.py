@@ -3,7 +3,8 @@
 From the texts annotated for a label we learn its alphabet, whether it is ever lower case, and the
 shapes it takes (letters as A, digits as 9: "MH02CB4545" -> "AA99AA9999"). A prediction whose
 shape was never seen is moved to the closest frequent shape through look-alike swaps (O/0, I/1,
-S/5, ...), for the labels where that reads held-out training fields better (``choose_swaps``).
+S/5, ...) and a separating mark put back ("8817" -> "88.17"), for the labels where
+that reads held-out training fields better (``choose_swaps``).
 Nothing here knows what a plate or a date is; a label with free-form text learns no dominant
 shape and is left alone. Labels whose values recur are read as the nearest value seen in
 training (``known_values.py``).
@@ -59,6 +60,9 @@ class TextShapeModel:
     # Labels whose reads are never moved to another shape (``choose_swaps``); models trained
     # before the choice moved every label's.
     unswapped: list[str] = field(default_factory=list)
+    # Whether a reshaping may also put back a separating mark (``_to_shape``); models trained
+    # before swapped letters and digits only.
+    mends_marks: bool = False
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -67,7 +71,10 @@ class TextShapeModel:
         for label, text in examples:
             if text:
                 texts.setdefault(label, []).append(text)
-        model = cls(known=KnownValues.fit((k, t) for k, items in texts.items() for t in items))
+        model = cls(
+            known=KnownValues.fit((k, t) for k, items in texts.items() for t in items),
+            mends_marks=True,
+        )
         for label, items in texts.items():
             model.counts[label] = len(items)
             model.alphabet[label] = "".join(sorted({c for t in items for c in t}))
@@ -291,28 +298,25 @@ class TextShapeModel:
         return text
 
     def _reshape(self, label: str, text: str) -> str:
+        """``text`` moved to the closest frequent shape the label's values take, at most
+        ``MAX_SWAPS`` edits away, when its own is not one (``_to_shape`` says what an edit is)."""
         shapes = self.shapes[label]
         positions = [i for i, c in enumerate(text) if not c.isspace()]
         core = "".join(text[i] for i in positions)
-        current = shape(core)
-        if shapes.get(current, 0) >= 2:
+        if shapes.get(shape(core), 0) >= 2:
             return text
-        best: tuple[int, int, str] | None = None  # (swaps, -count, new core)
+        best: tuple[int, int, str] | None = None  # (edits, -count, new text)
         for target, count in shapes.items():
-            if count < 2 or len(target) != len(core):
+            if count < 2:
                 continue
-            swapped = _swap_to(core, target, self.alphabet[label])
-            if swapped is None:
-                continue
-            n_swaps = sum(a != b for a, b in zip(core, swapped, strict=True))
-            if n_swaps <= MAX_SWAPS and (best is None or (n_swaps, -count) < best[:2]):
-                best = (n_swaps, -count, swapped)
-        if best is None:
-            return text
-        chars = list(text)
-        for i, c in zip(positions, best[2], strict=True):
-            chars[i] = c
-        return "".join(chars)
+            found = _to_shape(text, positions, target, self.alphabet[label], self.mends_marks)
+            if (
+                found is not None
+                and found[0] <= MAX_SWAPS
+                and (best is None or (found[0], -count) < best[:2])
+            ):
+                best = (found[0], -count, found[1])
+        return text if best is None else best[2]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -325,6 +329,7 @@ class TextShapeModel:
             "detached": self.detached,
             "known": self.known.to_dict(),
             "unswapped": self.unswapped,
+            "mends_marks": self.mends_marks,
         }
 
     @classmethod
@@ -351,6 +356,51 @@ def _prefix(text: str) -> str:
 
 def _squash(text: str) -> str:
     return "".join(c for c in text if not c.isspace())
+
+
+def _to_shape(
+    text: str, positions: list[int], target: str, alphabet: str, marks: bool
+) -> tuple[int, str] | None:
+    """``text`` (whose non-space characters are at ``positions``) edited to take the shape
+    ``target``, with the number of edits, or None when it cannot.
+
+    An edit swaps a look-alike letter and digit; with ``marks``, it also puts back the one
+    separating mark between two characters that the engine lost ("8817", "15 15" for "88.17",
+    "15.15"): a faint period is the mark an engine misses most, and the shape the label's values
+    take says which mark goes where. A mark read is never swapped for another: where a label
+    writes both, the one read is the better guess (a date read "15/APR/2017", whose shape
+    the label's values took once, was moved to the frequent "15-APR-2017")."""
+    core = "".join(text[i] for i in positions)
+    if len(target) == len(core):
+        swapped = _swap_to(core, target, alphabet)
+        if swapped is None:
+            return None
+        return sum(a != b for a, b in zip(core, swapped, strict=True)), _respaced(text, swapped)
+    if not marks or len(target) != len(core) + 1:
+        return None
+    best: tuple[int, str] | None = None
+    for k in range(1, len(core)):
+        if not _is_mark(target[k]):
+            continue
+        swapped = _swap_to(core[:k] + target[k] + core[k:], target, alphabet)
+        if swapped is None:
+            continue
+        edits = 1 + sum(a != b for a, b in zip(core, swapped[:k] + swapped[k + 1 :], strict=True))
+        if best is None or edits < best[0]:
+            # Spaces where the mark goes were the engine's reading of it.
+            spaced = text[: positions[k - 1] + 1] + target[k] + text[positions[k] :]
+            best = (edits, _respaced(spaced, swapped))
+    return best
+
+
+def _respaced(spaced: str, chars: str) -> str:
+    """``spaced`` with its non-space characters replaced, in order, by ``chars``."""
+    rest = iter(chars)
+    return "".join(c if c.isspace() else next(rest) for c in spaced)
+
+
+def _is_mark(c: str) -> bool:
+    return not c.isalnum() and not c.isspace()
 
 
 def _swap_to(core: str, target: str, alphabet: str) -> str | None:
