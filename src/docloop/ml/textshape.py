@@ -368,8 +368,8 @@ def _to_shape(
     separating mark between two characters that the engine lost ("8817", "15 15" for "88.17",
     "15.15"): a faint period is the mark an engine misses most, and the shape the label's values
     take says which mark goes where. A mark read is never swapped for another: where a label
-    writes both, the one read is the better guess (a date read "15/APR/2017", whose shape
-    the label's values took once, was moved to the frequent "15-APR-2017")."""
+    writes both, the one read is the better guess, and a swap would move a date of a rare
+    format written with slashes ("15/APR/2017") to a frequent one written with dashes."""
     core = "".join(text[i] for i in positions)
     if len(target) == len(core):
         swapped = _swap_to(core, target, alphabet)
