@@ -147,6 +147,33 @@ def test_lookalike_swaps_put_back_the_separating_mark_the_engine_lost() -> None:
     assert TextShapeModel.from_dict(shapes.to_dict()).correct("total", "8817") == "88.17"
 
 
+def test_a_value_is_cut_out_where_its_readings_glue_to_it() -> None:
+    """Regression: a date read glued to its time ("11/03/1821:30") was cut to the longest
+    frequent shape ("11/03/1821"), and a date of a format the label rarely takes lost its
+    century ("2018-03-23" to "18-03-23"). What the training readings glue to the label's values
+    (a time after, "DATE:" before) now says where the value ends, and a cut into a run of digits
+    at the value's start needs such a glued head. Models trained before cut as before."""
+    dates = [f"{d:02d}/03/18" for d in range(1, 11)] + [f"{d:02d}/04/2018" for d in range(1, 11)]
+    dates += [f"{d:02d}-05-2018" for d in range(1, 11)] + [f"{d:02d}-06-18" for d in range(1, 11)]
+    shapes = TextShapeModel.fit(("date", t) for t in [*dates, "2018-03-01"])
+    shapes.learn_glued(
+        [
+            ("date", "DATE:01/03/18 10:15", "01/03/18"),
+            ("date", "Date:02/04/2018 11:45", "02/04/2018"),
+            ("date", "01/04/2018", "01/04/2018"),
+        ]
+    )
+    assert shapes.glued is not None and shapes.glued["date"] == {"heads": ["A:"], "tails": ["9:9"]}
+    assert shapes.correct("date", "11/03/1821:30") == "11/03/18"
+    assert shapes.correct("date", "DATE:12/04/201809:30") == "12/04/2018"
+    assert shapes.correct("date", "2018-03-23") == "2018-03-23"
+    assert shapes.correct("date", "DATE:12/04/18") == "12/04/18"
+    older = TextShapeModel.from_dict({k: v for k, v in shapes.to_dict().items() if k != "glued"})
+    assert older.correct("date", "11/03/1821:30") == "11/03/1821"
+    assert older.correct("date", "2018-03-23") == "18-03-23"
+    assert TextShapeModel.from_dict(shapes.to_dict()).correct("date", "2018-03-23") == "2018-03-23"
+
+
 def _plates() -> TextShapeModel:
     """Plates of the common format, and a few of formats seen once (two letters and six digits,
     a word and digits)."""

@@ -15,8 +15,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from docloop.ml.known_values import KnownValues
@@ -39,6 +40,9 @@ MIN_SHAPE_COUNT = 3
 MIN_SHAPE_SHARE = 0.05
 MAX_EXTRACT_LEN = 48
 SHAPED_SHARE = 0.5
+# Times a shape must be seen glued to a label's values to be one its readings glue to them: a
+# pair, so one odd reading does not license cutting others the same way.
+MIN_GLUED = 2
 
 
 def shape(text: str) -> str:
@@ -63,6 +67,10 @@ class TextShapeModel:
     # Whether a reshaping may also put back a separating mark (``_to_shape``); models trained
     # before swapped letters and digits only.
     mends_marks: bool = False
+    # Per label, the shapes of what its readings hold glued before ("heads") and after
+    # ("tails") the annotated value (``learn_glued``). None for models trained before: they cut
+    # a value out of a longer reading anywhere.
+    glued: dict[str, dict[str, list[str]]] | None = None
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -112,6 +120,35 @@ class TextShapeModel:
             for label, words in dropped.items()
         }
 
+    def learn_glued(self, fields: Iterable[tuple[str, str, str]]) -> None:
+        """Learn what a label's readings hold glued to its value, from (label, reading of the
+        annotated words, annotated text): the shapes of what comes before the value in the
+        reading ("AAAA:" of "Date:9/3/2018") and after it ("99:99:99" of a time the engine read
+        without a space after the date), those seen at least ``MIN_GLUED`` times.
+
+        ``_extract`` cuts a value out of a longer reading; where the cut falls inside a run of
+        digits or letters, only this tells a value glued to something from a value of a format
+        the label rarely takes: "2018/02/2213:34:14" is a date and a time, "2018-03-23" one date
+        whose year is not to be cut to "18", and "1,007.50" one amount."""
+        heads: dict[str, Counter[str]] = {label: Counter() for label in self.counts}
+        tails: dict[str, Counter[str]] = {label: Counter() for label in self.counts}
+        for label, reading, text in fields:
+            if self.counts.get(label, 0) < MIN_EXAMPLES or not text:
+                continue
+            read = _squash(self._prepared(label, reading)).upper()
+            value = _squash(text).upper()
+            at = read.find(value)
+            if value and at >= 0:
+                heads[label][_outline(read[:at])] += at > 0
+                tails[label][_outline(read[at + len(value) :])] += at + len(value) < len(read)
+        self.glued = {
+            label: {
+                side: sorted(k for k, n in counts[label].items() if n >= MIN_GLUED)
+                for side, counts in (("heads", heads), ("tails", tails))
+            }
+            for label in self.counts
+        }
+
     def choose_swaps(self, held_out: dict[str, list[tuple[str, str]]]) -> None:
         """Keep the look-alike swaps for a label only where they read more of its held-out
         fields right, from (reading, annotated text) pairs of fields the reading did not learn
@@ -155,6 +192,19 @@ class TextShapeModel:
     def _corrected(self, label: str, text: str, swaps: bool) -> str:
         if self.counts.get(label, 0) < MIN_EXAMPLES:
             return text
+        text = self._prepared(label, text)
+        if self.glued is None:
+            text = self._extract(label, self._kept(label, text), _unchanged)
+        else:
+            # Cut before the marks the label never writes go: a time glued to a date keeps
+            # its colons, so "21:30" after "11/03/18" is seen to be one.
+            text = self._kept(label, self._extract(label, text, partial(self._kept, label)))
+        if swaps:
+            text = self._reshape(label, text)
+        return self.known.read(label, text)
+
+    def _prepared(self, label: str, text: str) -> str:
+        """``text`` in the label's case and letters, without a word its annotations leave out."""
         if self.upper_only[label]:
             text = text.upper()
         first, _, rest = text.strip().partition(" ")
@@ -163,16 +213,15 @@ class TextShapeModel:
         if self.alphabet[label].isascii():
             # The engine's "Á" in "SETIA ÁLAM" is a stain on the scan, not an accent.
             text = "".join(_to_ascii(c) for c in text)
-        # Punctuation the label never uses is noise (a dash or dot read on a plate's frame);
-        # letters and digits are kept, since too few examples show every one of them.
+        return text
+
+    def _kept(self, label: str, text: str) -> str:
+        """``text`` without the marks the label never writes (and its spaces, where it has
+        none). Punctuation the label never uses is noise (a dash or dot read on a plate's
+        frame); letters and digits are kept, since too few examples show every one of them."""
         alphabet = set(self.alphabet[label]) | {" "}
         text = "".join(c for c in text if c.isalnum() or c in alphabet)
-        if self.no_spaces[label]:
-            text = _squash(text)
-        text = self._extract(label, text)
-        if swaps:
-            text = self._reshape(label, text)
-        return self.known.read(label, text)
+        return _squash(text) if self.no_spaces[label] else text
 
     def correct_in_line(self, label: str, text: str, line: str) -> str:
         """``correct``, widened to the words around it on its line when the tagged words hold
@@ -263,16 +312,24 @@ class TextShapeModel:
         """How many of a label's distinct values a shape or prefix takes to be one it takes."""
         return max(MIN_SHAPE_COUNT, MIN_SHAPE_SHARE * sum(self.shapes[label].values()))
 
-    def _extract(self, label: str, text: str) -> str:
-        """The longest part of ``text`` whose shape is a frequent one, when its own is not.
+    def _extract(self, label: str, text: str, kept: Callable[[str], str]) -> str:
+        """The longest part of ``text`` whose shape (of what ``kept`` keeps of it) is a
+        frequent one, when its own is not.
 
         OCR glues neighbours to a value ("DATE27/07/17", "19-03-201818:08:38"); the shapes a
         label takes say where the value ends. Only labels most of whose texts take a frequent
-        shape are cut: free text (names, addresses) is left as it is.
+        shape are cut: free text (names, addresses) is left as it is. Where the model learned
+        what its readings glue to a value (``learn_glued``), parts with glued shapes (or
+        nothing) on more sides come first, and a part whose start cuts into a run of digits or
+        letters is taken only after a glued head (``_glue_fits``).
         """
         shapes = self.shapes[label]
-        core = shape(_squash(text))
-        if shapes.get(core, 0) >= 2 or len(core) > MAX_EXTRACT_LEN or self._prefixed(label, text):
+        core = shape(_squash(kept(text)))
+        if (
+            shapes.get(core, 0) >= 2
+            or len(core) > MAX_EXTRACT_LEN
+            or self._prefixed(label, kept(text))
+        ):
             return text
         frequent = self._frequent_shapes(label)
         if not frequent:
@@ -289,13 +346,32 @@ class TextShapeModel:
         for spans in (word_spans, char_spans):
             found = []
             for start, end in spans:
-                part = shape(_squash(text[start:end]))
+                part = shape(_squash(kept(text[start:end])))
                 if part in frequent and len(part) < len(core):
-                    found.append((len(part), shapes[part], -start, start, end))
+                    fits = self._glue_fits(label, text, start, end)
+                    if fits is not None:
+                        found.append((fits, len(part), shapes[part], -start, start, end))
             if found:
                 *_, start, end = max(found)
                 return text[start:end]
         return text
+
+    def _glue_fits(self, label: str, text: str, start: int, end: int) -> int | None:
+        """On how many sides of ``text[start:end]`` what the cut leaves is nothing or a shape
+        the label's readings glue to a value. None where the cut before it falls inside a run
+        of digits or letters (or a number) and what it leaves does not even end like a glued
+        head: a value's first characters are not cut off ("2018-03-23" is no date "18-03-23",
+        "1,007.50" no amount "007.50") unless readings show such glue, while what follows a
+        value is often a character the engine added ("48.000"). 0 for models that did not
+        learn glued shapes."""
+        if self.glued is None:
+            return 0
+        heads = self.glued.get(label, {}).get("heads", [])
+        tails = self.glued.get(label, {}).get("tails", [])
+        head, tail = _outline(_squash(text[:start])), _outline(_squash(text[end:]))
+        if head and _splits_run(text, start) and not any(head.endswith(g) for g in heads):
+            return None
+        return (not head or head in heads) + (not tail or tail in tails)
 
     def _reshape(self, label: str, text: str) -> str:
         """``text`` moved to the closest frequent shape the label's values take, at most
@@ -330,6 +406,7 @@ class TextShapeModel:
             "known": self.known.to_dict(),
             "unswapped": self.unswapped,
             "mends_marks": self.mends_marks,
+            "glued": self.glued,
         }
 
     @classmethod
@@ -352,6 +429,31 @@ def _prefix(text: str) -> str:
     of "RM 9.00": a total printed apart from its currency is mostly annotated without it)."""
     found = re.match(r"\S*?(?=\d)", text.strip())
     return found.group(0) if found else ""
+
+
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _outline(text: str) -> str:
+    """``text``'s shape with each run of letters or digits as one: a time glued after a date
+    is "9:9:9" whether the engine read "13:34:14" or "5:57:07", and "9" where the label's
+    alphabet drops the colons."""
+    return re.sub(r"(A)A+|(9)9+", r"\1\2", shape(text.upper()))
+
+
+def _splits_run(text: str, at: int) -> bool:
+    """Whether a cut before ``text[at]`` falls inside a run of digits or of letters, or on
+    either side of a separator inside a number ("1,|007.50", "7|,838.80": the part's shape is
+    taken without the marks the label never writes, so either cut leaves a frequent one)."""
+    if at <= 0 or at >= len(text):
+        return False
+    left, right = text[at - 1], text[at]
+    if (left.isdigit() and right.isdigit()) or (left.isalpha() and right.isalpha()):
+        return True
+    if left in ",." and right.isdigit():
+        return at >= 2 and text[at - 2].isdigit()
+    return right in ",." and left.isdigit() and at + 1 < len(text) and text[at + 1].isdigit()
 
 
 def _squash(text: str) -> str:

@@ -292,6 +292,7 @@ def fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decode
         (ann.label, left_word(p.words, words), read, ann.text or "")
         for p, ann, words, read in fields
     )
+    shapes.learn_glued((ann.label, read, ann.text or "") for _, ann, _, read in fields)
     reader = Rereader.fit(
         [(ann.label, ann.text or "", words_lattice(words)) for _, ann, words, _ in fields]
     )

@@ -27,7 +27,7 @@ from docloop.services.tracking import cpu_seconds
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/15"  # 2: pages carry their content key; 3: transcribed
+PIPELINE_VERSION = f"{__version__}/16"  # 2: pages carry their content key; 3: transcribed
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
 # 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
 # never hold (in any case; narrowed in 8); 8: known values keep how often a value is new;
@@ -35,7 +35,8 @@ PIPELINE_VERSION = f"{__version__}/15"  # 2: pages carry their content key; 3: t
 # weights on every field; 11: doubted words are candidates (validation figures); 12: the
 # punctuation channel; 13: bundles store their decoding thresholds; 14: the recognizer's tuning
 # is a step of its own, and the recognizer step keeps no re-read pages; 15: known values keep
-# their words, and look-alike swaps mend separating marks
+# their words, and look-alike swaps mend separating marks; 16: text correction learns what
+# readings glue to a value
 
 
 def digest(value: Any) -> str:
