@@ -174,6 +174,25 @@ def test_a_value_is_cut_out_where_its_readings_glue_to_it() -> None:
     assert TextShapeModel.from_dict(shapes.to_dict()).correct("date", "2018-03-23") == "2018-03-23"
 
 
+def test_lookalike_swaps_make_only_letters_the_label_writes() -> None:
+    """Regression: a total read "7838.80", of a shape no total took, was swapped to "TB38.80"
+    to take the shape of the totals written with "RM" before them, though no total holds a T or
+    a B. A digit now becomes only a letter the label writes. Models trained before swap as
+    before."""
+    totals = [f"RM{n}.{c:02d}" for n in (10, 22, 38, 45, 61) for c in (0, 50)]
+    totals += [f"{n}.{c:02d}" for n in (6, 9, 31, 88) for c in (0, 50)]
+    shapes = TextShapeModel.fit(("total", t) for t in totals)
+    shapes.learn_glued([])  # nothing glued: "78" is not cut off
+    assert shapes.correct("total", "7838.80") == "7838.80"
+    assert shapes.correct("total", "7,838.80") == "7838.80"
+    assert shapes.correct("total", "RM4S.50") == "RM45.50"
+    older = TextShapeModel.from_dict(
+        {k: v for k, v in shapes.to_dict().items() if k != "own_letters"}
+    )
+    assert older.correct("total", "7838.80") == "TB38.80"
+    assert TextShapeModel.from_dict(shapes.to_dict()).correct("total", "7838.80") == "7838.80"
+
+
 def _plates() -> TextShapeModel:
     """Plates of the common format, and a few of formats seen once (two letters and six digits,
     a word and digits)."""

@@ -71,6 +71,9 @@ class TextShapeModel:
     # ("tails") the annotated value (``learn_glued``). None for models trained before: they cut
     # a value out of a longer reading anywhere.
     glued: dict[str, dict[str, list[str]]] | None = None
+    # Whether a look-alike swap turns a digit only into a letter the label writes
+    # (``_swap_to``); models trained before swapped to any look-alike letter.
+    own_letters: bool = False
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -82,6 +85,7 @@ class TextShapeModel:
         model = cls(
             known=KnownValues.fit((k, t) for k, items in texts.items() for t in items),
             mends_marks=True,
+            own_letters=True,
         )
         for label, items in texts.items():
             model.counts[label] = len(items)
@@ -385,7 +389,9 @@ class TextShapeModel:
         for target, count in shapes.items():
             if count < 2:
                 continue
-            found = _to_shape(text, positions, target, self.alphabet[label], self.mends_marks)
+            found = _to_shape(
+                text, positions, target, self.alphabet[label], self.mends_marks, self.own_letters
+            )
             if (
                 found is not None
                 and found[0] <= MAX_SWAPS
@@ -407,6 +413,7 @@ class TextShapeModel:
             "unswapped": self.unswapped,
             "mends_marks": self.mends_marks,
             "glued": self.glued,
+            "own_letters": self.own_letters,
         }
 
     @classmethod
@@ -461,7 +468,7 @@ def _squash(text: str) -> str:
 
 
 def _to_shape(
-    text: str, positions: list[int], target: str, alphabet: str, marks: bool
+    text: str, positions: list[int], target: str, alphabet: str, marks: bool, own_letters: bool
 ) -> tuple[int, str] | None:
     """``text`` (whose non-space characters are at ``positions``) edited to take the shape
     ``target``, with the number of edits, or None when it cannot.
@@ -474,7 +481,7 @@ def _to_shape(
     format written with slashes ("15/APR/2017") to a frequent one written with dashes."""
     core = "".join(text[i] for i in positions)
     if len(target) == len(core):
-        swapped = _swap_to(core, target, alphabet)
+        swapped = _swap_to(core, target, alphabet, own_letters)
         if swapped is None:
             return None
         return sum(a != b for a, b in zip(core, swapped, strict=True)), _respaced(text, swapped)
@@ -484,7 +491,7 @@ def _to_shape(
     for k in range(1, len(core)):
         if not _is_mark(target[k]):
             continue
-        swapped = _swap_to(core[:k] + target[k] + core[k:], target, alphabet)
+        swapped = _swap_to(core[:k] + target[k] + core[k:], target, alphabet, own_letters)
         if swapped is None:
             continue
         edits = 1 + sum(a != b for a, b in zip(core, swapped[:k] + swapped[k + 1 :], strict=True))
@@ -505,7 +512,10 @@ def _is_mark(c: str) -> bool:
     return not c.isalnum() and not c.isspace()
 
 
-def _swap_to(core: str, target: str, alphabet: str) -> str | None:
+def _swap_to(core: str, target: str, alphabet: str, own_letters: bool) -> str | None:
+    """``core`` with look-alike letters and digits swapped to take the shape ``target``; None
+    where it cannot. With ``own_letters``, a digit becomes only a letter the label writes: a
+    total whose values hold no letter but "RM" is not read "TB38.80" for "7838.80"."""
     out = []
     for c, t in zip(core, target, strict=True):
         if shape(c) == t:
@@ -514,6 +524,8 @@ def _swap_to(core: str, target: str, alphabet: str) -> str | None:
             out.append(LOOKALIKES[c.upper()])
         elif t == "A" and c in _TO_LETTER:
             letter = _TO_LETTER[c]
+            if own_letters and letter not in alphabet and letter.lower() not in alphabet:
+                return None
             out.append(
                 letter if letter in alphabet or letter.lower() not in alphabet else letter.lower()
             )
