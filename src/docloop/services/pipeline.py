@@ -36,7 +36,7 @@ PIPELINE_VERSION = f"{__version__}/16"  # 2: pages carry their content key; 3: t
 # punctuation channel; 13: bundles store their decoding thresholds; 14: the recognizer's tuning
 # is a step of its own, and the recognizer step keeps no re-read pages; 15: known values keep
 # their words, and look-alike swaps mend separating marks; 16: text correction learns what
-# readings glue to a value
+# readings glue to a value, and swaps digits only for letters the label writes
 
 
 def digest(value: Any) -> str:
