@@ -126,9 +126,9 @@ class TextShapeModel:
 
     def learn_glued(self, fields: Iterable[tuple[str, str, str]]) -> None:
         """Learn what a label's readings hold glued to its value, from (label, reading of the
-        annotated words, annotated text): the shapes of what comes before the value in the
-        reading ("AAAA:" of "Date:9/3/2018") and after it ("99:99:99" of a time the engine read
-        without a space after the date), those seen at least ``MIN_GLUED`` times.
+        annotated words, annotated text): the outlines (``_outline``) of what comes before the
+        value in the reading ("A:" of "Date:9/3/2018") and after it ("9:9:9" of a time the
+        engine read without a space after the date), those seen at least ``MIN_GLUED`` times.
 
         ``_extract`` cuts a value out of a longer reading; where the cut falls inside a run of
         digits or letters, only this tells a value glued to something from a value of a format
