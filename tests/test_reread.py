@@ -95,6 +95,27 @@ def test_a_lower_case_reading_is_context_as_the_texts_write_it() -> None:
     assert decode(capitals, model, 0.3) == "NO."
 
 
+def test_a_hesitation_between_lower_case_letters_is_judged_by_the_texts() -> None:
+    """An "l" a little surer than an "i" passed unscored either way, and the letters after it
+    were scored in its context: a space after the rare "IAN" beat one after the common "LAN"
+    ("Jalan" re-read "Jaian"). Beside an upper-case letter the texts write, the case is the
+    engine's to tell, and the folded letter stays unscored ("World" is not read "WorId")."""
+    texts = ["NO 1, JALAN BATU", "JALAN LANGAT", "LANGAT PLANT", "LANDMARK LANE", "ADRIAN 2"] * 3
+    model = CharModel.fit(texts + ["KAMPUNG LANJUT, JALAN MAJU"])
+    hesitant: Lattice = ((("J", 1.0),), (("a", 1.0),), (("l", 0.52), ("i", 0.47)), (("a", 1.0),))
+    jalan: Lattice = (*hesitant, (("n", 1.0),), ((" ", 1.0),), (("1", 1.0),))
+    assert decode(jalan, model, 0.3) == "Jalan 1"
+    assert decode(jalan, model, 0.3, scores_folded=False) == "Jaian 1"  # models fitted before
+    world = CharModel.fit(["WORID", "THE WORLD"] * 3)  # as sure of an I as of an L
+    mixed: Lattice = ((("W", 1.0),), (("o", 1.0),), (("r", 1.0),), (("I", 0.5), ("l", 0.45)))
+    assert decode((*mixed, (("d", 1.0),)), world, 0.6) == "World"
+    saved = Rereader(models={"address": model}, weights={"address": 0.3}).to_dict()
+    words = [OcrToken("Jalan 1", Box(0, 0, 70, 10), 0.9, 0, jalan)]
+    assert Rereader.from_dict(saved).reread("address", words) == "Jalan 1"
+    del saved["scores_folded"]  # as a model fitted before wrote it
+    assert Rereader.from_dict(saved).reread("address", words) == "Jaian 1"
+
+
 def _fields(texts: list[str], lattice_of: dict[str, Lattice]) -> list[tuple[str, str, Lattice]]:
     return [("plate", t, lattice_of[t]) for t in texts]
 

@@ -5,12 +5,21 @@ model of a label's texts (an n-gram over the annotated values) says which sequen
 takes. A beam search over the lattice weighs both, so a plate read "MK12..." where "H" was the
 runner-up becomes "MH12..." when the user's plates start with MH. Characters a label's texts never
 contain (spaces and dots on plates) pass through unscored and are no context; a letter the texts
-hold only in the other case (lower case where values are annotated in capitals) passes unscored
-too, but is context as the texts write it: a receipt reading "No." ends its "NO", where a period
-is far likelier than the comma that follows most words. Scoring such letters as well read company
-names worse ("WorId" for "World": the sparse model preferred the I). A letter or digit the texts
-hold in neither case costs what the model gives an unseen character, or an accented runner-up
-would win for free ("SDN" re-read as "SÚN").
+hold only in the other case (lower case where values are annotated in capitals) is context as
+the texts write it: a receipt reading "No." ends its "NO", where a period is far likelier than the
+comma that follows most words. Where the engine hesitated between such letters only (an "l" or
+an "i"), each is also scored as the texts write it. Passed unscored, the letters after it were
+still scored in its context, so the rarer context won: "Jalan", read with an "l" a little surer
+than an "i", became "Jaian", since a space after "IAN" was likelier than after "LAN", which the
+texts go on from in many ways. Where a step also holds a letter the texts write (an upper-case
+"I" beside a lower-case "l"), the case is what the engine saw and a model of capitals cannot
+judge it, so the folded letter stays unscored; scored there too, "World" was read "WorId".
+On five-fold cross-validation over receipts ``train`` the held-out fields read right 1271
+times of 1555, against 1269 ("Wisma", "Kuala", "Seksyen", "Old Town"), and number plates,
+annotated in capitals, read as before. Models fitted before never score them
+(``Rereader.scores_folded``). A letter or digit the texts hold in neither case costs what the
+model gives an unseen character, or an accented runner-up would win for free ("SDN" re-read as
+"SÚN").
 
 How much the character model weighs is chosen per label, by cross-validation on the training
 fields: a label whose texts do not predict its characters keeps weight 0, so it reads exactly as
@@ -85,8 +94,10 @@ class CharModel:
         return own + DISCOUNT * len(seen) / total * lower
 
 
-def decode(lattice: Lattice, model: CharModel, weight: float) -> str:
-    """The text maximising log P(lattice) + weight * log P_model(text), by prefix beam search."""
+def decode(lattice: Lattice, model: CharModel, weight: float, scores_folded: bool = True) -> str:
+    """The text maximising log P(lattice) + weight * log P_model(text), by prefix beam search;
+    with ``scores_folded`` (not for models fitted before), a letter the texts hold only in the
+    other case is scored as they write it where its step holds no letter they write."""
     if weight == 0.0:
         return greedy(lattice)
     alphabet = model.alphabet
@@ -94,15 +105,26 @@ def decode(lattice: Lattice, model: CharModel, weight: float) -> str:
     beams: dict[str, list[Any]] = {"": [1.0, 0.0, 0.0, START * (ORDER - 1)]}
     for step in lattice:
         nxt: dict[str, list[Any]] = {}
+        scored = scores_folded and not any(c.isalpha() and c in alphabet for c, _ in step)
         for text, (p_blank, p_char, lm, ctx) in beams.items():
             for char, p in step:
                 if char == BLANK:
                     _add(nxt, text, p * (p_blank + p_char), 0.0, lm, ctx)
                 elif text and text[-1] == char:
                     _add(nxt, text, 0.0, p * p_char, lm, ctx)  # the same character, held
-                    _extend(nxt, text, char, p * p_blank, lm, ctx, model, alphabet)
+                    _extend(nxt, text, char, p * p_blank, lm, ctx, model, alphabet, scored)
                 else:
-                    _extend(nxt, text, char, p * (p_blank + p_char), lm, ctx, model, alphabet)
+                    _extend(
+                        nxt,
+                        text,
+                        char,
+                        p * (p_blank + p_char),
+                        lm,
+                        ctx,
+                        model,
+                        alphabet,
+                        scored,
+                    )
         ranked = sorted(nxt.items(), key=lambda kv: -_score(kv[1], weight))[:BEAM]
         total = sum(v[0] + v[1] for _, v in ranked) or 1.0
         beams = {t: [v[0] / total, v[1] / total, v[2], v[3]] for t, v in ranked}
@@ -129,11 +151,14 @@ def _extend(
     ctx: str,
     model: CharModel,
     alphabet: set[str],
+    scores_folded: bool,
 ) -> None:
     if char in alphabet:
         lm, ctx = lm + model.logp(ctx, char), (ctx + char)[-(ORDER - 1) :]
     elif char.upper() in alphabet or char.lower() in alphabet:
         folded = char.upper() if char.upper() in alphabet else char.lower()
+        if scores_folded:
+            lm += model.logp(ctx, folded)
         ctx = (ctx + folded)[-(ORDER - 1) :]
     elif char.isalnum():
         lm += model.logp(ctx, char)
@@ -154,6 +179,7 @@ class Rereader:
     weights: dict[str, float] = field(default_factory=dict)
     words: dict[str, dict[str, int]] = field(default_factory=dict)
     marks: dict[str, PunctuationChannel] = field(default_factory=dict)
+    scores_folded: bool = True  # see ``decode``; False for models fitted before
     # Per label, the cross-validation's held-out fields as the chosen reading read them, with
     # their annotated texts: what the decoders after re-reading learn from (not saved).
     held_out: dict[str, list[tuple[str, str]]] = field(
@@ -198,7 +224,11 @@ class Rereader:
             return None
         if counts is not None:
             lattice = lexicon.mend(lattice, counts)
-        text = greedy(lattice) if model is None else decode(lattice, model, self.weights[label])
+        text = (
+            greedy(lattice)
+            if model is None
+            else decode(lattice, model, self.weights[label], self.scores_folded)
+        )
         return text if marks is None else marks.apply(text)
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,15 +237,17 @@ class Rereader:
             "weights": self.weights,
             "words": self.words,
             "marks": {k: m.to_list() for k, m in self.marks.items()},
+            "scores_folded": self.scores_folded,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Rereader:
         """Models trained before the lexicon mend no words, and before the punctuation channel
-        keep every mark as read."""
+        keep every mark as read, and before case-folded letters were scored pass them unscored."""
         models = {k: CharModel(c) for k, c in data["models"].items()}
         marks = {k: PunctuationChannel.from_list(m) for k, m in data.get("marks", {}).items()}
-        return cls(models, data["weights"], data.get("words", {}), marks)
+        folded = bool(data.get("scores_folded", False))
+        return cls(models, data["weights"], data.get("words", {}), marks, folded)
 
 
 def words_lattice(words: Sequence[OcrToken]) -> Lattice | None:
