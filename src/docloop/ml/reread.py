@@ -16,10 +16,11 @@ lower-case "l"), the case is what the engine saw and a model of capitals cannot 
 folded letter stays unscored; scored there too, "World" was read "WorId". Re-reading the annotated
 boxes of five folds of receipts ``train``, the held-out fields read right 1271 times of 1555
 against 1269 ("Wisma", "Kuala", "Seksyen", "Old Town"); whole models on those folds read one
-address fewer (a printed "PARINDUSTRIAN" read as the texts spell it) and one character more right,
-and number plates, annotated in capitals, read as before. Models fitted before never score them
-(``Rereader.scores_folded``). A letter or digit the texts hold in neither case costs what the model
-gives an unseen character, or an accented runner-up would win for free ("SDN" re-read as "SÚN").
+address fewer ("PARINDUSTRIAN", as read and annotated, read as the texts spell it) and one
+character more right, and number plates, annotated in capitals, read as before. Models fitted
+before never score them (``Rereader.scores_folded``). A letter or digit the texts hold in neither
+case costs what the model gives an unseen character, or an accented runner-up would win for free
+("SDN" re-read as "SÚN").
 
 How much the character model weighs is chosen per label, by cross-validation on the training
 fields: a label whose texts do not predict its characters keeps weight 0, so it reads exactly as
