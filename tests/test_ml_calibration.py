@@ -82,6 +82,21 @@ def test_a_fit_that_would_rank_doubt_above_belief_is_not_used() -> None:
     assert not Calibration.fit(sure_hits + doubted_hits + sure_misses).knows("date")
 
 
+def test_a_fit_no_better_than_the_hit_rate_is_not_used() -> None:
+    """Few held-out dates, most of them hits whatever their evidence: the fit's weights came
+    out barely positive (0.008 on the raw score), its score nearly one constant, and their
+    noise put the time beside a date above the date itself. Where the evidence does tell the
+    hits, as the shape of the box does here, the fit is used."""
+    rng = np.random.default_rng(0)
+    noise = [
+        ("date", (float(rng.normal(2, 5)), float(rng.normal(1, 1))), bool(k % 5)) for k in range(40)
+    ]
+    assert sum(not hit for _, _, hit in noise) == 8
+    assert not Calibration.fit(noise).knows("date")
+    told = [("date", (float(rng.normal(2, 5)), 3.0 * (not hit)), hit) for _, _, hit in noise]
+    assert Calibration.fit(told).knows("date")
+
+
 def test_a_calibrated_model_returns_the_candidate_whose_box_is_likelier_right() -> None:
     """The network is surer of a wide sign's words than of the plate's; the calibration has
     learned that boxes unlike the label's training boxes are wrong, so the plate comes first

@@ -17,7 +17,13 @@ of the factors' separate weights, fitted mostly on easy alternatives, reversed.
 A fit whose weight on the raw score is not positive is not used: it would score a candidate the
 network doubted above one it was sure of with the same box, which is what held-out boxes teach
 when a doubted neighbour shares the annotated box (the time printed beside a receipt's date,
-inside a box drawn over both); the label keeps its raw scores.
+inside a box drawn over both); the label keeps its raw scores. Nor is a fit that tells the
+held-out hits from the misses no better than their share alone (a likelihood-ratio test at the
+usual 5% level, ``MIN_LIKELIHOOD_RATIO``): its score is nearly one constant, and the small
+weights on either evidence then order a page's candidates by noise. One fold's 40 held-out dates
+(8 misses) gave a weight of 0.008 on the raw score and 0.06 on the box shape; its model
+returned the time or a quantity beside a date over the date itself, and read 0.679 of the
+fold's dates right, against 0.902 with raw scores.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ MIN_OUTCOMES = 5
 # supported slope to no effect, as ridge does in ``boxes.py``.
 PENALTY = 1.0
 LOGIT_BOUND = 8.0
+# Twice the log-likelihood a fit gains over the hit rate alone: the chi-square 95% point for the
+# two weights on ``EVIDENCE``.
+MIN_LIKELIHOOD_RATIO = 5.991
 
 
 def logit(p: float) -> float:
@@ -74,9 +83,12 @@ class Calibration:
             x = np.asarray(xs, dtype=float)
             mean, scale = x.mean(axis=0), x.std(axis=0)
             scale[scale < 1e-9] = 1.0  # a constant feature: its slope stays 0
-            w = _logistic((x - mean) / scale, np.asarray(ys, dtype=float))
+            y = np.asarray(ys, dtype=float)
+            w = _logistic((x - mean) / scale, y)
             if w[1] <= 0:
                 continue  # see the module's docstring: it would rank doubt above belief
+            if _likelihood_ratio((x - mean) / scale, y, w) < MIN_LIKELIHOOD_RATIO:
+                continue  # no better than the hit rate: the ranking would be noise
             out.mean[label] = mean.round(6).tolist()
             out.scale[label] = scale.round(6).tolist()
             out.weights[label] = w.round(6).tolist()
@@ -115,3 +127,16 @@ def _logistic(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> np.ndarray:
         if np.abs(step).max() < 1e-8:
             break
     return w
+
+
+def _likelihood_ratio(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """Twice the log-likelihood of outcomes ``y`` under weights ``w`` over that under their
+    mean alone."""
+    p = 1.0 / (1.0 + np.exp(-(w[0] + x @ w[1:])))
+    rate = y.mean()
+
+    def log_likelihood(q: np.ndarray | float) -> float:
+        q = np.clip(q, 1e-12, 1 - 1e-12)
+        return float(np.sum(y * np.log(q) + (1 - y) * np.log(1 - q)))
+
+    return 2.0 * (log_likelihood(p) - log_likelihood(rate))
