@@ -171,3 +171,22 @@ def test_training_fits_the_calibration_on_held_out_pages_and_the_bundle_serves_i
     assert "calibration" in bundle.metrics
     assert bundle.calibration == Calibration.from_dict(bundle.metrics["calibration"])
     assert sum(bundle.metrics["val_confidence"]["counts"]["total"]) > 0
+
+
+def test_a_box_unlike_the_labels_boxes_is_never_a_sign_of_a_right_one() -> None:
+    """Regression: one fold's held-out totals, whose boxes differed little, gave the box's
+    distance from the training boxes a positive weight, and the model returned a doubted "PM"
+    whose box was unlike any total's above the total the network was sure of."""
+    rng = np.random.default_rng(2)
+    outcomes = []
+    for _ in range(200):
+        belief = float(rng.normal(0, 2))
+        hit = bool(rng.random() < 1 / (1 + np.exp(-belief)))
+        atypical = float(rng.uniform(0.2, 1.2)) + (0.3 if hit else 0.0)
+        outcomes.append(("total", (belief, atypical), hit))
+    calibration = Calibration.fit(outcomes)
+    assert calibration.knows("total")
+    assert calibration.weights["total"][2] == 0.0
+    doubted_odd_box = calibration.score("total", (-7.5, 3.6))
+    sure_usual_box = calibration.score("total", (1.2, 0.7))
+    assert doubted_odd_box < 0.01 < sure_usual_box
