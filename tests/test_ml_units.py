@@ -174,6 +174,37 @@ def test_a_value_is_cut_out_where_its_readings_glue_to_it() -> None:
     assert TextShapeModel.from_dict(shapes.to_dict()).correct("date", "2018-03-23") == "2018-03-23"
 
 
+def test_a_mark_at_a_cut_belongs_to_the_glue_and_a_format_seen_a_few_times_can_be_cut_out() -> None:
+    """Regression: "02/02/1719:46" was cut to "02/02/1719:" (a frequent shape once the colon,
+    which dates never write, was dropped) with "46" left as a glued digit run, and "05MAY1818:06:40"
+    to "05MAY1818", since the seller's "05MAY18" was too rare a shape to be cut out at all. A
+    mark the label never writes now goes with the glue beside it, and a shape seen
+    ``MIN_SHAPE_COUNT`` times is cut out where the glue fits on both sides. Models trained
+    before cut as before."""
+    dates = [f"{d:02d}/03/2018" for d in range(1, 21)] + [f"{d:02d}/04/18" for d in range(1, 11)]
+    dates += [f"{d:02d}MAR2018" for d in range(1, 11)] + [f"{d:02d}MAY18" for d in range(1, 4)]
+    shapes = TextShapeModel.fit(("date", t) for t in dates)
+    shapes.learn_glued(
+        [
+            ("date", "01/04/1810:15", "01/04/18"),
+            ("date", "03/04/18 12:30", "03/04/18"),
+            ("date", "02/04/18 11:45:10", "02/04/18"),
+            ("date", "02/04/18 11:45:10", "02/04/18"),
+            ("date", "03/03/2018 1", "03/03/2018"),
+            ("date", "04/03/2018 2", "04/03/2018"),
+        ]
+    )
+    assert shapes.glued is not None and shapes.glued["date"]["tails"] == ["9", "9:9", "9:9:9"]
+    assert shapes.correct("date", "02/02/1819:46") == "02/02/18"
+    assert shapes.correct("date", "05MAY1818:06:40") == "05MAY18"
+    assert shapes.correct("date", "05/03/2018 7") == "05/03/2018"
+    older = TextShapeModel.from_dict(
+        {k: v for k, v in shapes.to_dict().items() if k != "glue_edges"}
+    )
+    assert older.correct("date", "02/02/1819:46") == "02/02/1819"
+    assert older.correct("date", "05MAY1818:06:40") == "05MAY1818"
+
+
 def test_lookalike_swaps_make_only_letters_the_label_writes() -> None:
     """Regression: a total read "7838.80", of a shape no total took, was swapped to "TB38.80"
     to take the shape of the totals written with "RM" before them, though no total holds a T or

@@ -74,6 +74,10 @@ class TextShapeModel:
     # Whether a look-alike swap turns a digit only into a letter the label writes
     # (``_swap_to``); models trained before swapped to any look-alike letter.
     own_letters: bool = False
+    # Whether ``_extract`` counts a mark the label never writes at a part's edge with the glue
+    # beside it, and cuts out a part of a shape seen ``MIN_SHAPE_COUNT`` times where glue fits
+    # on both sides (``_glue_fits``); models trained before cut as they did.
+    glue_edges: bool = False
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -86,6 +90,7 @@ class TextShapeModel:
             known=KnownValues.fit((k, t) for k, items in texts.items() for t in items),
             mends_marks=True,
             own_letters=True,
+            glue_edges=True,
         )
         for label, items in texts.items():
             model.counts[label] = len(items)
@@ -350,10 +355,16 @@ class TextShapeModel:
         for spans in (word_spans, char_spans):
             found = []
             for start, end in spans:
+                if self.glue_edges:
+                    start, end = _without_edge_marks(text, start, end, kept)
                 part = shape(_squash(kept(text[start:end])))
-                if part in frequent and len(part) < len(core):
+                if len(part) >= len(core) or not part:
+                    continue
+                usual = part in frequent
+                seen = self.glue_edges and shapes.get(part, 0) >= MIN_SHAPE_COUNT
+                if usual or seen:
                     fits = self._glue_fits(label, text, start, end)
-                    if fits is not None:
+                    if fits is not None and (usual or fits == 2):
                         found.append((fits, len(part), shapes[part], -start, start, end))
             if found:
                 *_, start, end = max(found)
@@ -414,6 +425,7 @@ class TextShapeModel:
             "mends_marks": self.mends_marks,
             "glued": self.glued,
             "own_letters": self.own_letters,
+            "glue_edges": self.glue_edges,
         }
 
     @classmethod
@@ -436,6 +448,19 @@ def _prefix(text: str) -> str:
     of "RM 9.00": a total printed apart from its currency is mostly annotated without it)."""
     found = re.match(r"\S*?(?=\d)", text.strip())
     return found.group(0) if found else ""
+
+
+def _without_edge_marks(
+    text: str, start: int, end: int, kept: Callable[[str], str]
+) -> tuple[int, int]:
+    """``text[start:end]`` less the characters at its ends that ``kept`` drops: a mark the
+    label never writes belongs to what it glues to the value, so "02/02/1719:" of
+    "02/02/1719:46" leaves the tail ":46", not a time's "46"."""
+    while start < end and not kept(text[start]).strip():
+        start += 1
+    while end > start and not kept(text[end - 1]).strip():
+        end -= 1
+    return start, end
 
 
 def _unchanged(text: str) -> str:
