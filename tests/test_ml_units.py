@@ -142,9 +142,13 @@ def test_lookalike_swaps_put_back_the_separating_mark_the_engine_lost() -> None:
     # One mark at most, and only between two characters.
     assert shapes.correct("total", "6") == "6"
     assert shapes.correct("total", "600") == "6.00"
-    older = {k: v for k, v in shapes.to_dict().items() if k != "mends_marks"}
-    assert TextShapeModel.from_dict(older).correct("total", "8817") == "8817"
+    assert _trained_before(shapes, "mends_marks").correct("total", "8817") == "8817"
     assert TextShapeModel.from_dict(shapes.to_dict()).correct("total", "8817") == "88.17"
+
+
+def _trained_before(shapes: TextShapeModel, setting: str) -> TextShapeModel:
+    """``shapes`` as a model saved before ``setting`` existed loads it."""
+    return TextShapeModel.from_dict({k: v for k, v in shapes.to_dict().items() if k != setting})
 
 
 def test_a_value_is_cut_out_where_its_readings_glue_to_it() -> None:
@@ -168,7 +172,7 @@ def test_a_value_is_cut_out_where_its_readings_glue_to_it() -> None:
     assert shapes.correct("date", "DATE:12/04/201809:30") == "12/04/2018"
     assert shapes.correct("date", "2018-03-23") == "2018-03-23"
     assert shapes.correct("date", "DATE:12/04/18") == "12/04/18"
-    older = TextShapeModel.from_dict({k: v for k, v in shapes.to_dict().items() if k != "glued"})
+    older = _trained_before(shapes, "glued")
     assert older.correct("date", "11/03/1821:30") == "11/03/1821"
     assert older.correct("date", "2018-03-23") == "18-03-23"
     assert TextShapeModel.from_dict(shapes.to_dict()).correct("date", "2018-03-23") == "2018-03-23"
@@ -195,14 +199,14 @@ def test_a_mark_at_a_cut_belongs_to_the_glue_and_a_format_seen_a_few_times_can_b
         ]
     )
     assert shapes.glued is not None and shapes.glued["date"]["tails"] == ["9", "9:9", "9:9:9"]
-    assert shapes.correct("date", "02/02/1819:46") == "02/02/18"
-    assert shapes.correct("date", "05MAY1818:06:40") == "05MAY18"
-    assert shapes.correct("date", "05/03/2018 7") == "05/03/2018"
-    older = TextShapeModel.from_dict(
-        {k: v for k, v in shapes.to_dict().items() if k != "glue_edges"}
-    )
-    assert older.correct("date", "02/02/1819:46") == "02/02/1819"
-    assert older.correct("date", "05MAY1818:06:40") == "05MAY1818"
+    older = _trained_before(shapes, "glue_edges")
+    cuts = [  # reading, cut now, cut by a model trained before
+        ("02/02/1819:46", "02/02/18", "02/02/1819"),
+        ("05MAY1818:06:40", "05MAY18", "05MAY1818"),
+        ("05/03/2018 7", "05/03/2018", "05/03/2018"),
+    ]
+    for reading, now, before in cuts:
+        assert (shapes.correct("date", reading), older.correct("date", reading)) == (now, before)
 
 
 def test_lookalike_swaps_make_only_letters_the_label_writes() -> None:
@@ -217,9 +221,7 @@ def test_lookalike_swaps_make_only_letters_the_label_writes() -> None:
     assert shapes.correct("total", "7838.80") == "7838.80"
     assert shapes.correct("total", "7,838.80") == "7838.80"
     assert shapes.correct("total", "RM4S.50") == "RM45.50"
-    older = TextShapeModel.from_dict(
-        {k: v for k, v in shapes.to_dict().items() if k != "own_letters"}
-    )
+    older = _trained_before(shapes, "own_letters")
     assert older.correct("total", "7838.80") == "TB38.80"
     assert TextShapeModel.from_dict(shapes.to_dict()).correct("total", "7838.80") == "7838.80"
 
@@ -262,8 +264,7 @@ def test_lookalike_swaps_go_where_they_turn_rare_formats_into_the_common_one() -
     again = TextShapeModel.from_dict(shapes.to_dict())
     assert again.unswapped == ["plate"] and again.correct("plate", "KA031351") == "KA031351"
     # A model trained before the choice swaps every label's readings.
-    older = {k: v for k, v in shapes.to_dict().items() if k != "unswapped"}
-    assert TextShapeModel.from_dict(older).correct("plate", "KA031351") == swapped
+    assert _trained_before(shapes, "unswapped").correct("plate", "KA031351") == swapped
 
 
 def _plate(x: float, y: float, size: float, lines: int) -> BoxSample:
