@@ -183,8 +183,8 @@ def test_a_mark_at_a_cut_belongs_to_the_glue_and_a_format_seen_a_few_times_can_b
     which dates never write, was dropped) with "46" left as a glued digit run, and "05MAY1818:06:40"
     to "05MAY1818", since the seller's "05MAY18" was too rare a shape to be cut out at all. A
     mark the label never writes now goes with the glue beside it, and a shape seen
-    ``MIN_SHAPE_COUNT`` times is cut out where the glue fits on both sides. Models trained
-    before cut as before."""
+    ``MIN_SHAPE_COUNT`` times, or a shorter form of a frequent one cut off whole, is cut out
+    where the glue fits on both sides. Models trained before cut as before."""
     dates = [f"{d:02d}/03/2018" for d in range(1, 21)] + [f"{d:02d}/04/18" for d in range(1, 11)]
     dates += [f"{d:02d}MAR2018" for d in range(1, 11)] + [f"{d:02d}MAY18" for d in range(1, 4)]
     shapes = TextShapeModel.fit(("date", t) for t in dates)
@@ -196,6 +196,8 @@ def test_a_mark_at_a_cut_belongs_to_the_glue_and_a_format_seen_a_few_times_can_b
             ("date", "02/04/18 11:45:10", "02/04/18"),
             ("date", "03/03/2018 1", "03/03/2018"),
             ("date", "04/03/2018 2", "04/03/2018"),
+            ("date", "DATE:05/03/2018", "05/03/2018"),
+            ("date", "Date:06/03/2018", "06/03/2018"),
         ]
     )
     assert shapes.glued is not None and shapes.glued["date"]["tails"] == ["9", "9:9", "9:9:9"]
@@ -204,6 +206,10 @@ def test_a_mark_at_a_cut_belongs_to_the_glue_and_a_format_seen_a_few_times_can_b
         ("02/02/1819:46", "02/02/18", "02/02/1819"),
         ("05MAY1818:06:40", "05MAY18", "05MAY1818"),
         ("05/03/2018 7", "05/03/2018", "05/03/2018"),
+        # A shorter form of a frequent format, cut off whole: a day without its leading zero.
+        ("Date:9/3/2018", "9/3/2018", "DATE9/3/2018"),
+        # Not out of a run of digits: the time glued to its year stays where no format ends.
+        ("9/3/201820:54:50", "9/3/2018205450", "9/3/2018205450"),
     ]
     for reading, now, before in cuts:
         assert (shapes.correct("date", reading), older.correct("date", reading)) == (now, before)

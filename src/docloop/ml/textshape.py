@@ -45,6 +45,9 @@ SHAPED_SHARE = 0.5
 MIN_GLUED = 2
 
 
+_RUN = re.compile(r"A+|9+|[^A9]")  # a shape's runs of letters, of digits, and its other marks
+
+
 def shape(text: str) -> str:
     return "".join("A" if c.isalpha() else "9" if c.isdigit() else c for c in text)
 
@@ -75,8 +78,9 @@ class TextShapeModel:
     # (``_swap_to``); models trained before swapped to any look-alike letter.
     own_letters: bool = False
     # Whether ``_extract`` counts a mark the label never writes at a part's edge with the glue
-    # beside it, and cuts out a part of a shape seen ``MIN_SHAPE_COUNT`` times where glue fits
-    # on both sides (``_glue_fits``); models trained before cut as they did.
+    # beside it, and cuts out a part of a shape seen ``MIN_SHAPE_COUNT`` times, or a shorter
+    # form of a frequent one cut off whole, where glue fits on both sides (``_glue_fits``);
+    # models trained before cut as they did.
     glue_edges: bool = False
 
     @classmethod
@@ -361,11 +365,14 @@ class TextShapeModel:
                 if len(part) >= len(core) or not part:
                     continue
                 usual = part in frequent
-                seen = self.glue_edges and shapes.get(part, 0) >= MIN_SHAPE_COUNT
+                seen = self.glue_edges and (
+                    shapes.get(part, 0) >= MIN_SHAPE_COUNT
+                    or (_shorter_form(part, frequent) and not _cuts_run(text, start, end))
+                )
                 if usual or seen:
                     fits = self._glue_fits(label, text, start, end)
                     if fits is not None and (usual or fits == 2):
-                        found.append((fits, len(part), shapes[part], -start, start, end))
+                        found.append((fits, len(part), shapes.get(part, 0), -start, start, end))
             if found:
                 *_, start, end = max(found)
                 return text[start:end]
@@ -472,6 +479,26 @@ def _outline(text: str) -> str:
     is "9:9:9" whether the engine read "13:34:14" or "5:57:07", and "9" where the label's
     alphabet drops the colons."""
     return re.sub(r"(A)A+|(9)9+", r"\1\2", shape(text.upper()))
+
+
+def _shorter_form(part: str, frequent: Iterable[str]) -> bool:
+    """Whether the shape ``part`` is a frequent shape with fewer characters in some of its runs
+    of digits or letters and the same marks between them: "9/9/9999" ("9/3/2018", a day and a
+    month without their leading zeros) of "99/99/9999"."""
+    runs = _RUN.findall(part)
+    return any(
+        len(runs) == len(theirs := _RUN.findall(k))
+        and all(r[0] == t[0] and len(r) <= len(t) for r, t in zip(runs, theirs, strict=True))
+        for k in frequent
+    )
+
+
+def _cuts_run(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is cut out of a run of digits or letters, or of a number,
+    at either end (``_splits_run``). A shorter form of a frequent shape is taken only whole: a
+    digit run glued after a date is a learned tail, and "02/02/1719:4" of "02/02/1719:46" is a
+    shorter form of a date too."""
+    return _splits_run(text, start) or _splits_run(text, end)
 
 
 def _splits_run(text: str, at: int) -> bool:

@@ -27,7 +27,7 @@ from docloop.services.tracking import cpu_seconds
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/20"  # 2: pages carry their content key; 3: transcribed
+PIPELINE_VERSION = f"{__version__}/21"  # 2: pages carry their content key; 3: transcribed
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
 # 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
 # never hold (in any case; narrowed in 8); 8: known values keep how often a value is new;
@@ -39,7 +39,8 @@ PIPELINE_VERSION = f"{__version__}/20"  # 2: pages carry their content key; 3: t
 # readings glue to a value, and swaps digits only for letters the label writes; 17: re-reading
 # scores a hesitation between letters of the texts' other case; 18: a calibration no better than
 # the held-out hit rate is left out; 19: nor is a weight that takes an odd box for a right one;
-# 20: a mark at a cut goes with the glue, and a format seen a few times can be cut out
+# 20: a mark at a cut goes with the glue, and a format seen a few times can be cut out; 21: so
+# can a shorter form of a frequent one, cut off whole
 
 
 def digest(value: Any) -> str:
