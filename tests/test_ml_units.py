@@ -969,6 +969,43 @@ def test_stacked_fields_are_cut_apart_where_they_span_more_rows_than_training_fi
     ]
 
 
+def _plate_under_a_missed_row() -> list[OcrToken]:
+    """A two-row plate whose top row the engine read with dots and an O, and a dealer's name
+    printed under it."""
+    return [
+        OcrToken("MH.2O.EU", Box(100, 100, 200, 130), 1, 0),
+        OcrToken("9991", Box(110, 135, 190, 165), 1, 1),
+        OcrToken("ANGEL", Box(120, 168, 180, 188), 1, 2),
+    ]
+
+
+def test_a_row_the_network_missed_joins_a_field_where_it_completes_one_of_the_labels_formats() -> (
+    None
+):
+    """The network tagged the bottom row of a two-row plate alone. With the row above, the
+    field reads as the label's common format and takes that row's box; the dealer's name
+    below completes no format and stays out, and the score is still the tagged row's. A row
+    that completes nothing is left out, and a model trained before ``adjacent_rows`` reads
+    the tagged row alone, as it did."""
+    words = _plate_under_a_missed_row()
+    probs = np.array([[0.98, 0.02], [0.01, 0.99], [0.99, 0.01]])
+    layout = FieldLayout({"plate": [50]}, max_gap={"plate": [0.8, 0.25]}, most_rows={"plate": 2})
+    kwargs = {"width": 400, "height": 400, "refiner": BoxRefiner(), "shapes": _plates()}
+    found = group_fields(words, probs, ["plate"], layout=layout, **kwargs)
+    # The row is the field's, no longer a doubted candidate of its own; the name is one.
+    assert [f.text for f in found] == ["MH20EU9991", "ANGEL"]
+    assert round(found[0].box.ymin) == 100 and round(found[0].box.ymax) == 165
+    assert found[0].score == pytest.approx(0.99)
+    alone = group_fields(words[1:], probs[1:], ["plate"], layout=layout, **kwargs)
+    assert [f.text for f in alone][0] == "9991"
+    before = group_fields(words, probs, ["plate"], layout=layout, config=FORMAT_2, **kwargs)
+    assert before[0].text == "9991"
+    one_row = FieldLayout(**{**layout.to_dict(), "most_rows": {"plate": 1}})
+    assert group_fields(words, probs, ["plate"], layout=one_row, **kwargs)[0].text == "9991"
+    stored = {k: v for k, v in DecodeConfig().to_dict().items() if k != "adjacent_rows"}
+    assert not DecodeConfig.from_dict(stored).adjacent_rows
+
+
 def test_a_layout_learns_the_most_rows_its_fields_span() -> None:
     words = _stacked_plates()
     one_row = LabelledPage(words[:2], 1001, 563, [Annotation("plate", Box(150, 20, 970, 185))])

@@ -212,10 +212,16 @@ class _Page:
             enclosed = _enclosed(tagged, tokens, self.winners, whole, config.enclosed)
             idx = _dedupe(tagged + enclosed, tokens, prob, config.duplicate_iou)
             words = shapes.known.widen(label, [tokens[i] for i in idx], tokens)
+            text = shapes.correct_in_line(
+                label, self._read(label, words), _line_text(tokens, words)
+            )
+            row: list[int] = []
+            if config.adjacent_rows:
+                row, text = self._completing_row(label, words, text)
+                words = [*words, *(tokens[i] for i in row)]
             sample = BoxSample.of_words(label, words, lines, self.width, self.height)
-            read = (self.reader and self.reader.reread(label, words)) or join_text(words)
-            text = shapes.correct_in_line(label, read, _line_text(tokens, words))
-            # Enclosed words join the text, not the score: they were the network's doubt.
+            # Enclosed words (and a row that completes the value) join the text, not the
+            # score: they were the network's doubt.
             tagged_p = float(np.mean(prob[[i for i in idx if i not in enclosed] or idx]))
             plausible = shapes.plausibility(label, text)
             prediction = FieldPrediction(
@@ -225,8 +231,65 @@ class _Page:
                 score=tagged_p * plausible,
             )
             evidence = (logit(prediction.score), self.refiner.atypical(sample))
-            made.append((Candidate(prediction, evidence), idx))
+            made.append((Candidate(prediction, evidence), idx + row))
         return made
+
+    def _read(self, label: str, words: Sequence[OcrToken]) -> str:
+        """The words' text, read again for the label where its model learned how."""
+        return (self.reader and self.reader.reread(label, words)) or join_text(words)
+
+    def _completing_row(
+        self, label: str, words: Sequence[OcrToken], text: str
+    ) -> tuple[list[int], str]:
+        """The untagged row right above or below the field's ``words`` that completes a value
+        of a shape the label's values take (``TextShapeModel.completed``), and the text read
+        with it; no row and ``text`` where none does.
+
+        The network can miss one row of a two-row plate, an unusual word where the label's
+        other words are sure; read with it, the field takes one of the label's formats, and
+        read alone it takes none. The shapes learned from the user's values say which rows
+        complete a value, so a dealer's line under a plate is left out."""
+        taken: list[int] = []
+        for row in _rows_beside(words, self.tokens, self.winners, label, self.layout):
+            wider = [*words, *(self.tokens[i] for i in taken + row)]
+            found = self.shapes.completed(label, text, self._read(label, wider))
+            if found is not None:
+                taken, text = taken + row, found
+        return taken, text
+
+
+def _rows_beside(
+    words: Sequence[OcrToken],
+    tokens: Sequence[OcrToken],
+    winners: np.ndarray,
+    label: str,
+    layout: FieldLayout,
+) -> list[list[int]]:
+    """The untagged words of the row right above ``words`` and of the row right below, where
+    the label's training fields spanned two rows or more: words no class won, on other lines,
+    centred over or under the field and within the gaps the label's fields keep
+    (``FieldLayout.joins``)."""
+    if layout.most_rows.get(label, 1) < 2:
+        return []
+    lines = {w.line for w in words}
+    left, right = min(w.box.xmin for w in words), max(w.box.xmax for w in words)
+    top, bottom = min(w.box.ymin for w in words), max(w.box.ymax for w in words)
+    near = [
+        i
+        for i, t in enumerate(tokens)
+        if winners[i] == 0
+        and t.line not in lines
+        and left <= t.box.center[0] <= right
+        and any(layout.joins(label, t, w) for w in words)
+    ]
+    above = [i for i in near if tokens[i].box.center[1] < top]
+    below = [i for i in near if tokens[i].box.center[1] > bottom]
+    rows = []
+    if above:
+        rows.append([above[k] for k in rows_of([tokens[i] for i in above])[-1]])
+    if below:
+        rows.append([below[k] for k in rows_of([tokens[i] for i in below])[0]])
+    return rows
 
 
 def _grow(

@@ -62,6 +62,11 @@ class DecodeConfig:
     # wider lines are squeezed to it. Models tuned before lines were read at their own width
     # learned from, and read, lines squeezed to 320 pixels.
     line_max_width: int = 1920
+    # A field of a label whose training fields spanned two rows or more takes the untagged row
+    # right above or below it where that row completes a value of a shape the label's values
+    # take (``decode._with_row``): the network can miss one row of a two-row plate
+    # ("MH.2O.EU" over a sure "9991"). Models trained before read the tagged rows alone.
+    adjacent_rows: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +100,7 @@ FORMAT_2 = DecodeConfig(
     tagged_instances=False,
     tilted_lines=False,
     line_max_width=320,
+    adjacent_rows=False,
 )
 
 # Settings added after bundles started storing theirs, with the value such a bundle was decoded
@@ -103,4 +109,5 @@ ADDED_LATER: dict[str, Any] = {
     "tagged_instances": False,
     "tilted_lines": False,
     "line_max_width": 320,
+    "adjacent_rows": False,
 }

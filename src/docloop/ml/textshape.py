@@ -250,18 +250,35 @@ class TextShapeModel:
         BISTRO").
         """
         fixed = self.correct(label, text)
-        if not self._frequent_shapes(label) or self.no_spaces[label] or label in self.known.values:
+        if not self._widened(label) or self.no_spaces[label]:
             return fixed
         wider = self.correct(label, line)
-        shapes = self.shapes[label]
-        count = shapes.get(shape(_squash(wider)), 0)
-        if (
-            count >= MIN_SHAPE_COUNT
-            and count > shapes.get(shape(_squash(fixed)), 0)
-            and set(wider.split()) & set(fixed.split())
-        ):
+        if self._more_usual(label, wider, fixed) and set(wider.split()) & set(fixed.split()):
             return wider
         return fixed
+
+    def completed(self, label: str, text: str, wider: str) -> str | None:
+        """The reading ``wider`` of a field's words with more words beside them, corrected,
+        where it takes a shape the label's values take (``MIN_SHAPE_COUNT`` times, and more
+        often than the field's own corrected ``text``); else None. Only for labels whose values
+        take a few frequent shapes and that read no known values (``correct_in_line`` says
+        why): with the row the network left out of a two-row plate, the row it tagged makes
+        one of the label's formats; with a dealer's line under a plate it does not."""
+        if not self._widened(label):
+            return None
+        fixed = self.correct(label, wider)
+        return fixed if self._more_usual(label, fixed, text) else None
+
+    def _widened(self, label: str) -> bool:
+        """Whether a field of ``label`` may be read with words beside its own."""
+        return bool(self._frequent_shapes(label)) and label not in self.known.values
+
+    def _more_usual(self, label: str, wider: str, text: str) -> bool:
+        """Whether ``wider`` takes a shape of the label's values seen ``MIN_SHAPE_COUNT``
+        times and more often than ``text``'s."""
+        shapes = self.shapes[label]
+        count = shapes.get(shape(_squash(wider)), 0)
+        return count >= MIN_SHAPE_COUNT and count > shapes.get(shape(_squash(text)), 0)
 
     def plausibility(self, label: str, text: str) -> float:
         """How likely a label's value is to be ``text``, as far as its training values say.
