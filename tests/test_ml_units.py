@@ -705,6 +705,44 @@ def _printed(*lines: str) -> list[OcrToken]:
     return words
 
 
+def _seller_pages(n: int, branch: str | None = None) -> list[LabelledPage]:
+    """Pages whose seller's name takes two lines and ends "SDN BHD", a street under it; with
+    ``branch``, a line under the name that the annotation holds too."""
+    pages = []
+    for k in range(n):
+        rows = [f"KEDAI NO{k}", "TRADING SDN BHD", *([branch] if branch else []), "JALAN BESAR"]
+        words = split_words(
+            [OcrToken(t, Box(0, 12 * r, 100, 12 * r + 10), 1, r) for r, t in enumerate(rows)]
+        )
+        text = " ".join(rows[:-1])
+        box = Box(0, 0, 100, 12 * (len(rows) - 1) - 2)
+        pages.append(LabelledPage(words, 200, 60, [Annotation("company", box, text)]))
+    return pages
+
+
+def test_a_field_read_past_a_word_that_closes_the_labels_values_is_cut_after_it() -> None:
+    """Training sellers' names end with "BHD" on their last line and never on a line the name
+    goes on past: a name read with the line printed under it (a branch, a mall) is cut after
+    "BHD". A word that also goes on often enough is no closing word, and a model trained
+    before closing words were learned reads the field whole."""
+    layout = FieldLayout.fit(_seller_pages(12), ["company"])
+    assert layout.closing == {"company": ["BHD"]}
+    lines = [
+        OcrToken("SCOOP SDN BHD", Box(0, 0, 100, 10), 1, 0),
+        OcrToken("KEDAI DESA", Box(0, 12, 100, 22), 1, 1),
+    ]
+    words = split_words(lines)
+    probs = np.array([[0.01, 0.99]] * len(words))
+    kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    fields = group_fields(words, probs, ["company"], layout=layout, **kwargs)
+    assert [f.text for f in fields] == ["SCOOP SDN BHD"]
+    before = FieldLayout(**{**layout.to_dict(), "closing": {}})
+    whole = group_fields(words, probs, ["company"], layout=before, **kwargs)
+    assert [f.text for f in whole] == ["SCOOP SDN BHD KEDAI DESA"]
+    goes_on = _seller_pages(12) + _seller_pages(2, branch="(JALAN KLANG)")
+    assert FieldLayout.fit(goes_on, ["company"]).closing == {}
+
+
 def test_a_known_value_tagged_in_part_takes_the_rest_of_it_where_the_page_prints_it() -> None:
     """Dev receipts 046 and 510: the network tagged "PASAR MINI JIN" of "PASAR MINI JIN SENG",
     and the second line of a seller whose first line it missed, names eight training receipts

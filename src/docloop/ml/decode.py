@@ -13,7 +13,7 @@ from docloop.ml.calibration import Calibration, logit
 from docloop.ml.decoding import DecodeConfig
 from docloop.ml.labels import comparable
 from docloop.ml.layout import FieldLayout
-from docloop.ml.lexicon import foreign
+from docloop.ml.lexicon import foreign, last_word
 from docloop.ml.reread import Rereader
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text, rows_of
@@ -205,6 +205,7 @@ class _Page:
                 [chosen[j] for j in cluster], tokens, lines, line_means, config
             )
             tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
+            tagged = _trim_after_closing(tagged, tokens, lines, layout.closing.get(label))
             tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
             parts += _within_rows(tagged, tokens, layout.most_rows.get(label))
         for tagged in parts:
@@ -376,6 +377,24 @@ def _trim_foreign_lines(
         else:
             break
     return _on_lines(idx, tokens, order)
+
+
+def _trim_after_closing(
+    idx: list[int],
+    tokens: Sequence[OcrToken],
+    lines: Mapping[int, Box],
+    closing: Sequence[str] | None,
+) -> list[int]:
+    """Drop the lines below the first line of a field that ends with a word closing the
+    label's values (``lexicon.closing_words``): a receipt's branch or mall printed under its
+    seller's "... SDN BHD" is no part of the name."""
+    if not closing:
+        return idx
+    order = _lines_top_down(idx, tokens, lines)
+    for k, n in enumerate(order[:-1]):
+        if last_word([tokens[i] for i in idx if tokens[i].line == n]) in closing:
+            return _on_lines(idx, tokens, order[: k + 1])
+    return idx
 
 
 def _trim_to_length(

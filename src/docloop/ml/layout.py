@@ -17,7 +17,7 @@ import numpy as np
 from docloop.domain import Box, OcrToken
 from docloop.ml.data import LabelledPage
 from docloop.ml.labels import comparable, words_by_field
-from docloop.ml.lexicon import line_vocabularies
+from docloop.ml.lexicon import closing_words, line_vocabularies
 from docloop.ml.tokens import rows_of
 
 # A label is read as one-line when at most this share of its training fields span more lines.
@@ -48,7 +48,8 @@ class FieldLayout:
     ``longest[label]``: the most characters (spaces aside) a training field's text held;
     ``vocabulary[label]``: the words of labels whose lines are told apart by them
     (``lexicon.line_vocabularies``);
-    ``most_rows[label]``: the most rows of words (``tokens.rows_of``) a training field spanned."""
+    ``most_rows[label]``: the most rows of words (``tokens.rows_of``) a training field spanned;
+    ``closing[label]``: the words that close its values (``lexicon.closing_words``)."""
 
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
@@ -58,10 +59,15 @@ class FieldLayout:
     longest: dict[str, int] = field(default_factory=dict)
     vocabulary: dict[str, list[str]] = field(default_factory=dict)
     most_rows: dict[str, int] = field(default_factory=dict)  # empty in models trained before
+    closing: dict[str, list[str]] = field(default_factory=dict)  # empty in models trained before
 
     @classmethod
     def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
-        layout = cls(pages=len(pages), vocabulary=line_vocabularies(pages, labels))
+        layout = cls(
+            pages=len(pages),
+            vocabulary=line_vocabularies(pages, labels),
+            closing=closing_words(pages, labels),
+        )
         spans: dict[str, list[int]] = {label: [] for label in labels}
         rows: dict[str, list[int]] = {label: [] for label in labels}
         seen_gaps: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in labels}
@@ -135,6 +141,7 @@ class FieldLayout:
             "longest": self.longest,
             "vocabulary": self.vocabulary,
             "most_rows": self.most_rows,
+            "closing": self.closing,
         }
 
 

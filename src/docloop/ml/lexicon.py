@@ -18,7 +18,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 
-from docloop.domain import Lattice, Step
+from docloop.domain import Lattice, OcrToken, Step
 from docloop.ml.boxes import line_boxes
 from docloop.ml.data import LabelledPage
 from docloop.ml.labels import words_by_field
@@ -31,6 +31,9 @@ DOMINANCE = 2.0  # the chosen word is used this many times as often as the next 
 # the label's words, for those words to tell them apart.
 FOREIGN_RATIO = 10.0
 GLUED_MIN = 6  # letters of a known word found glued inside a longer one ("RAYA" is in too many)
+# How much more often a word ends a field's bottom line than a line the field goes on past, for
+# it to close the label's values.
+CLOSING_RATIO = 10.0
 
 
 def word_counts(texts: Sequence[str]) -> Counter[str]:
@@ -134,6 +137,40 @@ def line_vocabularies(pages: Sequence[LabelledPage], labels: Sequence[str]) -> d
         if next_rate >= FOREIGN_RATIO * own_rate:
             out[label] = sorted(counts[label])
     return out
+
+
+def closing_words(pages: Sequence[LabelledPage], labels: Sequence[str]) -> dict[str, list[str]]:
+    """The words that close each label's values: the last word of a training field's bottom
+    line ``CLOSING_RATIO`` times as often as the last word of a line the field goes on past,
+    that count taken one higher (so a word never seen going on must have closed that many
+    fields). On receipt companies "BHD" of "... SDN BHD" ends the name; a field read past such
+    a line has taken the line printed under the name (a branch, a mall), and decoding cuts it
+    there (``decode._trim_after_closing``)."""
+    ends: dict[str, Counter[str]] = defaultdict(Counter)
+    goes_on: dict[str, Counter[str]] = defaultdict(Counter)
+    for page in pages:
+        boxes = line_boxes(page.words)
+        for ann, words in words_by_field(page.words, page.annotations, labels):
+            rows = sorted({w.line for w in words}, key=lambda n: boxes[n].ymin)
+            for k, n in enumerate(rows):
+                word = last_word([w for w in words if w.line == n])
+                if word:
+                    (ends if k == len(rows) - 1 else goes_on)[ann.label][word] += 1
+    out = {}
+    for label in labels:
+        closing = [
+            w for w, n in ends[label].items() if n >= CLOSING_RATIO * (goes_on[label][w] + 1)
+        ]
+        if closing:
+            out[label] = sorted(closing)
+    return out
+
+
+def last_word(words: Sequence[OcrToken]) -> str:
+    """The last word (upper case) of one line's ``words`` read left to right; "" where they
+    hold none."""
+    found = WORD.findall(" ".join(w.text for w in sorted(words, key=lambda w: w.box.xmin)))
+    return found[-1].upper() if found else ""
 
 
 def foreign(line: str, vocabulary: Collection[str]) -> bool:
