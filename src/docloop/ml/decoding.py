@@ -64,8 +64,9 @@ class DecodeConfig:
     line_max_width: int = 1920
     # A field of a label whose training fields spanned two rows or more takes the untagged row
     # right above or below it where that row completes a value of a shape the label's values
-    # take (``decode._with_row``): the network can miss one row of a two-row plate
-    # ("MH.2O.EU" over a sure "9991"). Models trained before read the tagged rows alone.
+    # take (``decode._Page._completing_row``): the network can miss one row of a two-row plate
+    # (a top row read with dots, over a bottom row it is sure of). Models trained before read the
+    # tagged rows alone.
     adjacent_rows: bool = True
 
     def to_dict(self) -> dict[str, Any]:
