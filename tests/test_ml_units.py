@@ -705,15 +705,26 @@ def _printed(*lines: str) -> list[OcrToken]:
     return words
 
 
+def _ocr_lines(rows: list[str]) -> list[OcrToken]:
+    """One OCR line per text, 12 px apart."""
+    return [OcrToken(t, Box(0, 12 * r, 100, 12 * r + 10), 1, r) for r, t in enumerate(rows)]
+
+
+def _fields_read(rows: list[str], label: str, layout: FieldLayout) -> list[str]:
+    """The texts of the fields of ``label`` read off the lines ``rows``, every word tagged."""
+    words = split_words(_ocr_lines(rows))
+    probs = np.array([[0.01, 0.99]] * len(words))
+    kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
+    return [f.text for f in group_fields(words, probs, [label], layout=layout, **kwargs)]
+
+
 def _seller_pages(n: int, branch: str | None = None) -> list[LabelledPage]:
     """Pages whose seller's name takes two lines and ends "SDN BHD", a street under it; with
     ``branch``, a line under the name that the annotation holds too."""
     pages = []
     for k in range(n):
         rows = [f"KEDAI NO{k}", "TRADING SDN BHD", *([branch] if branch else []), "JALAN BESAR"]
-        words = split_words(
-            [OcrToken(t, Box(0, 12 * r, 100, 12 * r + 10), 1, r) for r, t in enumerate(rows)]
-        )
+        words = split_words(_ocr_lines(rows))
         text = " ".join(rows[:-1])
         box = Box(0, 0, 100, 12 * (len(rows) - 1) - 2)
         pages.append(LabelledPage(words, 200, 60, [Annotation("company", box, text)]))
@@ -727,18 +738,10 @@ def test_a_field_read_past_a_word_that_closes_the_labels_values_is_cut_after_it(
     before closing words were learned reads the field whole."""
     layout = FieldLayout.fit(_seller_pages(12), ["company"])
     assert layout.closing == {"company": ["BHD"]}
-    lines = [
-        OcrToken("SCOOP SDN BHD", Box(0, 0, 100, 10), 1, 0),
-        OcrToken("KEDAI DESA", Box(0, 12, 100, 22), 1, 1),
-    ]
-    words = split_words(lines)
-    probs = np.array([[0.01, 0.99]] * len(words))
-    kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
-    fields = group_fields(words, probs, ["company"], layout=layout, **kwargs)
-    assert [f.text for f in fields] == ["SCOOP SDN BHD"]
+    rows = ["SCOOP SDN BHD", "KEDAI DESA"]
+    assert _fields_read(rows, "company", layout) == ["SCOOP SDN BHD"]
     before = FieldLayout(**{**layout.to_dict(), "closing": {}})
-    whole = group_fields(words, probs, ["company"], layout=before, **kwargs)
-    assert [f.text for f in whole] == ["SCOOP SDN BHD KEDAI DESA"]
+    assert _fields_read(rows, "company", before) == ["SCOOP SDN BHD KEDAI DESA"]
     goes_on = _seller_pages(12) + _seller_pages(2, branch="(JALAN KLANG)")
     assert FieldLayout.fit(goes_on, ["company"]).closing == {}
 
@@ -923,18 +926,9 @@ def test_an_edge_line_without_any_word_of_the_labels_texts_is_dropped_where_word
         pages.append(LabelledPage(split_words(words), 200, 60, [address]))
     layout = FieldLayout.fit(pages, ["address"])
     assert "SELANGOR" in layout.vocabulary["address"]
-    lines = [
-        OcrToken("FASARAYA BORONG SUPER", Box(0, 0, 100, 10), 1, 0),
-        OcrToken("NO. 1, JALAN EURO", Box(0, 12, 100, 22), 1, 1),
-        OcrToken("43200CherasSelangor", Box(0, 24, 100, 34), 1, 2),
-    ]
-    words = split_words(lines)
-    probs = np.array([[0.01, 0.99]] * len(words))
-    kwargs = {"width": 200, "height": 40, "refiner": BoxRefiner(), "shapes": TextShapeModel()}
-    fields = group_fields(words, probs, ["address"], layout=layout, **kwargs)
-    assert [f.text for f in fields] == ["NO. 1, JALAN EURO 43200CherasSelangor"]
-    plain = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
-    assert plain[0].text.startswith("FASARAYA")
+    rows = ["FASARAYA BORONG SUPER", "NO. 1, JALAN EURO", "43200CherasSelangor"]
+    assert _fields_read(rows, "address", layout) == ["NO. 1, JALAN EURO 43200CherasSelangor"]
+    assert _fields_read(rows, "address", FieldLayout())[0].startswith("FASARAYA")
 
 
 def test_each_block_reads_its_own_heads_of_the_pair_bias() -> None:
