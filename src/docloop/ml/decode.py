@@ -15,6 +15,7 @@ from docloop.ml.labels import comparable
 from docloop.ml.layout import FieldLayout
 from docloop.ml.lexicon import foreign, last_word
 from docloop.ml.reread import Rereader
+from docloop.ml.rounding import prefer_usual_ending
 from docloop.ml.textshape import TextShapeModel
 from docloop.ml.tokens import join_text, rows_of
 
@@ -78,7 +79,9 @@ def score_fields(
 ) -> list[FieldPrediction]:
     """The candidates as fields, each label's best first: calibrated scores where the
     calibration knows the label, raw ones elsewhere, times the rank prior (except, with
-    ``tagged_instances``, for a later instance of words the network tagged with the label)."""
+    ``tagged_instances``, for a later instance of words the network tagged with the label).
+    Where the best one's amount is a rounding twin of another's, the label's learned endings
+    choose between them (``rounding.prefer_usual_ending``)."""
     out: list[FieldPrediction] = []
     by_label: dict[str, list[Candidate]] = {}
     for c in found:
@@ -94,6 +97,7 @@ def score_fields(
             for c in mine
         ]
         scored.sort(key=lambda pair: -pair[0].score)
+        scored = prefer_usual_ending(scored, layout.endings.get(label))
         out.extend(
             p
             if rank and tagged and tagged_instances

@@ -18,6 +18,7 @@ from docloop.domain import Box, OcrToken
 from docloop.ml.data import LabelledPage
 from docloop.ml.labels import comparable, words_by_field
 from docloop.ml.lexicon import closing_words, line_vocabularies
+from docloop.ml.rounding import amount_endings
 from docloop.ml.tokens import rows_of
 
 # A label is read as one-line when at most this share of its training fields span more lines.
@@ -49,7 +50,9 @@ class FieldLayout:
     ``vocabulary[label]``: the words of labels whose lines are told apart by them
     (``lexicon.line_vocabularies``);
     ``most_rows[label]``: the most rows of words (``tokens.rows_of``) a training field spanned;
-    ``closing[label]``: the words that close its values (``lexicon.closing_words``)."""
+    ``closing[label]``: the words that close its values (``lexicon.closing_words``);
+    ``endings[label]``: how many of its values end with each digit, where they are amounts
+    (``rounding.amount_endings``)."""
 
     instances: dict[str, list[int]] = field(default_factory=dict)
     single_line: list[str] = field(default_factory=list)
@@ -60,6 +63,7 @@ class FieldLayout:
     vocabulary: dict[str, list[str]] = field(default_factory=dict)
     most_rows: dict[str, int] = field(default_factory=dict)  # empty in models trained before
     closing: dict[str, list[str]] = field(default_factory=dict)  # empty in models trained before
+    endings: dict[str, dict[str, int]] = field(default_factory=dict)  # empty in models before
 
     @classmethod
     def fit(cls, pages: Sequence[LabelledPage], labels: Sequence[str]) -> FieldLayout:
@@ -91,6 +95,8 @@ class FieldLayout:
             ]
             if len(texts) >= MIN_FIELDS:
                 layout.longest[label] = max(len(t) for t in texts)
+            if endings := amount_endings(texts):
+                layout.endings[label] = endings
             counts = [sum(a.label == label for a in p.annotations) for p in pages]
             top = max(counts, default=0)
             layout.instances[label] = [sum(c >= k for c in counts) for k in range(1, top + 1)]
@@ -142,6 +148,7 @@ class FieldLayout:
             "vocabulary": self.vocabulary,
             "most_rows": self.most_rows,
             "closing": self.closing,
+            "endings": self.endings,
         }
 
 
