@@ -1,10 +1,10 @@
 """One sum printed twice, as added up and as rounded: which of the two a label's values are.
 
 A receipt states its total both as the items add up (112.46) and rounded to what can be paid in
-coins (112.45); an invoice may state an amount before and after rounding to whole units. The
-network sees both lines and can be nearly as sure of either. Which one the user annotates shows
-in the last digits of the label's values: where most of them end in a few digits, the candidate
-ending in one of those is the label's reading of the sum, and its twin is not.
+coins (112.45). The network sees both lines and can be nearly as sure of either. Which one the
+user annotates shows in the last digits of the label's values: where most of them end in a few
+digits, the candidate ending in one of those is the label's reading of the sum, and its twin is
+not.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from docloop.ml.features import amount_value
 AMOUNT_SHARE = 0.9
 MIN_AMOUNTS = 10
 # Two amounts closer than ten of their last place (0.10 for cents) are one sum, one of them
-# rounded: rounding moves an amount by less than that, and two different sums on one page are
-# rarely that close.
+# rounded: rounding to a twentieth or a tenth moves an amount by at most half that. Two
+# different sums on one page are rarely that close; the cash paid can be, and where it ends
+# like the label's values it is taken for the rounded total (a risk the folds measure).
 TWIN_SPAN = 0.1
 # A twin takes the reading where the label's values end with its last digit at least this many
 # times as often as with the reading's (both counts taken one higher, so a digit never seen
