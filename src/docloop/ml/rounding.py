@@ -25,8 +25,8 @@ MIN_AMOUNTS = 10
 # like the label's values it is taken for the rounded total (a risk the folds measure).
 TWIN_SPAN = 0.1
 # A twin takes the reading where the label's values end with its last digit at least this many
-# times as often as with the reading's (both counts taken one higher, so a digit never seen
-# at the end of a value needs this many values ending like the twin).
+# times as often as with the reading's, both counts taken one higher (against a digit no value
+# ended with, four values ending like the twin are enough).
 ENDING_RATIO = 5
 
 
