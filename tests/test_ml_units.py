@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -1036,6 +1038,44 @@ def test_a_row_the_network_missed_joins_a_field_where_it_completes_one_of_the_la
     assert group_fields(words, probs, ["plate"], layout=one_row, **kwargs)[0].text == "9991"
     stored = {k: v for k, v in DecodeConfig().to_dict().items() if k != "adjacent_rows"}
     assert not DecodeConfig.from_dict(stored).adjacent_rows
+
+
+def _plates_of_a_few_formats() -> TextShapeModel:
+    """``_plates``' values with three of another common format (one digit, three letters)
+    and one plate of a format seen once (one digit, two letters, four digits)."""
+    common = [f"MH{i:02d}AB{1000 + i}" for i in range(20)] + [
+        f"KA{i:02d}M{100 + i}" for i in range(5)
+    ]
+    others = [f"DL{i}CAF{2000 + i}" for i in range(3)]
+    rare = ["KA031351", "TN0600000", "NISSAN000", "GJ7BB7666"]
+    return TextShapeModel.fit(("plate", t) for t in common + others + rare)
+
+
+def test_a_missed_row_completes_a_plate_of_a_rare_format_its_classes_make_likely() -> None:
+    """The network tagged the bottom row of a two-row plate alone, and with its top row the
+    plate takes a format one training value took: too rare to count, but made of the steps
+    the label's values take (letters, then digits), where "1111" alone starts as no value
+    starts. It joins; the dealer's name under it and a brand name over a row of digits
+    ("HONDA5836", as unlikely per step as no format) do not. A model trained before reads
+    the tagged row alone."""
+    shapes = _plates_of_a_few_formats()
+    words = [
+        OcrToken("GJ1KF", Box(110, 100, 190, 130), 1, 0),
+        OcrToken("1111", Box(100, 135, 200, 165), 1, 1),
+        OcrToken("ANGEL", Box(120, 168, 180, 188), 1, 2),
+    ]
+    probs = np.array([[0.98, 0.02], [0.01, 0.99], [0.99, 0.01]])
+    layout = FieldLayout({"plate": [50]}, max_gap={"plate": [0.8, 0.25]}, most_rows={"plate": 2})
+    kwargs = {"width": 400, "height": 400, "refiner": BoxRefiner(), "layout": layout}
+    found = group_fields(words, probs, ["plate"], shapes=shapes, **kwargs)
+    assert [f.text for f in found] == ["GJ1KF1111", "ANGEL"]
+    assert round(found[0].box.ymin) == 100 and round(found[0].box.ymax) == 165
+    brand = [replace(words[0], text="HONDA"), replace(words[1], text="5836")]
+    assert group_fields(brand, probs[:2], ["plate"], shapes=shapes, **kwargs)[0].text == "5836"
+    before = TextShapeModel.from_dict(
+        {k: v for k, v in shapes.to_dict().items() if k != "rows_by_chain"}
+    )
+    assert group_fields(words, probs, ["plate"], shapes=before, **kwargs)[0].text == "1111"
 
 
 def test_a_layout_learns_the_most_rows_its_fields_span() -> None:

@@ -22,6 +22,7 @@ from typing import Any
 
 from docloop.ml.known_values import KnownValues
 from docloop.ml.labels import comparable
+from docloop.ml.shape_chain import ShapeChain
 
 # Characters an OCR engine confuses; used in both directions.
 LOOKALIKES = {
@@ -82,6 +83,11 @@ class TextShapeModel:
     # form of a frequent one cut off whole, where glue fits on both sides (``_glue_fits``);
     # models trained before cut as they did.
     glue_edges: bool = False
+    # Whether a row beside a field may complete it to a shape the label's values took too
+    # rarely to count, where the chain of its character classes is likelier with the row
+    # than without (``ShapeChain``); models trained before took a row only to a shape seen
+    # ``MIN_SHAPE_COUNT`` times.
+    rows_by_chain: bool = False
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -95,6 +101,7 @@ class TextShapeModel:
             mends_marks=True,
             own_letters=True,
             glue_edges=True,
+            rows_by_chain=True,
         )
         for label, items in texts.items():
             model.counts[label] = len(items)
@@ -263,11 +270,18 @@ class TextShapeModel:
         often than the field's own corrected ``text``); else None. Only for labels whose values
         take a few frequent shapes and that read no known values (``correct_in_line`` says
         why): with the row the network left out of a two-row plate, the row it tagged makes
-        one of the label's formats; with a dealer's line under a plate it does not."""
+        one of the label's formats; with a dealer's line under a plate it does not. A shape
+        seen too rarely to count completes it where the chain of its character classes is
+        likelier than the field's own (``ShapeChain.likelier``): a plate of a format few
+        values took, whose bottom row alone starts as none of the label's values start."""
         if not self._widened(label):
             return None
         fixed = self.correct(label, wider)
-        return fixed if self._more_usual(label, fixed, text) else None
+        if self._more_usual(label, fixed, text):
+            return fixed
+        squashed = shape(_squash(fixed)), shape(_squash(text))
+        chain = ShapeChain.fit(self.shapes[label], MIN_SHAPE_COUNT) if self.rows_by_chain else None
+        return fixed if chain is not None and chain.likelier(*squashed) else None
 
     def _widened(self, label: str) -> bool:
         """Whether a field of ``label`` may be read with words beside its own."""
@@ -450,6 +464,7 @@ class TextShapeModel:
             "glued": self.glued,
             "own_letters": self.own_letters,
             "glue_edges": self.glue_edges,
+            "rows_by_chain": self.rows_by_chain,
         }
 
     @classmethod
