@@ -277,15 +277,23 @@ class TextShapeModel:
         if not self._widened(label):
             return None
         fixed = self.correct(label, wider)
-        if self._more_usual(label, fixed, text):
+        if self._more_usual(label, fixed, text) or self._likelier_rare(label, fixed, text):
             return fixed
-        squashed = shape(_squash(fixed)), shape(_squash(text))
-        chain = ShapeChain.fit(self.shapes[label], MIN_SHAPE_COUNT) if self.rows_by_chain else None
-        return fixed if chain is not None and chain.likelier(*squashed) else None
+        return None
 
     def _widened(self, label: str) -> bool:
         """Whether a field of ``label`` may be read with words beside its own."""
         return bool(self._frequent_shapes(label)) and label not in self.known.values
+
+    def _likelier_rare(self, label: str, wider: str, text: str) -> bool:
+        """Whether ``wider`` takes a shape the label's values took too rarely to count
+        (``MIN_SHAPE_COUNT``) that the chain of their character classes finds likelier than
+        ``text``'s (``ShapeChain.likelier``); never for models trained before
+        ``rows_by_chain``."""
+        shapes, own = self.shapes[label], shape(_squash(wider))
+        if not self.rows_by_chain or shapes.get(own, 0) >= MIN_SHAPE_COUNT:
+            return False
+        return ShapeChain.fit(shapes, MIN_SHAPE_COUNT).likelier(own, shape(_squash(text)))
 
     def _more_usual(self, label: str, wider: str, text: str) -> bool:
         """Whether ``wider`` takes a shape of the label's values seen ``MIN_SHAPE_COUNT``
