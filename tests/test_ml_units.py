@@ -1078,6 +1078,19 @@ def test_a_missed_row_completes_a_plate_of_a_rare_format_its_classes_make_likely
     assert group_fields(words, probs, ["plate"], shapes=before, **kwargs)[0].text == "1111"
 
 
+def test_a_shape_chain_passes_nothing_where_no_format_is_counted() -> None:
+    """The chain's floor is its least likely counted format's; with none counted, no shape is
+    likely enough, however likely its steps."""
+    from docloop.ml.shape_chain import ShapeChain
+
+    shapes = {"AA99AA9999": 20, "AA99A9999": 5, "AA9AAA9999": 3, "AA9AA9999": 1, "AAAAAAA": 1}
+    chain = ShapeChain.fit(shapes, 3)
+    assert chain.floor == pytest.approx(chain.mean_log_prob("AA9AAA9999"))
+    assert chain.likelier("AA9AA9999", "9999")
+    assert not chain.likelier("9999", "AA9AA9999")
+    assert not ShapeChain.fit(shapes, 21).likelier("AA9AA9999", "9999")
+
+
 def test_a_layout_learns_the_most_rows_its_fields_span() -> None:
     words = _stacked_plates()
     one_row = LabelledPage(words[:2], 1001, 563, [Annotation("plate", Box(150, 20, 970, 185))])
