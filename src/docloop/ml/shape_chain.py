@@ -56,6 +56,7 @@ class ShapeChain:
         return total
 
     def mean_log_prob(self, text: str) -> float:
+        """The log-probability per step (each class and the end): comparable across lengths."""
         return self.log_prob(text) / (len(text) + 1)
 
     def likelier(self, wider: str, text: str) -> bool:
