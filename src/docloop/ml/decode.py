@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -206,8 +206,9 @@ class _Page:
         parts = []
         for cluster in _clusters([tokens[i] for i in chosen], label, layout, slack):
             tagged = _trim_edge_lines(
-                [chosen[j] for j in cluster], tokens, lines, line_means, config
-            )
+                [chosen[j] for j in cluster], tokens, lines, line_means, config,
+                lambda kept, whole: self._completes(label, kept, whole),
+            )  # fmt: skip
             tagged = _trim_foreign_lines(tagged, tokens, lines, layout.vocabulary.get(label))
             tagged = _trim_after_closing(tagged, tokens, lines, layout.closing.get(label))
             tagged = _trim_to_length(tagged, tokens, lines, line_means, layout.longest.get(label))
@@ -238,6 +239,28 @@ class _Page:
             evidence = (logit(prediction.score), self.refiner.atypical(sample))
             made.append((Candidate(prediction, evidence), idx + row))
         return made
+
+    def _completes(self, label: str, kept: list[int], whole: list[int]) -> bool:
+        """Whether the words ``whole`` read as a value of a shape the label's values take where
+        the words ``kept`` alone do not (``TextShapeModel.completed``). For a label whose
+        fields take their whole lines, each is read with the untagged words of its lines, as
+        the field will be (``_enclosed``): a plate's "37" the network doubted between a
+        tagged "TN" and "CF"."""
+        text = self.shapes.correct(label, self._read(label, self._as_read(label, kept)))
+        wider = self._read(label, self._as_read(label, whole))
+        return self.shapes.completed(label, text, wider) is not None
+
+    def _as_read(self, label: str, idx: list[int]) -> list[OcrToken]:
+        """The words ``idx``, with the untagged words of their lines where the label's fields
+        take whole lines."""
+        if label not in self.layout.whole_line:
+            return [self.tokens[i] for i in idx]
+        lines, chosen = {self.tokens[i].line for i in idx}, set(idx)
+        return [
+            t
+            for i, t in enumerate(self.tokens)
+            if i in chosen or (t.line in lines and self.winners[i] == 0)
+        ]
 
     def _read(self, label: str, words: Sequence[OcrToken]) -> str:
         """The words' text, read again for the label where its model learned how."""
@@ -340,18 +363,29 @@ def _trim_edge_lines(
     lines: Mapping[int, Box],
     line_means: dict[int, float],
     config: DecodeConfig,
+    completes: Callable[[list[int], list[int]], bool],
 ) -> list[int]:
-    """Drop the top or bottom line of a field spanning three or more when the network thinks
+    """Drop the top or bottom line of a field spanning two or more when the network thinks
     that line, all its words taken together, less likely than not part of it: a branch line
-    ("Damansara Utama Outlet") above an address. Lines in between stay, and so do the last
-    two: one row of a two-row plate can be that doubtful, and cutting it costs the whole
-    field."""
+    ("Damansara Utama Outlet") above an address, a trade name printed over a company's
+    registered name. Lines in between stay. Of the last two, the doubted one stays where the
+    field read with it ``completes`` a value of a shape the label's values take and read
+    without it does not: one row of a two-row plate can be that doubtful, and cutting it costs
+    the whole field. Models trained before ``doubted_rows_by_shape`` keep the last two lines
+    whatever they read."""
     order = _lines_top_down(idx, tokens, lines)
-    while len(order) > config.min_lines_kept:
+    while len(order) > 1:
         top, bottom = line_means[order[0]], line_means[order[-1]]
         if min(top, bottom) >= config.edge_line_min_prob:
             break
-        order.pop(0 if top <= bottom else -1)
+        weaker = 0 if top <= bottom else -1
+        if len(order) <= config.min_lines_kept:
+            rest = order[1:] if weaker == 0 else order[:-1]
+            if not config.doubted_rows_by_shape or completes(
+                _on_lines(idx, tokens, rest), _on_lines(idx, tokens, order)
+            ):
+                break
+        order.pop(weaker)
     return _on_lines(idx, tokens, order)
 
 

@@ -40,6 +40,11 @@ class DecodeConfig:
     # last two stay, since one row of a two-row field can be that doubtful.
     edge_line_min_prob: float = 0.5
     min_lines_kept: int = 2
+    # Of the last two, the doubted line still goes unless the field read with it takes a shape
+    # the label's values take and read without it does not (``decode._trim_edge_lines``): the
+    # doubted row of a two-row plate completes the plate's format, and a trade name printed
+    # over a company's registered name completes nothing. Models trained before keep both.
+    doubted_rows_by_shape: bool = True
     # Where pages held a second instance of a label less often than ``rare_second``, tagged
     # words up to ``rare_second_slack`` times the label's widest gap apart make one field: a
     # split field is then likelier than a second instance.
@@ -102,6 +107,7 @@ FORMAT_2 = DecodeConfig(
     tilted_lines=False,
     line_max_width=320,
     adjacent_rows=False,
+    doubted_rows_by_shape=False,
 )
 
 # Settings added after bundles started storing theirs, with the value such a bundle was decoded
@@ -111,4 +117,5 @@ ADDED_LATER: dict[str, Any] = {
     "tilted_lines": False,
     "line_max_width": 320,
     "adjacent_rows": False,
+    "doubted_rows_by_shape": False,
 }
