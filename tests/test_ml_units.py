@@ -468,8 +468,53 @@ def test_a_field_drops_an_edge_line_the_network_thinks_less_likely_than_not_part
     fields = group_fields(words, probs, ["address"], layout=FieldLayout(), **kwargs)
     # The branch line's doubted "Outlet" is a candidate of its own, below the address.
     assert [(f.text, f.score) for f in fields] == [("No.41G, Jln 47400", 1.0), ("Outlet", 0.25)]
+    # Of a field's last two lines, the doubted one goes too where the label's values take no
+    # shape it would complete; a model trained before keeps both.
     two = group_fields(words[:5], probs[:5], ["address"], layout=FieldLayout(), **kwargs)
-    assert [f.text for f in two] == ["Damansara No.41G, Jln", "Outlet"]
+    assert [f.text for f in two] == ["No.41G, Jln", "Outlet"]
+    kept = group_fields(
+        words[:5], probs[:5], ["address"], layout=FieldLayout(), config=FORMAT_2, **kwargs
+    )
+    assert [f.text for f in kept] == ["Damansara No.41G, Jln", "Outlet"]
+    stored = {k: v for k, v in DecodeConfig().to_dict().items() if k != "doubted_rows_by_shape"}
+    assert not DecodeConfig.from_dict(stored).doubted_rows_by_shape
+
+
+def test_a_doubted_row_of_a_two_row_field_stays_where_it_completes_one_of_the_labels_formats() -> (
+    None
+):
+    """The network doubts a two-row plate's top row (its mean belief 0.35, its "20" barely
+    seen): read with it, the plate takes the label's common format, so the row stays, and the
+    doubted "20" on it is read too, as plates take their whole lines. A dealer's name it
+    half believes under a plate completes no format and goes."""
+    words = [
+        OcrToken("MH", Box(100, 100, 128, 130), 1, 0),
+        OcrToken("20", Box(134, 100, 162, 130), 1, 0),
+        OcrToken("EU", Box(168, 100, 196, 130), 1, 0),
+        OcrToken("9991", Box(110, 135, 190, 165), 1, 1),
+    ]
+    probs = np.array([[0.4, 0.6], [0.99, 0.01], [0.55, 0.45], [0.01, 0.99]])
+    gaps = {"max_gap": {"plate": [0.8, 0.25]}, "most_rows": {"plate": 2}}
+    layout = FieldLayout({"plate": [50]}, whole_line=["plate"], **gaps)
+    kwargs = {"width": 400, "height": 400, "refiner": BoxRefiner(), "shapes": _plates()}
+    found = group_fields(words, probs, ["plate"], layout=layout, **kwargs)
+    assert found[0].text == "MH20EU9991"
+    # Read without the doubted "20", the row would complete no format, and would go.
+    apart = group_fields(
+        words, probs, ["plate"], layout=FieldLayout({"plate": [50]}, **gaps), **kwargs
+    )
+    assert apart[0].text == "9991"
+
+    plate = [
+        OcrToken("MH20EU9991", Box(100, 100, 200, 130), 1, 0),
+        OcrToken("ANGEL", Box(120, 135, 180, 155), 1, 1),
+    ]
+    beliefs = np.array([[0.01, 0.99], [0.7, 0.3]])
+    alone = group_fields(plate, beliefs, ["plate"], layout=layout, **kwargs)[0]
+    assert (alone.text, round(alone.box.ymax)) == ("MH20EU9991", 130)
+    # A model trained before boxes the name with the plate (its text shape cuts it out).
+    before = group_fields(plate, beliefs, ["plate"], layout=layout, config=FORMAT_2, **kwargs)[0]
+    assert (before.text, round(before.box.ymax)) == ("MH20EU9991", 155)
 
 
 def test_left_word_is_the_word_just_before_a_fields_first_on_its_line() -> None:
