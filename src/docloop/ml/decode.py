@@ -368,11 +368,11 @@ def _trim_edge_lines(
     """Drop the top or bottom line of a field spanning two or more when the network thinks
     that line, all its words taken together, less likely than not part of it: a branch line
     ("Damansara Utama Outlet") above an address, a trade name printed over a company's
-    registered name. Lines in between stay. Of the last two, the doubted one stays where the
-    field read with it ``completes`` a value of a shape the label's values take and read
-    without it does not: one row of a two-row plate can be that doubtful, and cutting it costs
-    the whole field. Models trained before ``doubted_rows_by_shape`` keep the last two lines
-    whatever they read."""
+    registered name. Lines in between stay. Of the last ``min_lines_kept`` (two), the doubted
+    one stays where the field read with it ``completes`` a value of a shape the label's values
+    take and read without it does not: one row of a two-row plate can be that doubtful, and
+    cutting it costs the whole field. Models trained before ``doubted_rows_by_shape`` keep
+    those lines whatever they read."""
     order = _lines_top_down(idx, tokens, lines)
     while len(order) > 1:
         top, bottom = line_means[order[0]], line_means[order[-1]]

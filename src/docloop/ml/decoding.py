@@ -36,14 +36,15 @@ class DecodeConfig:
     # Share of an untagged word's area inside a field's extent that makes it part of the field.
     enclosed: float = 0.8
     # A field's top or bottom line is dropped when the network's mean belief in it is below
-    # this ("less likely than not"), while more than ``min_lines_kept`` lines remain: the
-    # last two stay, since one row of a two-row field can be that doubtful.
+    # this ("less likely than not"), while more than ``min_lines_kept`` lines remain: one row
+    # of a two-row field can be that doubtful.
     edge_line_min_prob: float = 0.5
     min_lines_kept: int = 2
-    # Of the last two, the doubted line still goes unless the field read with it takes a shape
+    # Down to one line, a doubted line still goes unless the field read with it takes a shape
     # the label's values take and read without it does not (``decode._trim_edge_lines``): the
     # doubted row of a two-row plate completes the plate's format, and a trade name printed
-    # over a company's registered name completes nothing. Models trained before keep both.
+    # over a company's registered name completes nothing. Models trained before keep the last
+    # ``min_lines_kept`` lines.
     doubted_rows_by_shape: bool = True
     # Where pages held a second instance of a label less often than ``rare_second``, tagged
     # words up to ``rare_second_slack`` times the label's widest gap apart make one field: a
