@@ -44,6 +44,9 @@ SHAPED_SHARE = 0.5
 # Times a shape must be seen glued to a label's values to be one its readings glue to them: a
 # pair, so one odd reading does not license cutting others the same way.
 MIN_GLUED = 2
+# Training fields whose readings hold a mark their label's annotations never write, for the
+# mark to be the engine's noise on that label: a pair, for the same reason.
+MIN_NOISE = 2
 
 
 _RUN = re.compile(r"A+|9+|[^A9]")  # a shape's runs of letters, of digits, and its other marks
@@ -88,6 +91,11 @@ class TextShapeModel:
     # than without (``ShapeChain``); models trained before took a row only to a shape seen
     # ``MIN_SHAPE_COUNT`` times.
     rows_by_chain: bool = False
+    # Per label of free-form values, the marks its annotations never write that the engine
+    # read in its training fields at least ``MIN_NOISE`` times (``learn_noise``): only those
+    # are dropped from its readings. A label absent (one with formats, or any label of a model
+    # trained before) drops every mark it never writes.
+    noise: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, examples: Iterable[tuple[str, str]]) -> TextShapeModel:
@@ -169,6 +177,33 @@ class TextShapeModel:
             for label in self.counts
         }
 
+    def learn_noise(self, fields: Iterable[tuple[str, str]]) -> None:
+        """Learn which marks the engine reads as noise on each label of free-form values (no
+        format, ``_frequent_shapes``), from (label, reading of the annotated words) of its
+        training fields.
+
+        A mark a name's training values never write is not noise for that alone: a few
+        sellers write a hyphen or a colon, and a label can see none of them in training
+        ("IN-SPARKLE TRADING" was returned "INSPARKLE TRADING" where no training company had
+        a hyphen). What the engine reads in field after field where no annotation writes it
+        is. A label with formats (plates, dates, amounts) still drops every mark it never
+        writes: its formats say which marks go where, and a misread one is put back
+        (``_to_shape``), as "RM5:00" reads "RM5.00"."""
+        seen: dict[str, Counter[str]] = {
+            label: Counter()
+            for label in self.alphabet
+            if self.counts[label] >= MIN_EXAMPLES and not self._frequent_shapes(label)
+        }
+        for label, reading in fields:
+            if label in seen:
+                seen[label].update(
+                    {c for c in reading if _is_mark(c) and c not in self.alphabet[label]}
+                )
+        self.noise = {
+            label: sorted(c for c, n in counts.items() if n >= MIN_NOISE)
+            for label, counts in seen.items()
+        }
+
     def choose_swaps(self, held_out: dict[str, list[tuple[str, str]]]) -> None:
         """Keep the look-alike swaps for a label only where they read more of its held-out
         fields right, from (reading, annotated text) pairs of fields the reading did not learn
@@ -236,11 +271,15 @@ class TextShapeModel:
         return text
 
     def _kept(self, label: str, text: str) -> str:
-        """``text`` without the marks the label never writes (and its spaces, where it has
-        none). Punctuation the label never uses is noise (a dash or dot read on a plate's
-        frame); letters and digits are kept, since too few examples show every one of them."""
-        alphabet = set(self.alphabet[label]) | {" "}
-        text = "".join(c for c in text if c.isalnum() or c in alphabet)
+        """``text`` without the marks the engine reads as noise on the label (``learn_noise``;
+        on a label with formats, every mark it never writes), and without its spaces where it
+        has none. Letters and digits are kept, since too few examples show every one of them."""
+        if label in self.noise:
+            noise = set(self.noise[label])
+            text = "".join(c for c in text if c not in noise)
+        else:
+            alphabet = set(self.alphabet[label]) | {" "}
+            text = "".join(c for c in text if c.isalnum() or c in alphabet)
         return _squash(text) if self.no_spaces[label] else text
 
     def correct_in_line(self, label: str, text: str, line: str) -> str:
@@ -473,6 +512,7 @@ class TextShapeModel:
             "own_letters": self.own_letters,
             "glue_edges": self.glue_edges,
             "rows_by_chain": self.rows_by_chain,
+            "noise": self.noise,
         }
 
     @classmethod

@@ -293,6 +293,7 @@ def fit_decoders(pages: Sequence[LabelledPage], labels: Sequence[str]) -> Decode
         for p, ann, words, read in fields
     )
     shapes.learn_glued((ann.label, read, ann.text or "") for _, ann, _, read in fields)
+    shapes.learn_noise((ann.label, read) for _, ann, _, read in fields)
     reader = Rereader.fit(
         [(ann.label, ann.text or "", words_lattice(words)) for _, ann, words, _ in fields]
     )
