@@ -91,6 +91,9 @@ class TextShapeModel:
     # than without (``ShapeChain``); models trained before took a row only to a shape seen
     # ``MIN_SHAPE_COUNT`` times.
     rows_by_chain: bool = False
+    # Whether what a cut leaves fits where it ends with a glued head or starts with a glued
+    # tail, not only where it is one (``_glue_fits``); models trained before took exact glue.
+    glue_ends: bool = False
     # Per label of free-form values, the marks its annotations never write that the engine
     # read in its training fields at least ``MIN_NOISE`` times (``learn_noise``): only those
     # are dropped from its readings. A label absent (one with formats, or any label of a model
@@ -110,6 +113,7 @@ class TextShapeModel:
             own_letters=True,
             glue_edges=True,
             rows_by_chain=True,
+            glue_ends=True,
         )
         for label, items in texts.items():
             model.counts[label] = len(items)
@@ -471,7 +475,11 @@ class TextShapeModel:
         head, tail = _outline(_squash(text[:start])), _outline(_squash(text[end:]))
         if head and _splits_run(text, start) and not any(head.endswith(g) for g in heads):
             return None
-        return (not head or head in heads) + (not tail or tail in tails)
+        if not self.glue_ends:
+            return (not head or head in heads) + (not tail or tail in tails)
+        return (not head or _glued(head, heads, str.endswith)) + (
+            not tail or _glued(tail, tails, str.startswith)
+        )
 
     def _reshape(self, label: str, text: str) -> str:
         """``text`` moved to the closest frequent shape the label's values take, at most
@@ -512,6 +520,7 @@ class TextShapeModel:
             "own_letters": self.own_letters,
             "glue_edges": self.glue_edges,
             "rows_by_chain": self.rows_by_chain,
+            "glue_ends": self.glue_ends,
             "noise": self.noise,
         }
 
@@ -559,6 +568,14 @@ def _outline(text: str) -> str:
     is "9:9:9" whether the engine read "13:34:14" or "5:57:07", and "9" where the label's
     alphabet drops the colons."""
     return re.sub(r"(A)A+|(9)9+", r"\1\2", shape(text.upper()))
+
+
+def _glued(left: str, glued: Iterable[str], at_edge: Callable[[str, str], bool]) -> bool:
+    """Whether ``left``, what a cut leaves beside a value, is a glued shape or has one holding
+    a mark at the value's side (``at_edge``: a tail starts with it, a head ends with it): a
+    time glued after a date and then "PM" ("9:9:9A") is glue, while a lone run ("9") also
+    starts what a cut into a year leaves ("9A:" of "2018TIME:"), so that one must be whole."""
+    return any(left == g or (any(_is_mark(c) for c in g) and at_edge(left, g)) for g in glued)
 
 
 def _shorter_form(part: str, frequent: Iterable[str]) -> bool:

@@ -27,7 +27,7 @@ from docloop.services.tracking import cpu_seconds
 T = TypeVar("T")
 
 # Part of every key: a release that changes what a step computes must not reuse old outputs.
-PIPELINE_VERSION = f"{__version__}/27"  # 2: pages carry their content key; 3: transcribed
+PIPELINE_VERSION = f"{__version__}/28"  # 2: pages carry their content key; 3: transcribed
 # pages; 4: words carry their lattices and bundles their rereader; 5: amount features;
 # 6: prefixes and detached words in text correction; 7: re-reading scores letters its texts
 # never hold (in any case; narrowed in 8); 8: known values keep how often a value is new;
@@ -45,7 +45,8 @@ PIPELINE_VERSION = f"{__version__}/27"  # 2: pages carry their content key; 3: t
 # rounding twin is chosen by the label's learned endings; 25: a missed row completes a field
 # of a rare format its character classes make likely; 26: a doubted line of a two-line field
 # goes unless it completes a value of one of the label's shapes; 27: a free-form label drops
-# only the marks the engine read as noise on it
+# only the marks the engine read as noise on it; 28: a cut's glue fits where it starts or ends
+# with a glued shape holding a mark
 
 
 def digest(value: Any) -> str:
