@@ -252,6 +252,30 @@ def test_a_mark_no_training_name_writes_is_dropped_only_where_the_engine_reads_i
     assert older.correct("company", "IN-SPARKLE TRADING SDN BHD") == "INSPARKLE TRADING SDN BHD"
 
 
+def test_a_value_is_cut_before_glue_that_starts_with_a_glued_shape_holding_a_mark() -> None:
+    """Regression: "15JUN1808:34:31PM" (a date, then a time and "PM") was read "15JUN1808", a
+    frequent shape, since the time with "PM" is no shape the readings glued to a date. Glue
+    now fits where it starts with a glued shape holding a mark (a tail) or ends with one (a
+    head); a lone glued run must still be whole, or "21/05/2018TIME:" would read "21/05/20".
+    Models trained before took exact glue."""
+    dates = [f"{d:02d}/03/2018" for d in range(1, 21)] + [f"{d:02d}/04/18" for d in range(1, 11)]
+    dates += [f"{d:02d}MAR2018" for d in range(1, 11)] + [f"{d:02d}JUN18" for d in range(1, 4)]
+    shapes = TextShapeModel.fit(("date", t) for t in dates)
+    shapes.learn_glued(
+        [
+            ("date", "01/03/2018 10:15:20", "01/03/2018"),
+            ("date", "02/03/2018 11:45:10", "02/03/2018"),
+            ("date", "03/03/2018 1", "03/03/2018"),
+            ("date", "04/03/2018 2", "04/03/2018"),
+        ]
+    )
+    assert shapes.glued is not None and shapes.glued["date"]["tails"] == ["9", "9:9:9"]
+    assert shapes.correct("date", "15JUN1808:34:31PM") == "15JUN18"
+    assert shapes.correct("date", "21/05/2018TIME:") == "21/05/2018"
+    older = _trained_before(shapes, "glue_ends")
+    assert older.correct("date", "15JUN1808:34:31PM") == "15JUN1808"
+
+
 def test_lookalike_swaps_make_only_letters_the_label_writes() -> None:
     """Regression: a total read "7838.80", of a shape no total took, was swapped to "TB38.80"
     to take the shape of the totals written with "RM" before them, though no total holds a T or
