@@ -180,6 +180,14 @@ def test_a_value_is_cut_out_where_its_readings_glue_to_it() -> None:
     assert TextShapeModel.from_dict(shapes.to_dict()).correct("date", "2018-03-23") == "2018-03-23"
 
 
+def _dates_with_a_rare_format(month: str) -> TextShapeModel:
+    """Shapes of dates written four ways, three of them frequent ("01/03/2018", "01/04/18",
+    "01MAR2018") and one seen ``MIN_SHAPE_COUNT`` times ("01MAY18" for ``month`` "MAY")."""
+    dates = [f"{d:02d}/03/2018" for d in range(1, 21)] + [f"{d:02d}/04/18" for d in range(1, 11)]
+    dates += [f"{d:02d}MAR2018" for d in range(1, 11)] + [f"{d:02d}{month}18" for d in range(1, 4)]
+    return TextShapeModel.fit(("date", t) for t in dates)
+
+
 def test_a_mark_at_a_cut_belongs_to_the_glue_and_a_format_seen_a_few_times_can_be_cut_out() -> None:
     """Regression: "02/02/1719:46" was cut to "02/02/1719:" (a frequent shape once the colon,
     which dates never write, was dropped) with "46" left as a glued digit run, and "05MAY1818:06:40"
@@ -187,9 +195,7 @@ def test_a_mark_at_a_cut_belongs_to_the_glue_and_a_format_seen_a_few_times_can_b
     mark the label never writes now goes with the glue beside it, and a shape seen
     ``MIN_SHAPE_COUNT`` times, or a shorter form of a frequent one cut off whole, is cut out
     where the glue fits on both sides. Models trained before cut as before."""
-    dates = [f"{d:02d}/03/2018" for d in range(1, 21)] + [f"{d:02d}/04/18" for d in range(1, 11)]
-    dates += [f"{d:02d}MAR2018" for d in range(1, 11)] + [f"{d:02d}MAY18" for d in range(1, 4)]
-    shapes = TextShapeModel.fit(("date", t) for t in dates)
+    shapes = _dates_with_a_rare_format("MAY")
     shapes.learn_glued(
         [
             ("date", "01/04/1810:15", "01/04/18"),
@@ -258,17 +264,9 @@ def test_a_value_is_cut_before_glue_that_starts_with_a_glued_shape_holding_a_mar
     now fits where it starts with a glued shape holding a mark (a tail) or ends with one (a
     head); a lone glued run must still be whole, or "21/05/2018TIME:" would read "21/05/20".
     Models trained before took exact glue."""
-    dates = [f"{d:02d}/03/2018" for d in range(1, 21)] + [f"{d:02d}/04/18" for d in range(1, 11)]
-    dates += [f"{d:02d}MAR2018" for d in range(1, 11)] + [f"{d:02d}JUN18" for d in range(1, 4)]
-    shapes = TextShapeModel.fit(("date", t) for t in dates)
-    shapes.learn_glued(
-        [
-            ("date", "01/03/2018 10:15:20", "01/03/2018"),
-            ("date", "02/03/2018 11:45:10", "02/03/2018"),
-            ("date", "03/03/2018 1", "03/03/2018"),
-            ("date", "04/03/2018 2", "04/03/2018"),
-        ]
-    )
+    shapes = _dates_with_a_rare_format("JUN")
+    read = ["01/03/2018 10:15:20", "02/03/2018 11:45:10", "03/03/2018 1", "04/03/2018 2"]
+    shapes.learn_glued(("date", reading, reading.split()[0]) for reading in read)
     assert shapes.glued is not None and shapes.glued["date"]["tails"] == ["9", "9:9:9"]
     assert shapes.correct("date", "15JUN1808:34:31PM") == "15JUN18"
     assert shapes.correct("date", "21/05/2018TIME:") == "21/05/2018"
