@@ -10,8 +10,10 @@ times one forward and backward pass of each, two ways, alternating, ``--rounds``
 - **cut**: the network's own training forward, which convolves each distinct word over a width
   cut to its length and runs the pages in groups of like length (``archs/field_tagger.py``).
 
-Prints each way's median milliseconds a batch and their ratio. One PyTorch thread, as training
-runs by default.
+Prints each way's median milliseconds a batch and their ratio, and the median milliseconds of
+making a batch as training does (``train.training_batch``: synthetic pages at the training's
+rate, their features, padding and noise), the part of a step that is not the network's. One
+PyTorch thread, as training runs by default.
 
     python benchmarks/tagger_passes.py --data ../shared/datasets/receipts
 """
@@ -21,7 +23,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +31,9 @@ import torch
 from quality_table import docloop_lines, labelled_pages, load_eval_tool
 
 from docloop.ml.archs.field_tagger import FieldTagger
-from docloop.ml.data import collate
-from docloop.ml.train import build_examples
+from docloop.ml.data import Example, LabelledPage, collate
+from docloop.ml.synthetic.text_sampler import TextSampler
+from docloop.ml.train import TrainConfig, build_examples, training_batch
 
 INPUTS = ("chars", "geo", "pairs", "mask")
 
@@ -69,6 +72,24 @@ def timed(
     return seconds
 
 
+def batch_making(
+    pages: Sequence[LabelledPage], examples: Sequence[Example], labels: list[str], batches: int
+) -> float:
+    """Median milliseconds ``training_batch`` takes for a random batch of 8 pages, with the
+    training's default share of synthetic pages made from the pages' own annotations."""
+    config = TrainConfig()
+    sampler = TextSampler.fit((a.label, a.text or "") for p in pages for a in p.annotations)
+    shard = [[e] for e in examples]
+    rng = np.random.default_rng(0)
+    seconds = []
+    for _ in range(batches):
+        idx = rng.choice(len(pages), config.batch_pages, replace=False)
+        start = time.perf_counter()
+        training_batch(idx, shard, pages, labels, sampler, config, rng)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds) * 1000
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, required=True)
@@ -96,11 +117,13 @@ def main() -> None:
         for name, forward in ways.items():
             seconds[name] += timed(model, forward, batches)
     medians = {name: statistics.median(s) * 1000 for name, s in seconds.items()}
+    making = batch_making(pages, examples, labels, args.batches * args.rounds)
     words = [int(b["mask"].sum()) for b in batches]
     print(f"{len(batches)} batches of 8 pages, {statistics.median(words):.0f} words median")
     for name, ms in medians.items():
         print(f"{name}: {ms:.1f} ms a forward and backward (median)")
     print(f"cut / padded: {medians['cut'] / medians['padded']:.3f}")
+    print(f"making a batch as training does: {making:.1f} ms (median)")
 
 
 if __name__ == "__main__":

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from docloop.domain import Annotation, Box, OcrToken
-from docloop.ml.data import LabelledPage, make_example, retexted_example
+from docloop.ml.data import LabelledPage, collate, make_example, retexted_example
 from docloop.ml.labels import comparable
 from docloop.ml.synthetic import line_images
 from docloop.ml.synthetic.layouts import synthetic_page
 from docloop.ml.synthetic.line_images import HEIGHT, ROW_BREAK, render_lines
 from docloop.ml.synthetic.text_sampler import TextSampler, form
 from docloop.ml.textshape import shape
-from docloop.ml.train import TrainConfig, fit
+from docloop.ml.train import TrainConfig, fit, training_batch
 
 PLATES = ["MH02CB4545", "KA03MJ1351", "MH15TC554", "DL8CAF5030", "KA51MJ8156", "TN06AB1234"]
 DATES = ["12/03/2018", "01-02-19", "25 Dec 2018"]
@@ -155,6 +155,35 @@ def test_a_synthetic_pages_example_is_the_one_made_from_scratch() -> None:
         for name in ("chars", "geo", "pairs", "classes"):
             a, b = getattr(fresh, name), getattr(fast, name)
             assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), name
+
+
+def test_a_training_batch_is_its_pages_padded_or_synthetic_pages_at_the_configured_share() -> None:
+    pages = [_receipt(f"{i}.50", 40.0 + i) for i in range(10, 30)]
+    examples = [make_example(p, ["total"]) for p in pages]
+    shard = [[e] for e in examples]
+    sampler = TextSampler.fit(("total", a.text or "") for p in pages for a in p.annotations)
+    quiet = TrainConfig(char_noise=0.0, token_drop=0.0, geo_noise=0.0)
+    idx = [3, 0, 7]
+    rng = np.random.default_rng(0)
+
+    def batch(synthetic: float) -> dict[str, np.ndarray]:
+        config = replace(quiet, synthetic=synthetic)
+        made = training_batch(idx, shard, pages, ["total"], sampler, config, rng)
+        assert made is not None
+        return made
+
+    real = collate([examples[i] for i in idx])
+    plain = batch(0.0)
+    for name in ("chars", "geo", "pairs", "classes", "mask"):
+        assert plain[name].tobytes() == real[name].tobytes(), name
+    made = batch(1.0)
+    # Every page is a synthetic one: words holding a digit (the totals, the phone number) read
+    # new values, the others never change.
+    changed = (made["chars"] != real["chars"]).any(axis=2)
+    assert changed[:, [2, 4, 5]].any(axis=1).all() and not changed[:, [0, 1, 3]].any()
+    assert made["mask"].tobytes() == real["mask"].tobytes()
+    assert made["pairs"].tobytes() == real["pairs"].tobytes()  # the layout is the page's
+    assert training_batch([], shard, pages, ["total"], sampler, quiet, rng) is None
 
 
 def test_drawn_characters_are_rng_choice_draws_from_the_same_generator() -> None:

@@ -413,17 +413,7 @@ def _train_network(
         losses = []
         for step in range(steps_per_epoch):
             idx = order[step * config.batch_pages : (step + 1) * config.batch_pages]
-            picked = [shard[i][rng.integers(len(shard[i]))] for i in idx]
-            if sampler is not None:
-                picked = [
-                    retexted_example(
-                        shard[i][0], synthetic_page(shard_pages[i], labels, sampler, rng), labels
-                    )
-                    if rng.random() < config.synthetic
-                    else e
-                    for i, e in zip(idx, picked, strict=True)
-                ]
-            batch = _augment(collate(picked) if picked else None, config, rng)
+            batch = training_batch(idx, shard, shard_pages, labels, sampler, config, rng)
             if batch is None:
                 continue
             logits = net(
@@ -451,6 +441,30 @@ def _train_network(
             raise Interrupted(f"stopped after epoch {epoch + 1} of member {member + 1}, saved")
     model.eval()
     return model.cpu()
+
+
+def training_batch(
+    idx: Sequence[int],
+    shard: Sequence[Sequence[Example]],
+    pages: Sequence[LabelledPage],
+    labels: Sequence[str],
+    sampler: TextSampler | None,
+    config: TrainConfig,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray] | None:
+    """One training step's batch: for each page at ``idx``, one of its examples (``shard[i]``:
+    the page's own, then its recut copies) or, at ``config.synthetic``'s rate where there is a
+    ``sampler``, a synthetic page made from it; padded (``collate``) and noised (``_augment``).
+    None when ``idx`` is empty."""
+    picked = [shard[i][rng.integers(len(shard[i]))] for i in idx]
+    if sampler is not None:
+        picked = [
+            retexted_example(shard[i][0], synthetic_page(pages[i], labels, sampler, rng), labels)
+            if rng.random() < config.synthetic
+            else e
+            for i, e in zip(idx, picked, strict=True)
+        ]
+    return _augment(collate(picked) if picked else None, config, rng)
 
 
 def _mean_loss(
